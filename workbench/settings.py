@@ -1,0 +1,272 @@
+"""Typed settings: one object built from defaults, `./workbench.toml`, the user file and the environment.
+
+Precedence, lowest first: built-in defaults, `./workbench.toml` (the team's shared file), the user
+file under the XDG config dir, then `WORKBENCH_*` environment variables (sections nest with `__`,
+e.g. `WORKBENCH_HUB__ENDPOINT`). Nothing reads configuration at import time: `load_settings()` is
+the one factory, shared by the CLI, the TUI and the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources import EnvSettingsSource
+
+from services.errors import ConfigError
+from services.hub import HubConnection
+from workbench import locations
+
+ENV_PREFIX = "WORKBENCH_"
+PROJECT_FILE = Path("workbench.toml")
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, every field documented."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class HubSettings(Section):
+    endpoint: str | None = None
+    """Hub URL (a mirror or a local server). Unset: `HF_ENDPOINT`, else https://huggingface.co."""
+
+    cache_dir: Path | None = None
+    """Hugging Face hub cache. Unset: `HF_HUB_CACHE`, else `$HF_HOME/hub` (shared with the `hf` CLI)."""
+
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds to wait for the hub before showing it as offline."""
+
+    token: SecretStr | None = None
+    """Hub token. Unset: `HF_TOKEN`, else the huggingface_hub token file. Never printed."""
+
+
+class WorkspaceSettings(Section):
+    data_dir: Path = Field(default_factory=locations.data_dir)
+    """Workspace folder: the SQLite store, job folders and demo files."""
+
+
+class ModelsSettings(Section):
+    fit_seq_len: int = Field(default=2048, gt=0)
+    """Sequence length the fit estimate assumes for training and the KV cache."""
+
+    fit_batch_size: int = Field(default=1, gt=0)
+    """Micro-batch size the fit estimate assumes."""
+
+    search_page_size: int = Field(default=50, gt=0, le=1000)
+    """Models fetched per page of hub search results."""
+
+
+class UiSettings(Section):
+    theme: str = "textual-dark"
+    """Textual theme name."""
+
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Key remapping: binding id to keys, e.g. `"mode.models" = "f1,1"` (see `?` in the app)."""
+
+
+class Settings(BaseSettings):
+    """Effective workbench settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+    hub: HubSettings = Field(default_factory=HubSettings)
+    """Hugging Face hub connection and cache."""
+
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
+    """Where the workbench keeps its state."""
+
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    """Models mode: fit estimate assumptions and search paging."""
+
+    ui: UiSettings = Field(default_factory=UiSettings)
+    """Look and keys of the terminal app."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Init values are the merged TOML files; the environment overrides them.
+        return (env_settings, init_settings)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of settings values, in precedence order."""
+
+    name: str
+    values: dict[str, Any]
+
+
+def load_settings(
+    *,
+    project_file: Path | None = PROJECT_FILE,
+    user_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the effective settings; raise `ConfigError` naming the file and key on bad input."""
+    return _build(_layers(project_file, user_file, environ))[0]
+
+
+def load_with_layers(
+    *,
+    project_file: Path | None = PROJECT_FILE,
+    user_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Settings, list[Layer]]:
+    """Like `load_settings`, also returning the layers so a caller can say where a value came from."""
+    return _build(_layers(project_file, user_file, environ))
+
+
+def _layers(
+    project_file: Path | None, user_file: Path | None, environ: Mapping[str, str] | None
+) -> list[Layer]:
+    user_file = user_file if user_file is not None else locations.user_config_file()
+    files = [f for f in (project_file, user_file) if f is not None]
+    layers = [Layer(str(f), _read_toml(f)) for f in files if f.is_file()]
+    layers.append(Layer("environment", _env_values(environ)))
+    return layers
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        known = ", ".join(Settings.model_fields)
+        raise ConfigError(f"{path}: unknown section '{unknown[0]}'", hint=f"expected one of: {known}")
+    return data
+
+
+def _env_values(environ: Mapping[str, str] | None) -> dict[str, Any]:
+    source = EnvSettingsSource(Settings, case_sensitive=False)
+    if environ is not None:
+        source.env_vars = {k.lower(): v for k, v in environ.items()}
+    try:
+        return source()
+    except Exception as exc:  # pydantic-settings raises SettingsError on malformed JSON values
+        raise ConfigError(f"environment: {exc}", hint=f"check the {ENV_PREFIX}* variables") from None
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(layers: list[Layer]) -> tuple[Settings, list[Layer]]:
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = _merge(merged, layer.values)
+    try:
+        return Settings.model_validate(merged), layers
+    except ValidationError as exc:
+        raise _config_error(exc, layers) from None
+
+
+def _config_error(exc: ValidationError, layers: list[Layer]) -> ConfigError:
+    first = exc.errors()[0]
+    loc = tuple(str(part) for part in first["loc"])
+    key = ".".join(loc)
+    origin = source_of(loc, layers)
+    if origin == "environment":
+        origin = f"environment {ENV_PREFIX}{'__'.join(loc).upper()}"
+    got = f" (got {first['input']!r})" if first["type"] != "extra_forbidden" else ""
+    reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].lower()
+    return ConfigError(f"{origin}: {key}: {reason}{got}", hint=_expected(loc))
+
+
+def _expected(loc: tuple[str, ...]) -> str:
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type):
+            return "see `workbench config show`"
+        model = field.annotation
+    field = model.model_fields.get(loc[-1])
+    if field is None:
+        return f"known keys: {', '.join(model.model_fields)}"
+    return f"expected {_type_name(field.annotation)}: {field.description or ''}".strip()
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def source_of(loc: tuple[str, ...], layers: list[Layer]) -> str:
+    """Name of the highest-precedence layer that sets the value at `loc`, or "default"."""
+    for layer in reversed(layers):
+        node: Any = layer.values
+        for part in loc:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            return layer.name
+    return "default"
+
+
+def hub_connection(settings: Settings) -> HubConnection:
+    """The hub connection these settings describe (the token stays None to let huggingface_hub
+    fall back to `HF_TOKEN` or its token file)."""
+    token = settings.hub.token.get_secret_value() if settings.hub.token else None
+    return HubConnection(
+        endpoint=settings.hub.endpoint,
+        token=token,
+        cache_dir=settings.hub.cache_dir,
+        timeout=settings.hub.timeout,
+    )
+
+
+def token_source(settings: Settings, layers: list[Layer]) -> str:
+    """Where the effective hub token comes from, without revealing it."""
+    if settings.hub.token:
+        return f"set ({source_of(('hub', 'token'), layers)})"
+    if os.environ.get("HF_TOKEN"):
+        return "set (HF_TOKEN)"
+    from huggingface_hub import constants
+
+    return "set (token file)" if Path(constants.HF_TOKEN_PATH).is_file() else "unset"
+
+
+def effective_rows(settings: Settings, layers: list[Layer]) -> list[tuple[str, Any, str]]:
+    """(dotted key, JSON-safe value, source) for every setting; secrets only as set/unset."""
+    rows: list[tuple[str, Any, str]] = []
+    for section_name in Settings.model_fields:
+        section = getattr(settings, section_name)
+        for key in type(section).model_fields:
+            value = getattr(section, key)
+            loc = (section_name, key)
+            shown = ("set" if value else "unset") if isinstance(value, SecretStr) or key == "token" else value
+            rows.append((".".join(loc), _json_safe(shown), source_of(loc, layers)))
+    rows.append(("hub.token (effective)", token_source(settings, layers), "huggingface_hub"))
+    return rows
+
+
+def _json_safe(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
