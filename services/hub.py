@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,15 +30,17 @@ from services.progress import CancelToken, OnTransfer, TransferMeter
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
+
+    from services import transfer
     from huggingface_hub.hf_api import ModelInfo
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 SortKey = Literal["downloads", "likes", "trending", "modified"]
-SORT_PARAMS: dict[str, str] = {
+SORT_PARAMS: dict[str, str] = {  # the hub's own names, as huggingface_hub's list_models sends them
     "downloads": "downloads",
     "likes": "likes",
-    "trending": "trending_score",
-    "modified": "last_modified",
+    "trending": "trendingScore",
+    "modified": "lastModified",
 }
 SEARCH_FIELDS = [
     "pipeline_tag",
@@ -175,10 +177,10 @@ def offline_mode() -> bool:
 
 def check_online(conn: HubConnection) -> None:
     """Raise `HubUnavailableError` unless the hub answers within the connection's timeout."""
+    if offline_mode():
+        raise _offline_error(conn)
     with hub_errors(conn, "the hub"):
-        if offline_mode():
-            raise _offline_error(conn)
-        next(iter(conn.api().list_models(limit=1, expand=["downloads"])), None)
+        next(_pages(conn, f"{conn.url}/api/models", {"limit": 1}))
 
 
 class ModelPager:
@@ -209,15 +211,30 @@ def search_models(
     page_size: int = 50,
 ) -> ModelPager:
     """Search the hub; results arrive a page at a time, never as one unbounded listing."""
-    from huggingface_hub.utils import build_hf_headers, paginate
-
     if offline_mode():
         raise _offline_error(conn)
-    conn.api()  # applies the HTTP timeout
     params = _search_params(query, task, library, license, gated, sort, page_size)
+    items = (item for page in _pages(conn, f"{conn.url}/api/models", params) for item in page)
+    return ModelPager(conn, items, page_size)
+
+
+def _pages(conn: HubConnection, url: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """Pages of a hub listing, following `Link: rel="next"` headers.
+
+    Like huggingface_hub's `paginate`, but without its retry back-off (up to 23 s on a dead
+    host): a search box must say "unreachable" within the configured timeout.
+    """
+    from huggingface_hub import get_session
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+
+    configure_http(conn.timeout)
     headers = build_hf_headers(token=conn.token)
-    items = paginate(f"{conn.url}/api/models", params=params, headers=headers)
-    return ModelPager(conn, iter(items), page_size)
+    next_url: str | None = url
+    while next_url is not None:
+        response = get_session().get(next_url, params=params if next_url == url else None, headers=headers)
+        hf_raise_for_status(response)
+        yield response.json()
+        next_url = response.links.get("next", {}).get("url")
 
 
 def _search_params(
@@ -232,7 +249,6 @@ def _search_params(
     filters = [f for f in (library, f"license:{license}" if license else None) if f]
     params: dict[str, Any] = {
         "sort": SORT_PARAMS[sort],
-        "direction": -1,
         "limit": page_size,
         "expand": SEARCH_FIELDS,
     }
@@ -392,100 +408,61 @@ def download_model(
 ) -> DownloadResult:
     """Download a model into the HF cache; resumable, cancellable, refused when disk is short.
 
-    Files already in the cache are skipped and partial files resume where they stopped, so
-    running it again after an interruption continues the download.
+    Complete files are skipped and partial files continue where they stopped, so running it
+    again after an interruption (cancel, crash, dropped network) finishes the download.
     """
+    from services import transfer
+
     details = model_details(conn, repo_id, revision=revision, include=include, exclude=exclude)
     if details.gated and not details.access:
         raise _gated_error(conn, repo_id)
-    wanted = [f for f in details.files if f.selected]
-    present = _bytes_present(conn.cache_path, repo_id, details.sha, wanted)
-    ensure_disk(conn.cache_path, details.download_bytes - present, what=repo_id)
-    meter = TransferMeter(details.download_bytes, on_progress)
-    meter.skip(present)
-    started = time.monotonic()
-    path = _snapshot(conn, repo_id, revision or "main", wanted, meter, cancel, max_workers)
+    cache = conn.cache_path
+    with hub_errors(conn, f"download of '{repo_id}'", repo_id=repo_id):
+        files = [_remote_file(conn, repo_id, details.sha, f) for f in details.files if f.selected]
+        present = transfer.bytes_present(cache, repo_id, files)
+        ensure_disk(cache, details.download_bytes - present, what=repo_id)
+        meter = TransferMeter(sum(f.size for f in files), on_progress)
+        meter.skip(present)
+        started = time.monotonic()
+        path = transfer.fetch_files(
+            cache,
+            repo_id,
+            details.sha,
+            files,
+            headers=_auth_headers(conn),
+            on_bytes=meter.add,
+            should_stop=lambda: cancel is not None and cancel.cancelled,
+            max_workers=max_workers,
+        )
+        transfer.write_ref(cache, repo_id, revision or "main", details.sha)
     meter.finish()
     return DownloadResult(
         repo_id=repo_id,
         revision=details.sha,
-        path=Path(path),
-        files=tuple(f.path for f in wanted),
+        path=path,
+        files=tuple(f.path for f in files),
         fetched_bytes=meter.done_bytes - present,
         seconds=time.monotonic() - started,
     )
 
 
-def _snapshot(
-    conn: HubConnection,
-    repo_id: str,
-    revision: str,
-    files: list[RepoFile],
-    meter: TransferMeter,
-    cancel: CancelToken | None,
-    max_workers: int,
-) -> str:
-    from huggingface_hub import snapshot_download
+def _auth_headers(conn: HubConnection) -> dict[str, str]:
+    from huggingface_hub.utils import build_hf_headers
 
-    with hub_errors(conn, f"download of '{repo_id}'", repo_id=repo_id):
-        return str(
-            snapshot_download(
-                repo_id,
-                revision=revision,
-                cache_dir=conn.cache_path,
-                endpoint=conn.url,
-                token=conn.token,
-                allow_patterns=[f.path for f in files],
-                tqdm_class=_progress_sink(meter, cancel),  # type: ignore[arg-type]
-                max_workers=max_workers,
-            )
-        )
+    return dict(build_hf_headers(token=conn.token))
 
 
-def _progress_sink(meter: TransferMeter, cancel: CancelToken | None) -> type:
-    """A tqdm stand-in for snapshot_download that feeds network bytes to `meter` and honours cancel.
+def _remote_file(conn: HubConnection, repo_id: str, sha: str, f: RepoFile) -> transfer.RemoteFile:
+    """Resolve URL, etag and size of one file (a HEAD request, following the hub's redirects)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-    huggingface_hub reports bytes received from the network on its "Downloading bytes" bar;
-    raising from `update` stops every worker thread at its next chunk, leaving resumable
-    `.incomplete` files behind.
-    """
+    from services.transfer import RemoteFile
 
-    class Sink:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            self.counts = kwargs.get("desc") == "Downloading bytes"
-            self.total = kwargs.get("total") or 0
-            self.n = kwargs.get("initial") or 0
-
-        def update(self, n: float | None = 1) -> None:
-            if cancel is not None:
-                cancel.raise_if_cancelled("download")
-            self.n += int(n or 0)
-            if self.counts:
-                meter.add(int(n or 0))
-
-        def __enter__(self) -> Sink:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-        def __getattr__(self, name: str) -> Callable[..., None]:
-            return lambda *args, **kwargs: None  # close, refresh, set_description, ...
-
-    return Sink
-
-
-def _bytes_present(cache: Path, repo_id: str, sha: str, files: list[RepoFile]) -> int:
-    """Bytes of `files` already complete in the cache for this commit, plus partial downloads."""
-    from huggingface_hub import try_to_load_from_cache
-
-    done = 0
-    for f in files:
-        cached = try_to_load_from_cache(repo_id, f.path, cache_dir=cache, revision=sha)
-        done += f.size if isinstance(cached, str) else 0
-    blobs = cache / f"models--{repo_id.replace('/', '--')}" / "blobs"
-    partial = sum(p.stat().st_size for p in blobs.glob("*.incomplete")) if blobs.is_dir() else 0
-    return done + partial
+    url = hf_hub_url(repo_id, f.path, revision=sha, endpoint=conn.url)
+    meta = get_hf_file_metadata(url, token=conn.token, timeout=conn.timeout)
+    if not meta.etag:
+        raise WorkbenchError(f"{repo_id}/{f.path}: the hub sent no ETag", hint="check hub.endpoint")
+    return RemoteFile(f.path, meta.location, meta.etag, meta.size if meta.size is not None else f.size)
 
 
 def ensure_disk(path: Path, needed: int, *, what: str) -> None:
@@ -553,6 +530,6 @@ def _offline_error(conn: HubConnection, exc: Exception | None = None) -> HubUnav
         return HubUnavailableError("hub offline: HF_HUB_OFFLINE is set; local models still work")
     reason = type(exc).__name__
     return HubUnavailableError(
-        f"hub offline: {conn.url} unreachable ({reason}, timeout {conn.timeout:g} s); local models still work",
+        f"hub unreachable: {conn.url} ({reason}, timeout {conn.timeout:g} s); local models still work",
         hint="check the network or hub.endpoint",
     )

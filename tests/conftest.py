@@ -1,6 +1,7 @@
 """Shared pytest fixtures."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,3 +13,27 @@ def fake_hub() -> Iterator[FakeHub]:
     """A running fake Hugging Face Hub on 127.0.0.1; pass `fake_hub.endpoint` to the client."""
     with FakeHub() as hub:
         yield hub
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_hub_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never use a token from the developer's environment."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo tiny Llama, built once per session."""
+    from services.demo import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture
+def tiny_llama_hub(fake_hub: FakeHub, tiny_llama_folder: Path) -> FakeHub:
+    """A fake hub serving the demo tiny Llama as workbench-demo/tiny-llama."""
+    fake_hub.add_folder_repo(
+        "workbench-demo/tiny-llama", tiny_llama_folder, pipeline_tag="text-generation", license="apache-2.0"
+    )
+    return fake_hub

@@ -28,19 +28,7 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 """Default `lastModified` of repos, so that listings are reproducible."""
 
 LFS_SUFFIXES = frozenset(
-    {
-        ".safetensors",
-        ".bin",
-        ".pt",
-        ".pth",
-        ".ckpt",
-        ".h5",
-        ".msgpack",
-        ".onnx",
-        ".gguf",
-        ".model",
-        ".zip",
-    }
+    {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf", ".model", ".zip"}
 )
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
 """The Hub stores any file of 10 MiB or more in LFS."""
@@ -49,8 +37,7 @@ HEAD_BYTES = 8192
 CHUNK = 8 * 1024 * 1024
 
 HUB_GITATTRIBUTES = "".join(
-    f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n"
-    for suffix in sorted(LFS_SUFFIXES)
+    f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n" for suffix in sorted(LFS_SUFFIXES)
 ).encode()
 
 
@@ -123,9 +110,7 @@ def is_lfs(path: str, source: FileSource) -> bool:
     if size == 0:
         return False
     suffix = Path(path).suffix.lower()
-    return (
-        suffix in LFS_SUFFIXES or size >= LFS_SIZE_THRESHOLD or b"\0" in _head(source)
-    )
+    return suffix in LFS_SUFFIXES or size >= LFS_SIZE_THRESHOLD or b"\0" in _head(source)
 
 
 def hub_file(path: str, source: FileSource) -> HubFile:
@@ -138,9 +123,7 @@ def hub_file(path: str, source: FileSource) -> HubFile:
     for chunk in _iter_chunks(source):
         digest.update(chunk)
     pointer = lfs_pointer(digest.hexdigest(), size)
-    return HubFile(
-        path, size, source, git_blob_sha1(pointer), digest.hexdigest(), len(pointer)
-    )
+    return HubFile(path, size, source, git_blob_sha1(pointer), digest.hexdigest(), len(pointer))
 
 
 def commit_sha(repo_id: str, files: Mapping[str, HubFile]) -> str:
@@ -178,24 +161,18 @@ class Repo:
     @cached_property
     def files(self) -> dict[str, HubFile]:
         """The repo's files, hashed on first use."""
-        return {
-            path: hub_file(path, src) for path, src in sorted(self.sources().items())
-        }
+        return {path: hub_file(path, src) for path, src in sorted(self.sources().items())}
 
     @cached_property
     def all_tags(self) -> list[str]:
         """Tags as the Hub reports them: explicit tags plus library, pipeline and licence tags."""
-        extra = [
-            self.library_name,
-            self.pipeline_tag,
-            f"license:{self.license}" if self.license else None,
-        ]
+        extra = [self.library_name, self.pipeline_tag, f"license:{self.license}" if self.license else None]
         return list(dict.fromkeys([*self.tags, *(tag for tag in extra if tag)]))
 
     @property
     def card_data(self) -> dict[str, object] | None:
         """The model card metadata the Hub parses from the README front matter."""
-        data = {
+        data: dict[str, object] = {
             "license": self.license,
             "library_name": self.library_name,
             "pipeline_tag": self.pipeline_tag,
@@ -205,23 +182,11 @@ class Repo:
         return present or None
 
 
-def model_card(
-    *,
-    license: str | None,
-    pipeline_tag: str | None,
-    library_name: str | None,
-    title: str,
-) -> str:
+def model_card(*, license: str | None, pipeline_tag: str | None, library_name: str | None, title: str) -> str:
     """A README.md with YAML front matter, as the Hub expects model cards."""
-    meta = {
-        "license": license,
-        "pipeline_tag": pipeline_tag,
-        "library_name": library_name,
-    }
+    meta = {"license": license, "pipeline_tag": pipeline_tag, "library_name": library_name}
     front = "".join(f"{key}: {value}\n" for key, value in meta.items() if value)
-    return (
-        f"---\n{front}---\n\n# {title}\n\nA model served by the fake Hub for tests.\n"
-    )
+    return f"---\n{front}---\n\n# {title}\n\nA model served by the fake Hub for tests.\n"
 
 
 def safetensors_parameters(files: Iterable[HubFile]) -> dict[str, int] | None:
@@ -250,18 +215,7 @@ def _safetensors_header(file: HubFile) -> dict[str, object]:
 
 # --- synthetic metadata-only repos -------------------------------------------------------------
 
-AUTHORS = (
-    "acme",
-    "meta-llama",
-    "mistralai",
-    "google",
-    "tinyorg",
-    "openlab",
-    "bigscience",
-    "sam",
-    "qwen",
-    "nlp-u",
-)
+AUTHORS = ("acme", "meta-llama", "mistralai", "google", "tinyorg", "openlab", "bigscience", "sam", "qwen", "nlp-u")
 PIPELINES = (
     "text-generation",
     "text-classification",
@@ -271,29 +225,9 @@ PIPELINES = (
     "summarization",
     "sentence-similarity",
 )
-LIBRARIES = (
-    "transformers",
-    "sentence-transformers",
-    "diffusers",
-    "gguf",
-    "peft",
-    "timm",
-)
+LIBRARIES = ("transformers", "sentence-transformers", "diffusers", "gguf", "peft", "timm")
 LICENSES = ("apache-2.0", "mit", "llama3", "cc-by-4.0", "other", "openrail")
-NAME_PARTS = (
-    "llama",
-    "bert",
-    "gpt",
-    "mistral",
-    "phi",
-    "t5",
-    "whisper",
-    "clip",
-    "qwen",
-    "gemma",
-    "falcon",
-    "mamba",
-)
+NAME_PARTS = ("llama", "bert", "gpt", "mistral", "phi", "t5", "whisper", "clip", "qwen", "gemma", "falcon", "mamba")
 SIZES = ("tiny", "small", "base", "large", "1b", "3b", "7b", "13b", "70b")
 
 
@@ -311,9 +245,7 @@ def _synthetic_repo(index: int, rng: random.Random) -> Repo:
         "library_name": rng.choice(LIBRARIES),
         "license": rng.choice(LICENSES),
     }
-    modified = EPOCH - timedelta(
-        days=rng.randint(0, 900), seconds=rng.randint(0, 86399)
-    )
+    modified = EPOCH - timedelta(days=rng.randint(0, 900), seconds=rng.randint(0, 86399))
     params = rng.choice((None, 1_000_000, 125_000_000, 1_100_000_000, 7_000_000_000))
     return Repo(
         repo_id=repo_id,
@@ -325,11 +257,7 @@ def _synthetic_repo(index: int, rng: random.Random) -> Repo:
         trending_score=rng.randint(0, 200),
         last_modified=modified,
         created_at=modified - timedelta(days=rng.randint(0, 300)),
-        tags=tuple(
-            rng.sample(
-                ("en", "fr", "code", "chat", "conversational", "4-bit", "endpoints"), 2
-            )
-        ),
+        tags=tuple(rng.sample(("en", "fr", "code", "chat", "conversational", "4-bit", "endpoints"), 2)),
         safetensors_params={"F16": params} if params else None,
         **meta,
     )
@@ -342,30 +270,14 @@ def _synthetic_sources(repo_id: str, meta: Mapping[str, str]) -> dict[str, FileS
         library_name=meta["library_name"],
         title=repo_id,
     )
-    config = json.dumps({"model_type": repo_id.split("/")[-1].split("-")[0]}, indent=2)
+    model_type = repo_id.rsplit("/", maxsplit=1)[-1].split("-", maxsplit=1)[0]
+    config = json.dumps({"model_type": model_type}, indent=2)
     return {"README.md": card.encode(), "config.json": config.encode()}
 
 
 # --- real repos built on disk --------------------------------------------------------------------
 
-_SYLLABLES = (
-    "ka",
-    "lo",
-    "mi",
-    "ne",
-    "ru",
-    "sa",
-    "ti",
-    "vo",
-    "ze",
-    "po",
-    "qua",
-    "shi",
-    "bel",
-    "dor",
-    "fen",
-    "gri",
-)
+_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "po", "qua", "shi", "bel", "dor", "fen", "gri")
 
 
 def training_sentences(count: int = 400, seed: int = 0) -> list[str]:
@@ -389,10 +301,7 @@ def training_sentences(count: int = 400, seed: int = 0) -> list[str]:
         "code",
         "data",
     ]
-    return [
-        " ".join(rng.choices(words, k=rng.randint(5, 14))).capitalize() + "."
-        for _ in range(count)
-    ]
+    return [" ".join(rng.choices(words, k=rng.randint(5, 14))).capitalize() + "." for _ in range(count)]
 
 
 def tiny_llama_files(workdir: Path, *, seed: int = 0) -> dict[str, FileSource]:
@@ -401,7 +310,7 @@ def tiny_llama_files(workdir: Path, *, seed: int = 0) -> dict[str, FileSource]:
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     workdir.mkdir(parents=True, exist_ok=True)
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=_train_bpe(training_sentences(seed=seed)),
         bos_token="<s>",
         eos_token="</s>",
@@ -424,10 +333,7 @@ def tiny_llama_files(workdir: Path, *, seed: int = 0) -> dict[str, FileSource]:
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(workdir, safe_serialization=True)
     card = model_card(
-        license="apache-2.0",
-        pipeline_tag="text-generation",
-        library_name="transformers",
-        title="Tiny Llama",
+        license="apache-2.0", pipeline_tag="text-generation", library_name="transformers", title="Tiny Llama"
     )
     (workdir / "README.md").write_text(card)
     return folder_files(workdir)
@@ -469,19 +375,14 @@ def big_file_repo(workdir: Path, size_bytes: int) -> dict[str, FileSource]:
 
 
 def dup_weights_files(*, seed: int = 0) -> dict[str, FileSource]:
-    """A small repo with the same weights as safetensors and as `pytorch_model.bin`."""
+    """A small repo with weights both as `model.safetensors` and as `pytorch_model.bin`, plus `.gitattributes`."""
     import numpy as np
     from safetensors.numpy import save
 
     rng = np.random.default_rng(seed)
     tensors = {"embed.weight": rng.standard_normal((16, 8), dtype=np.float32)}
     weights = save(tensors, metadata={"format": "pt"})
-    card = model_card(
-        license="mit",
-        pipeline_tag="feature-extraction",
-        library_name="transformers",
-        title="Dup",
-    )
+    card = model_card(license="mit", pipeline_tag="feature-extraction", library_name="transformers", title="Dup")
     return {
         ".gitattributes": HUB_GITATTRIBUTES,
         "README.md": card.encode(),

@@ -9,12 +9,14 @@ Point the real client at it with `HfApi(endpoint=hub.endpoint)` or the `endpoint
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,23 +60,10 @@ LIST_FIELDS = (
 )
 """Fields of a `/api/models` entry without `full`, `cardData` or `expand`."""
 
-FULL_FIELDS = (
-    *LIST_FIELDS,
-    "author",
-    "sha",
-    "lastModified",
-    "gated",
-    "disabled",
-    "siblings",
-)
+FULL_FIELDS = (*LIST_FIELDS, "author", "sha", "lastModified", "gated", "disabled", "siblings")
+"""Fields of a `/api/models` entry with `full=true`."""
 
-INFO_FIELDS = (
-    *FULL_FIELDS,
-    "cardData",
-    "safetensors",
-    "usedStorage",
-    "spaces",
-)
+INFO_FIELDS = (*FULL_FIELDS, "cardData", "safetensors", "usedStorage", "spaces")
 """Fields of `/api/models/{repo}` without `expand`."""
 
 EXPANDABLE = frozenset(
@@ -122,11 +111,7 @@ SORT_KEYS: dict[str, Callable[[Repo], Any]] = {
     "createdAt": lambda repo: repo.created_at or repo.last_modified,
     "id": lambda repo: repo.repo_id.lower(),
 }
-SORT_ALIASES = {
-    "trending_score": "trendingScore",
-    "last_modified": "lastModified",
-    "created_at": "createdAt",
-}
+SORT_ALIASES = {"trending_score": "trendingScore", "last_modified": "lastModified", "created_at": "createdAt"}
 
 
 @dataclass(frozen=True)
@@ -171,28 +156,18 @@ class _Response:
 class HubError(Exception):
     """An error answer, with the `X-Error-Code` that `huggingface_hub` maps to its exceptions."""
 
-    def __init__(
-        self, status: int, message: str, code: str | None = None, **headers: str
-    ) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None, **headers: str) -> None:
         super().__init__(message)
-        self.status, self.message, self.code, self.headers = (
-            status,
-            message,
-            code,
-            headers,
-        )
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers
 
     def response(self) -> _Response:
-        headers = {
-            "Content-Type": "application/json",
-            "X-Error-Message": self.message,
-            **self.headers,
-        }
+        headers = {"Content-Type": "application/json", "X-Error-Message": self.message, **self.headers}
         if self.code:
             headers["X-Error-Code"] = self.code
-        return _Response(
-            self.status, headers, json.dumps({"error": self.message}).encode()
-        )
+        return _Response(self.status, headers, json.dumps({"error": self.message}).encode())
 
 
 class FakeHub:
@@ -202,16 +177,8 @@ class FakeHub:
     outside the set answers 401, as the Hub does for invalid credentials.
     """
 
-    def __init__(
-        self,
-        *,
-        tokens: Iterable[str] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self.tokens: frozenset[str] | None = (
-            None if tokens is None else frozenset(tokens)
-        )
+    def __init__(self, *, tokens: Iterable[str] | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.tokens: frozenset[str] | None = None if tokens is None else frozenset(tokens)
         self.requests: list[RecordedRequest] = []
         self.delay: float = 0.0
         """Seconds slept before answering each request."""
@@ -237,9 +204,7 @@ class FakeHub:
         if self._server is None:
             self._server = _Server((self._host, self._port), self)
             self._port = self._server.server_address[1]
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, args=(0.05,), daemon=True
-            )
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
             self._thread.start()
         return self
 
@@ -253,6 +218,7 @@ class FakeHub:
         server.drop_connections()
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
 
     @property
     def offline(self) -> bool:
@@ -270,10 +236,7 @@ class FakeHub:
         return self.start()
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
 
@@ -305,9 +268,7 @@ class FakeHub:
         sources = dict(files or {})
         if card is not None:
             sources["README.md"] = card.encode()
-        hashed = {
-            path: hub_file(path, source) for path, source in sorted(sources.items())
-        }
+        hashed = {path: hub_file(path, source) for path, source in sorted(sources.items())}
         repo = Repo(
             repo_id=repo_id,
             sha=commit_sha(repo_id, hashed),
@@ -322,10 +283,9 @@ class FakeHub:
             last_modified=last_modified,
             created_at=created_at,
             tags=tuple(tags),
-            safetensors_params=safetensors_params
-            or safetensors_parameters(hashed.values()),
+            safetensors_params=safetensors_params or safetensors_parameters(hashed.values()),
         )
-        repo.files = hashed
+        repo.files = hashed  # already hashed for the sha: skip hashing again on first use
         self._repos[repo_id] = repo
         return repo
 
@@ -352,9 +312,7 @@ class FakeHub:
         """Give `token` access to the gated repo `repo_id`."""
         self._grants.setdefault(repo_id, set()).add(token)
 
-    def fail_next_download(
-        self, filename: str, *, after_bytes: int = 0, repo_id: str | None = None
-    ) -> None:
+    def fail_next_download(self, filename: str, *, after_bytes: int = 0, repo_id: str | None = None) -> None:
         """Make the next GET of `filename` send `after_bytes` bytes of its body, then drop the connection."""
         with self._lock:
             self._faults[(repo_id, filename)] = after_bytes
@@ -363,11 +321,7 @@ class FakeHub:
 
     def _record(self, request: _Request) -> None:
         recorded = RecordedRequest(
-            request.method,
-            request.path,
-            request.query,
-            request.token is not None,
-            request.range,
+            request.method, request.path, request.query, request.token is not None, request.range
         )
         with self._lock:
             self.requests.append(recorded)
@@ -385,6 +339,9 @@ class FakeHub:
             return self._route(request)
         except HubError as error:
             return error.response()
+        except Exception as error:  # a bug in the fake: answer 500 and show it in the test output
+            traceback.print_exc()
+            return HubError(500, f"FakeHub error: {error!r}").response()
 
     def _check_token(self, token: str | None) -> None:
         if token is not None and self.tokens is not None and token not in self.tokens:
@@ -420,32 +377,21 @@ class FakeHub:
         raise HubError(404, "Repository not found", "RepoNotFound")
 
     def _list_models(self, request: _Request) -> _Response:
-        repos = _sort(
-            request,
-            [repo for repo in list(self._repos.values()) if _matches(repo, request)],
-        )
+        repos = _sort(request, [repo for repo in list(self._repos.values()) if _matches(repo, request)])
         keys = _list_keys(request)
-        return self._page(
-            request, repos, lambda repo: _model_json(repo, keys, blobs=False)
-        )
+        return self._page(request, repos, lambda repo: _model_json(repo, keys, blobs=False))
 
     def _model_info(self, request: _Request, repo: Repo, revision: str) -> _Response:
         _resolve_revision(repo, revision)
         keys = _expand_keys(request) or INFO_FIELDS
         return _json(_model_json(repo, keys, blobs=request.flag("blobs")))
 
-    def _tree(
-        self, request: _Request, repo: Repo, revision: str, path: str
-    ) -> _Response:
+    def _tree(self, request: _Request, repo: Repo, revision: str, path: str) -> _Response:
         _resolve_revision(repo, revision)
-        entries = _tree_entries(
-            repo.files, path.strip("/"), recursive=request.flag("recursive")
-        )
+        entries = _tree_entries(repo.files, path.strip("/"), recursive=request.flag("recursive"))
         return self._page(request, entries, lambda entry: entry)
 
-    def _page(
-        self, request: _Request, items: list[Any], render: Callable[[Any], object]
-    ) -> _Response:
+    def _page(self, request: _Request, items: list[Any], render: Callable[[Any], object]) -> _Response:
         size = _page_size(request)
         offset = _decode_cursor(request.first("cursor", ""))
         response = _json([render(item) for item in items[offset : offset + size]])
@@ -455,16 +401,12 @@ class FakeHub:
             response.headers["Link"] = f'<{url}>; rel="next"'
         return response
 
-    def _resolve(
-        self, request: _Request, repo: Repo, revision: str, path: str
-    ) -> _Response:
+    def _resolve(self, request: _Request, repo: Repo, revision: str, path: str) -> _Response:
         sha = _resolve_revision(repo, revision)
         self._check_gate(repo, request.token)
         file = repo.files.get(path)
         if file is None:
-            raise HubError(
-                404, "Entry not found", "EntryNotFound", **{"X-Repo-Commit": sha}
-            )
+            raise HubError(404, "Entry not found", "EntryNotFound", **{"X-Repo-Commit": sha})
         response = _file_response(file, sha, request.range)
         if request.method == "GET":
             response.cut_after = self._take_fault(repo.repo_id, path)
@@ -473,11 +415,12 @@ class FakeHub:
     def _check_gate(self, repo: Repo, token: str | None) -> None:
         if not repo.gated or token in self._grants.get(repo.repo_id, set()):
             return
+        restricted = f"Access to model {repo.repo_id} is restricted"
         if token is None:
-            message = f"Access to model {repo.repo_id} is restricted. You must have access to it and be authenticated to access it. Please log in."
-            raise HubError(401, message, "GatedRepo")
-        message = f"Access to model {repo.repo_id} is restricted and you are not in the authorized list."
-        raise HubError(403, message, "GatedRepo")
+            raise HubError(
+                401, f"{restricted}. You must have access to it and be authenticated to access it.", "GatedRepo"
+            )
+        raise HubError(403, f"{restricted} and you are not in the authorized list.", "GatedRepo")
 
 
 # --- pure helpers ----------------------------------------------------------------------------------
@@ -490,9 +433,7 @@ def _gated(value: bool | str) -> Gated:
 
 
 def _json(payload: object) -> _Response:
-    return _Response(
-        200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-    )
+    return _Response(200, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
 
 def _resolve_revision(repo: Repo, revision: str) -> str:
@@ -506,11 +447,9 @@ def _matches(repo: Repo, request: _Request) -> bool:
     tags = set(repo.all_tags)
     checks = (
         request.first("search", "").lower() in repo.repo_id.lower(),
-        "author" not in query
-        or (repo.author or "").lower() == request.first("author", "").lower(),
+        "author" not in query or (repo.author or "").lower() == request.first("author", "").lower(),
         all(tag in tags for tag in query.get("filter", [])),
-        "pipeline_tag" not in query
-        or repo.pipeline_tag == request.first("pipeline_tag", ""),
+        "pipeline_tag" not in query or repo.pipeline_tag == request.first("pipeline_tag", ""),
         "library" not in query or repo.library_name == request.first("library", ""),
         "gated" not in query or bool(repo.gated) == request.flag("gated"),
     )
@@ -593,9 +532,7 @@ def _model_fields(repo: Repo, *, blobs: bool) -> dict[str, Callable[[], object]]
         "pipeline_tag": lambda: repo.pipeline_tag,
         "tags": lambda: repo.all_tags,
         "cardData": lambda: repo.card_data,
-        "siblings": lambda: [
-            _sibling(file, blobs=blobs) for file in repo.files.values()
-        ],
+        "siblings": lambda: [_sibling(file, blobs=blobs) for file in repo.files.values()],
         "safetensors": lambda: _safetensors(repo.safetensors_params),
         "usedStorage": lambda: sum(file.size for file in repo.files.values()),
         "spaces": list,
@@ -613,23 +550,13 @@ def _safetensors(params: dict[str, int] | None) -> dict[str, object] | None:
 def _sibling(file: HubFile, *, blobs: bool) -> dict[str, object]:
     if not blobs:
         return {"rfilename": file.path}
-    sibling: dict[str, object] = {
-        "rfilename": file.path,
-        "blobId": file.git_oid,
-        "size": file.size,
-    }
+    sibling: dict[str, object] = {"rfilename": file.path, "blobId": file.git_oid, "size": file.size}
     if file.is_lfs:
-        sibling["lfs"] = {
-            "sha256": file.sha256,
-            "size": file.size,
-            "pointerSize": file.pointer_size,
-        }
+        sibling["lfs"] = {"sha256": file.sha256, "size": file.size, "pointerSize": file.pointer_size}
     return sibling
 
 
-def _tree_entries(
-    files: Mapping[str, HubFile], path: str, *, recursive: bool
-) -> list[dict[str, object]]:
+def _tree_entries(files: Mapping[str, HubFile], path: str, *, recursive: bool) -> list[dict[str, object]]:
     """Tree listing of `path` (folders first), as `/api/models/{repo}/tree/{rev}/{path}` answers."""
     prefix = f"{path}/" if path else ""
     relative = sorted(name[len(prefix) :] for name in files if name.startswith(prefix))
@@ -643,37 +570,19 @@ def _tree_entries(
     if not recursive:
         folders = {folder for folder in folders if "/" not in folder}
         relative = [rel for rel in relative if "/" not in rel]
-    folder_entries = [
-        _folder_entry(files, prefix + folder) for folder in sorted(folders)
-    ]
+    folder_entries = [_folder_entry(files, prefix + folder) for folder in sorted(folders)]
     return folder_entries + [_file_entry(files[prefix + rel]) for rel in relative]
 
 
 def _folder_entry(files: Mapping[str, HubFile], folder: str) -> dict[str, object]:
-    oids = "".join(
-        files[name].git_oid for name in sorted(files) if name.startswith(f"{folder}/")
-    )
-    return {
-        "type": "directory",
-        "oid": hashlib.sha1(oids.encode()).hexdigest(),
-        "size": 0,
-        "path": folder,
-    }
+    oids = "".join(files[name].git_oid for name in sorted(files) if name.startswith(f"{folder}/"))
+    return {"type": "directory", "oid": hashlib.sha1(oids.encode()).hexdigest(), "size": 0, "path": folder}
 
 
 def _file_entry(file: HubFile) -> dict[str, object]:
-    entry: dict[str, object] = {
-        "type": "file",
-        "oid": file.git_oid,
-        "size": file.size,
-        "path": file.path,
-    }
+    entry: dict[str, object] = {"type": "file", "oid": file.git_oid, "size": file.size, "path": file.path}
     if file.is_lfs:
-        entry["lfs"] = {
-            "oid": file.sha256,
-            "size": file.size,
-            "pointerSize": file.pointer_size,
-        }
+        entry["lfs"] = {"oid": file.sha256, "size": file.size, "pointerSize": file.pointer_size}
     return entry
 
 
@@ -701,19 +610,13 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     unit, _, spec = header.partition("=")
     first, dash, last = spec.strip().partition("-")
     if unit.strip() != "bytes" or not dash or "," in spec or not (first or last):
-        raise HubError(
-            416, f"Unsupported range: {header}", **{"Content-Range": f"bytes */{size}"}
-        )
+        raise HubError(416, f"Unsupported range: {header}", **{"Content-Range": f"bytes */{size}"})
     if not first:
         start, end = max(size - int(last), 0), size
     else:
         start, end = int(first), min(int(last) + 1, size) if last else size
     if start >= size or start >= end:
-        raise HubError(
-            416,
-            f"Range not satisfiable: {header}",
-            **{"Content-Range": f"bytes */{size}"},
-        )
+        raise HubError(416, f"Range not satisfiable: {header}", **{"Content-Range": f"bytes */{size}"})
     return start, end
 
 
@@ -733,10 +636,7 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # Skip HTTPServer's reverse DNS lookup of the host, which can take seconds.
         TCPServer.server_bind(self)
-        self.server_name, self.server_port = (
-            str(self.server_address[0]),
-            int(self.server_address[1]),
-        )
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
@@ -751,15 +651,11 @@ class _Server(ThreadingHTTPServer):
     def drop_connections(self) -> None:
         with self._open_lock:
             for sock in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(
-            sys.exc_info()[1], OSError
-        ):  # clients hanging up mid-response
+        if not isinstance(sys.exc_info()[1], OSError):  # clients hanging up mid-response
             super().handle_error(request, client_address)
 
 
@@ -792,9 +688,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _request(self) -> _Request:
         url = urlsplit(self.path)
         auth = self.headers.get("Authorization", "")
-        token = (
-            auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
-        )
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
         return _Request(
             method=self.command,
             path=url.path,
@@ -813,12 +707,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        count = (
-            length if response.cut_after is None else min(response.cut_after, length)
-        )
+        count = length if response.cut_after is None else min(response.cut_after, length)
         if response.file is None:
-            self.wfile.write(response.body)
-        else:
+            self.wfile.write(response.body[:count])
+        elif count:
             self._stream(response.file, response.start, count)
         if count < length:
             self.close_connection = True

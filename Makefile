@@ -1,0 +1,53 @@
+# LLM Workbench: `make run` starts the app, `make test` runs the gate and every test layer.
+# Both set everything up themselves on a fresh Debian 12 machine (as root, package registries only).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch for tests and CI; GPU machines may set TORCH_SPEC=torch to get CUDA.
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test gate unit ui integration bench testbed-up testbed-down clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/workbench
+
+gate: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+testbed-up:
+	scripts/testbed up
+
+testbed-down:
+	scripts/testbed down
+
+test: $(STAMP) testbed-up gate
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+ui: $(STAMP)
+	$(BIN)/python -m pytest -q tests/ui
+
+integration: $(STAMP) testbed-up
+	$(BIN)/python -m pytest -q tests/integration
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

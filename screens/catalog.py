@@ -1,0 +1,103 @@
+"""The modes of the app: one per area, in the order of their number keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A top-level area of the app."""
+
+    id: str
+    """Textual mode name; its key binding id is `mode.<id>`."""
+    title: str
+    key: str
+    """Default key that switches to the mode (remappable through `ui.keys`)."""
+    summary: str
+    """What the mode is for, in one sentence."""
+    plans: tuple[str, ...] = ()
+    """What it will do, for modes that are not built yet."""
+
+    @property
+    def binding_id(self) -> str:
+        return f"mode.{self.id}"
+
+
+MODES: tuple[Mode, ...] = (
+    Mode(
+        "models",
+        "Models",
+        "1",
+        "Browse the Hugging Face Hub and the local HF cache; check licence, access, size and fit; download and delete.",
+    ),
+    Mode(
+        "finetune",
+        "Fine-tune",
+        "2",
+        "Configure, preflight, launch and watch PEFT fine-tunes (LoRA, QLoRA with bitsandbytes).",
+        (
+            "Pick a base model from the HF cache and a dataset from the workspace.",
+            "Preflight: check that the run fits the GPU before it starts.",
+            "Launch jobs as detached processes that keep running when the SSH session drops.",
+            "Follow logs, loss curves and checkpoints from the job folder.",
+        ),
+    ),
+    Mode(
+        "playground",
+        "Playground",
+        "3",
+        "Chat with base and fine-tuned models, build and inspect RAG collections, run prompt test suites.",
+        (
+            "Chat with a cached model or a base model plus adapter, tokens streamed as they come.",
+            "Build ChromaDB collections from the team's datasets and inspect what retrieval returns.",
+            "Compare two variants side by side on the same prompt.",
+            "Keep prompt test suites with assertions and run them headless as a release gate.",
+        ),
+    ),
+    Mode(
+        "artifacts",
+        "Artifacts",
+        "4",
+        "Adapters, datasets and collections with lineage and labels.",
+        (
+            "List what fine-tunes and collection builds produced, with where each came from.",
+            "Label artifacts and promote them between stages.",
+            "Store them in a local folder, or Azure Blob Storage in production.",
+        ),
+    ),
+    Mode(
+        "images",
+        "Images",
+        "5",
+        "Build the team's LLM apps into Docker images and push them to a registry.",
+        (
+            "Build an app under apps/ with live build output.",
+            "Tag and push to the registry (Azure Container Registry in production).",
+        ),
+    ),
+    Mode(
+        "deploy",
+        "Deploy",
+        "6",
+        "Deploy an app version to the deployment server, with health gating and rollback.",
+        (
+            "Deploy an image to the Docker engine on the deploy server over SSH.",
+            "Switch traffic only after the new version is healthy; keep an audit trail.",
+            "Roll back to the previous release with one key.",
+        ),
+    ),
+    Mode(
+        "infra",
+        "Infra",
+        "7",
+        "Validate, preview, deploy and tear down the ARM templates in infra/.",
+        (
+            "Validate the templates and show a what-if preview before any change.",
+            "Provision storage, registry, network and the two VMs.",
+            "Tear an environment down when it is no longer needed.",
+        ),
+    ),
+)
+
+MODE_BY_ID = {mode.id: mode for mode in MODES}

@@ -1,0 +1,145 @@
+"""The detail pane of the Hub tab: card, files, size, licence, access and the fit estimate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, Label, Markdown, Static
+
+from services.fit import FitEstimate, Verdict, Workload
+from services.hub import ModelDetails, human_bytes
+from workbench.render import human_count
+
+VERDICT_STYLE: dict[Verdict, str] = {
+    "fits": "$success",
+    "tight": "$warning",
+    "does not fit": "$error",
+    "needs CUDA": "$text-muted",
+}
+VERDICT_CLASS: dict[Verdict, str] = {
+    "fits": "-fits",
+    "tight": "-tight",
+    "does not fit": "-no-fit",
+    "needs CUDA": "-needs-cuda",
+}
+
+
+def access_line(details: ModelDetails, hub_url: str) -> Content:
+    """Gating and whether the token may download, with the next step when it may not."""
+    if not details.gated:
+        return Content.from_markup("[$success]open[/]: no licence to accept")
+    if details.access:
+        return Content.from_markup("[$success]gated[/]: the token has access")
+    return Content.from_markup(
+        "[$error]gated, NO ACCESS[/]: accept the licence at $url and set HF_TOKEN (or `hf auth login`)",
+        url=f"{hub_url}/{details.id}",
+    )
+
+
+def header_text(details: ModelDetails, hub_url: str) -> Content:
+    chosen = [f for f in details.files if f.selected]
+    facts = f"{details.task or '-'} · {details.library or '-'} · licence {details.license or '-'}"
+    size = (
+        f"parameters {human_count(details.params)} · download {human_bytes(details.download_bytes)}"
+        f" ({len(chosen)} of {len(details.files)} files)"
+    )
+    title = Content.from_markup("[b]$id[/b] [$text-muted]@ $sha[/]", id=details.id, sha=details.sha[:12])
+    return Content("\n").join([title, Content(facts), access_line(details, hub_url), Content(size)])
+
+
+def fit_table(fit: FitEstimate) -> Content:
+    """The scenarios as aligned lines with coloured verdicts."""
+    w = fit.workload
+    head = Content.from_markup(
+        "[b]on $device[/b] ($memory) · seq $seq · batch $batch · LoRA r$rank",
+        device=fit.device.name,
+        memory=human_bytes(fit.device.memory_bytes),
+        seq=w.seq_len,
+        batch=w.batch_size,
+        rank=w.lora_rank,
+    )
+    lines = [head]
+    for row in fit.rows:
+        lines.append(
+            Content.assemble(
+                f"  {row.scenario:<16} {human_bytes(row.bytes):>9}  ", (row.verdict, VERDICT_STYLE[row.verdict])
+            )
+        )
+    return Content("\n").join(lines)
+
+
+def files_text(details: ModelDetails) -> Content:
+    lines = [Content.from_markup("[b]files[/b] ([$success]✓[/] downloaded by default)")]
+    for f in details.files:
+        mark = ("✓", "$success") if f.selected else ("·", "$text-muted")
+        lines.append(Content.assemble(" ", mark, f" {f.path:<42} {human_bytes(f.size):>9}"))
+    return Content("\n").join(lines)
+
+
+class ModelDetail(VerticalScroll):
+    """Shows one model's details; posts `WorkloadChanged` when the fit inputs change."""
+
+    @dataclass
+    class WorkloadChanged(Message):
+        """The sequence length or batch size of the fit estimate changed."""
+
+        workload: Workload
+
+    def __init__(self, workload: Workload, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._workload = workload
+
+    def compose(self) -> ComposeResult:
+        yield Static("Highlight a model to see its details.", id="detail-head")
+        with Horizontal(id="fit-bar"):
+            yield Label(" fit ", id="fit-badge")
+            yield Label("seq", classes="fit-label")
+            yield Input(str(self._workload.seq_len), type="integer", compact=True, id="fit-seq")
+            yield Label("batch", classes="fit-label")
+            yield Input(str(self._workload.batch_size), type="integer", compact=True, id="fit-batch")
+        yield Static("", id="fit-table")
+        yield Static("", id="detail-files")
+        yield Markdown("", id="detail-card")
+
+    @property
+    def workload(self) -> Workload:
+        return self._workload
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        seq, batch = self.query_one("#fit-seq", Input).value, self.query_one("#fit-batch", Input).value
+        if not (seq.isdigit() and batch.isdigit()) or int(seq) < 1 or int(batch) < 1:
+            return
+        workload = Workload(seq_len=int(seq), batch_size=int(batch))
+        if workload != self._workload:
+            self._workload = workload
+            self.post_message(self.WorkloadChanged(workload))
+
+    def show_loading(self, repo_id: str) -> None:
+        self.query_one("#detail-head", Static).update(Content.from_markup("[b]$id[/b]\nloading…", id=repo_id))
+
+    def show_details(self, details: ModelDetails, fit: FitEstimate | None, hub_url: str) -> None:
+        self.query_one("#detail-head", Static).update(header_text(details, hub_url))
+        self.query_one("#detail-files", Static).update(files_text(details))
+        self.query_one("#detail-card", Markdown).update(details.card or "*No model card.*")
+        self.show_fit(fit)
+
+    def show_fit(self, fit: FitEstimate | None) -> None:
+        badge = self.query_one("#fit-badge", Label)
+        badge.remove_class(*VERDICT_CLASS.values())
+        if fit is None:
+            badge.update(" fit unknown ")
+            self.query_one("#fit-table", Static).update("no config.json with transformer dimensions")
+            return
+        verdict = fit.badge()
+        badge.update(f" {verdict} ")
+        badge.add_class(VERDICT_CLASS[verdict])
+        self.query_one("#fit-table", Static).update(fit_table(fit))
+
+    @property
+    def badge_text(self) -> str:
+        return str(self.query_one("#fit-badge", Label).render()).strip()
