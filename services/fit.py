@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from services.gpu import Gpu
 
 GIB = 1024**3
 RUNTIME_OVERHEAD = GIB // 2
@@ -218,14 +221,21 @@ def shape_or_none(config: dict[str, Any] | None, params: int | None) -> ModelSha
 
 
 def estimate_on_host(
-    config: dict[str, Any] | None, params: int | None, work: Workload | None = None
+    config: dict[str, Any] | None,
+    params: int | None,
+    work: Workload | None = None,
+    *,
+    gpus: list[Gpu] | None = None,
 ) -> FitEstimate | None:
-    """The estimate against this machine's first GPU (or RAM); None when the shape is unknown."""
+    """The estimate against this machine's first GPU (or RAM); None when the shape is unknown.
+
+    `gpus` are the GPUs to compare against when the caller already knows them; None detects them.
+    """
     from services.gpu import detect_gpus
 
     shape = shape_or_none(config, params)
     if shape is None:
         return None
-    gpus = detect_gpus()
+    gpus = detect_gpus() if gpus is None else gpus
     device = host_device(gpus[0].name, gpus[0].total_bytes) if gpus else host_device(None, None)
     return estimate(shape, device, work)

@@ -395,6 +395,12 @@ def _strip_front_matter(card: str) -> str:
     return card
 
 
+def require_access(conn: HubConnection, details: ModelDetails) -> None:
+    """Raise `AccessDeniedError` (saying how to get access) when the token may not download the model."""
+    if details.gated and not details.access:
+        raise _gated_error(conn, details.id)
+
+
 def download_model(
     conn: HubConnection,
     repo_id: str,
@@ -414,8 +420,7 @@ def download_model(
     from services import transfer
 
     details = model_details(conn, repo_id, revision=revision, include=include, exclude=exclude)
-    if details.gated and not details.access:
-        raise _gated_error(conn, repo_id)
+    require_access(conn, details)
     cache = conn.cache_path
     with hub_errors(conn, f"download of '{repo_id}'", repo_id=repo_id):
         files = [_remote_file(conn, repo_id, details.sha, f) for f in details.files if f.selected]

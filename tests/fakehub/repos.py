@@ -14,10 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from math import prod
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+from typing import Literal
 
 FileSource = bytes | Path
 """What a repo file holds: bytes in memory, or a path streamed from disk."""
@@ -277,82 +274,13 @@ def _synthetic_sources(repo_id: str, meta: Mapping[str, str]) -> dict[str, FileS
 
 # --- real repos built on disk --------------------------------------------------------------------
 
-_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "po", "qua", "shi", "bel", "dor", "fen", "gri")
-
-
-def training_sentences(count: int = 400, seed: int = 0) -> list[str]:
-    """Deterministic pseudo-English sentences with enough variety to learn a ~512 token BPE."""
-    rng = random.Random(seed)
-    words = ["".join(rng.choices(_SYLLABLES, k=rng.randint(1, 4))) for _ in range(300)]
-    words += [
-        "the",
-        "a",
-        "model",
-        "token",
-        "small",
-        "large",
-        "cat",
-        "dog",
-        "runs",
-        "over",
-        "under",
-        "quickly",
-        "river",
-        "code",
-        "data",
-    ]
-    return [" ".join(rng.choices(words, k=rng.randint(5, 14))).capitalize() + "." for _ in range(count)]
-
 
 def tiny_llama_files(workdir: Path, *, seed: int = 0) -> dict[str, FileSource]:
-    """Build a real tiny LlamaForCausalLM with a trained BPE tokenizer and a model card in `workdir`."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    """The demo workspace's tiny Llama (real weights and tokenizer), built in `workdir`."""
+    from services.demo import DEMO_SEED, build_tiny_llama
 
     workdir.mkdir(parents=True, exist_ok=True)
-    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=_train_bpe(training_sentences(seed=seed)),
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-    )
-    tokenizer.save_pretrained(workdir)
-    config = LlamaConfig(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        intermediate_size=128,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    LlamaForCausalLM(config).save_pretrained(workdir, safe_serialization=True)
-    card = model_card(
-        license="apache-2.0", pipeline_tag="text-generation", library_name="transformers", title="Tiny Llama"
-    )
-    (workdir / "README.md").write_text(card)
-    return folder_files(workdir)
-
-
-def _train_bpe(sentences: list[str], vocab_size: int = 512) -> Tokenizer:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<s>", "</s>", "<unk>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(sentences, trainer)
-    return tokenizer
+    return folder_files(build_tiny_llama(workdir, seed=seed or DEMO_SEED))
 
 
 def folder_files(folder: Path) -> dict[str, FileSource]:
