@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
+from textual.dom import DOMNode
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
@@ -16,7 +16,7 @@ from workbench.messages import WorkerFailed
 from workbench.widgets import ModeBar, StatusBar, StatusInfo
 
 
-def forward_failure(node: Widget | Screen[object], event: Worker.StateChanged) -> None:
+def forward_failure(node: DOMNode, event: Worker.StateChanged) -> None:
     """Hand a failed worker's error to the app's one error handler (StateChanged does not bubble)."""
     worker = event.worker
     if event.state is WorkerState.ERROR and worker.error is not None:

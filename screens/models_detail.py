@@ -76,12 +76,15 @@ def files_text(details: ModelDetails) -> Content:
     lines = [Content.from_markup("[b]files[/b] ([$success]✓[/] downloaded by default)")]
     for f in details.files:
         mark = ("✓", "$success") if f.selected else ("·", "$text-muted")
-        lines.append(Content.assemble(" ", mark, f" {f.path:<42} {human_bytes(f.size):>9}"))
+        lines.append(Content.assemble(" ", mark, f" {f.path:<40} {human_bytes(f.size):>9}"))
     return Content("\n").join(lines)
 
 
-class ModelDetail(VerticalScroll):
-    """Shows one model's details; posts `WorkloadChanged` when the fit inputs change."""
+class ModelDetail(Horizontal):
+    """One model's facts and fit on the left, files and card on the right.
+
+    Posts `WorkloadChanged` when the fit inputs change.
+    """
 
     @dataclass
     class WorkloadChanged(Message):
@@ -92,18 +95,22 @@ class ModelDetail(VerticalScroll):
     def __init__(self, workload: Workload, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._workload = workload
+        self.verdict: Verdict | None = None
+        """The badge shown: the verdict of the lightest scenario, None when unknown."""
 
     def compose(self) -> ComposeResult:
-        yield Static("Highlight a model to see its details.", id="detail-head")
-        with Horizontal(id="fit-bar"):
-            yield Label(" fit ", id="fit-badge")
-            yield Label("seq", classes="fit-label")
-            yield Input(str(self._workload.seq_len), type="integer", compact=True, id="fit-seq")
-            yield Label("batch", classes="fit-label")
-            yield Input(str(self._workload.batch_size), type="integer", compact=True, id="fit-batch")
-        yield Static("", id="fit-table")
-        yield Static("", id="detail-files")
-        yield Markdown("", id="detail-card")
+        with VerticalScroll(id="detail-facts"):
+            yield Static("Highlight a model to see its details.", id="detail-head")
+            with Horizontal(id="fit-bar"):
+                yield Label(" fit ", id="fit-badge")
+                yield Label("seq", classes="fit-label")
+                yield Input(str(self._workload.seq_len), type="integer", compact=True, id="fit-seq")
+                yield Label("batch", classes="fit-label")
+                yield Input(str(self._workload.batch_size), type="integer", compact=True, id="fit-batch")
+            yield Static("", id="fit-table")
+        with VerticalScroll(id="detail-more"):
+            yield Static("", id="detail-files")
+            yield Markdown("", id="detail-card")
 
     @property
     def workload(self) -> Workload:
@@ -131,15 +138,11 @@ class ModelDetail(VerticalScroll):
     def show_fit(self, fit: FitEstimate | None) -> None:
         badge = self.query_one("#fit-badge", Label)
         badge.remove_class(*VERDICT_CLASS.values())
+        self.verdict = fit.badge() if fit is not None else None
         if fit is None:
             badge.update(" fit unknown ")
             self.query_one("#fit-table", Static).update("no config.json with transformer dimensions")
             return
-        verdict = fit.badge()
-        badge.update(f" {verdict} ")
-        badge.add_class(VERDICT_CLASS[verdict])
+        badge.update(f" {fit.badge()} ")
+        badge.add_class(VERDICT_CLASS[fit.badge()])
         self.query_one("#fit-table", Static).update(fit_table(fit))
-
-    @property
-    def badge_text(self) -> str:
-        return str(self.query_one("#fit-badge", Label).render()).strip()

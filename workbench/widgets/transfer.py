@@ -38,7 +38,11 @@ class TransferBar(Horizontal):
         """Reset the bar for a new transfer called `title`."""
         self.query_one("#transfer-title", Label).update(title)
         self.query_one(ProgressBar).update(total=1.0, progress=0.0)
-        self.query_one("#transfer-stats", Label).update("starting…")
+        self.note("starting…")
+
+    def note(self, text: str) -> None:
+        """Replace the figures with a short note, e.g. "cancelling…"."""
+        self.query_one("#transfer-stats", Label).update(text)
 
     def show_progress(self, progress: TransferProgress) -> None:
         self.query_one(ProgressBar).update(total=1.0, progress=progress.fraction)

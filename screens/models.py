@@ -1,0 +1,69 @@
+"""The Models mode: the Hub tab (search, details, fit, download) and the Local tab (the HF cache)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, TabbedContent, TabPane
+
+from screens.base import ModeScreen
+from screens.models_hub import HubPane
+from screens.models_local import LocalPane
+from services.fit import Workload
+from workbench.messages import CacheChanged
+
+
+class ModelsScreen(ModeScreen):
+    """Browse the hub and the local cache."""
+
+    MODE = "models"
+    AUTO_FOCUS = "#hub-results"
+
+    BINDINGS = [
+        Binding("h", "show_tab('hub')", "Hub", id="models.hub"),
+        Binding("l", "show_tab('local')", "Local", id="models.local"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        models = self.context.settings.models
+        workload = Workload(seq_len=models.fit_seq_len, batch_size=models.fit_batch_size)
+        with TabbedContent(id="models-tabs", initial="hub"):
+            with TabPane("Hub", id="hub"):
+                yield HubPane(workload, models.search_page_size, id="hub-pane")
+            with TabPane("Local", id="local"):
+                yield LocalPane(id="local-pane")
+
+    @property
+    def hub(self) -> HubPane:
+        return self.query_one(HubPane)
+
+    @property
+    def local(self) -> LocalPane:
+        return self.query_one(LocalPane)
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.query_one(f"#{tab}-pane").query_one(DataTable).focus()
+
+    def action_search(self) -> None:
+        self.action_show_tab("hub")
+        self.hub.action_focus_search()
+
+    def action_download(self) -> None:
+        self.action_show_tab("hub")
+        self.hub.action_download()
+
+    def action_delete(self) -> None:
+        self.action_show_tab("local")
+        self.local.action_delete()
+
+    def on_screen_resume(self) -> None:
+        # The cache may have changed while another mode or a modal was in front.
+        if self.local.listing is not None:
+            self.local.reload()
+
+    @on(CacheChanged)
+    def _cache_changed(self, event: CacheChanged) -> None:
+        event.stop()
+        self.local.reload()

@@ -1,0 +1,162 @@
+"""The Local tab of the Models mode: the HF cache, one row per repo and per revision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from screens.base import Pane
+from services.cache import CachedModel, CacheListing, delete_cached_model, list_cached_models
+from services.hub import HubConnection, human_bytes
+from workbench.messages import CacheChanged
+from workbench.widgets import ConfirmScreen, short_path
+
+COLUMNS = ("Model", "Revision", "Size", "Files", "Last accessed", "Last modified")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What deleting a row removes: a whole repo (revision None) or one revision."""
+
+    repo_id: str
+    revision: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo_id} @ {self.revision[:12]}" if self.revision else f"{self.repo_id} (all revisions)"
+
+
+def day(moment: datetime) -> str:
+    return moment.astimezone().date().isoformat()
+
+
+def model_rows(model: CachedModel) -> list[tuple[Target, tuple[str, ...]]]:
+    """The repo's row followed by one row per revision."""
+    count = len(model.revisions)
+    files = sum(r.files for r in model.revisions)
+    head = (
+        model.repo_id,
+        f"{count} revision{'s' if count != 1 else ''}",
+        human_bytes(model.size),
+        str(files),
+        day(model.last_accessed),
+        day(model.last_modified),
+    )
+    rows = [(Target(model.repo_id), head)]
+    for r in model.revisions:
+        refs = f" ({', '.join(r.refs)})" if r.refs else ""
+        cells = ("", f"└ {r.commit[:8]}{refs}", human_bytes(r.size), str(r.files), "", day(r.last_modified))
+        rows.append((Target(model.repo_id, r.commit), cells))
+    return rows
+
+
+def summary_text(listing: CacheListing) -> str:
+    where = short_path(listing.path)
+    if not listing.models:
+        return f"No models in {where} yet: download one from the Hub tab."
+    count = len(listing.models)
+    text = f"{count} model{'s' if count != 1 else ''} · {human_bytes(listing.size)} in {where}"
+    if listing.warnings:
+        text += f" · {len(listing.warnings)} problem(s): {listing.warnings[0]}"
+    return text
+
+
+class LocalPane(Pane):
+    """Lists the HF cache and deletes repos or revisions from it."""
+
+    BINDINGS = [
+        Binding("delete,x", "delete", "Delete", id="models.delete"),
+        Binding("r", "reload", "Refresh", id="models.refresh"),
+    ]
+
+    @dataclass
+    class Listed(Message):
+        listing: CacheListing
+
+    @dataclass
+    class Deleted(Message):
+        target: Target
+        freed: int
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.targets: dict[str, Target] = {}
+        self.listing: CacheListing | None = None
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="local-table", cursor_type="row", zebra_stripes=True)
+        yield Static("reading the cache…", id="local-summary")
+
+    @property
+    def conn(self) -> HubConnection:
+        return self.context.hub
+
+    @property
+    def table(self) -> DataTable[str]:
+        return self.query_one("#local-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.table.add_columns(*COLUMNS)
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the cache again (in a worker)."""
+        self.list_cache(self.conn)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="local-list", description="Read the HF cache")
+    def list_cache(self, conn: HubConnection) -> None:
+        self.post_message(self.Listed(list_cached_models(conn.cache_path)))
+
+    @on(Listed)
+    def _show_listing(self, event: Listed) -> None:
+        table = self.table
+        keep = self.selected_key()
+        table.clear()
+        self.targets.clear()
+        self.listing = event.listing
+        for model in event.listing.models:
+            for target, cells in model_rows(model):
+                key = f"{target.repo_id}@{target.revision or ''}"
+                self.targets[key] = target
+                table.add_row(*cells, key=key)
+        if keep in self.targets:
+            table.move_cursor(row=table.get_row_index(keep))
+        self.query_one("#local-summary", Static).update(summary_text(event.listing))
+
+    def selected_key(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def action_delete(self) -> None:
+        """Delete the repo or revision under the cursor, after asking."""
+        target = self.targets.get(self.selected_key() or "")
+        if target is None or self.listing is None:
+            return
+
+        def answered(go: bool | None) -> None:
+            if go:
+                self.delete(self.conn, target)
+
+        question = f"Delete {target.label} from {short_path(self.listing.path)}?\n\nThis cannot be undone."
+        self.app.push_screen(ConfirmScreen("Delete from the cache", question, confirm_label="Delete", danger=True), answered)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="local-delete", description="Delete from the HF cache")
+    def delete(self, conn: HubConnection, target: Target) -> None:
+        freed = delete_cached_model(conn.cache_path, target.repo_id, revision=target.revision)
+        self.post_message(self.Deleted(target, freed))
+
+    @on(Deleted)
+    def _deleted(self, event: Deleted) -> None:
+        self.notify(f"Deleted {event.target.label}: {human_bytes(event.freed)} freed", title="Cache")
+        self.post_message(CacheChanged())

@@ -1,0 +1,49 @@
+"""Command palette commands, titled "area: verb"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from screens.catalog import MODES
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command palette entry: `action` runs on the app."""
+
+    title: str
+    help: str
+    action: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("models: Search", "Search the Hugging Face Hub", "in_mode('models', 'search')"),
+    Command("models: Download", "Download the highlighted hub model into the HF cache", "in_mode('models', 'download')"),
+    Command("models: Delete", "Delete the selected repo or revision from the HF cache", "in_mode('models', 'delete')"),
+    Command("models: Show hub", "Show the Hub tab", "in_mode('models', \"show_tab('hub')\")"),
+    Command("models: Show local", "Show the models in the HF cache", "in_mode('models', \"show_tab('local')\")"),
+    Command("app: Show keys", "List every key of the current screen", "keys"),
+    *(Command(f"app: Switch to {mode.title}", mode.summary, f"switch_mode('{mode.id}')") for mode in MODES),
+)
+
+
+class WorkbenchCommands(Provider):
+    """The workbench's own commands (Textual's system commands stay alongside)."""
+
+    def _runner(self, command: Command) -> Callable[[], object]:
+        return partial(self.app.run_action, command.action)
+
+    async def discover(self) -> Hits:
+        for command in COMMANDS:
+            yield DiscoveryHit(command.title, self._runner(command), help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in COMMANDS:
+            score = matcher.match(command.title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(command.title), self._runner(command), help=command.help)
