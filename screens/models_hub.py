@@ -77,6 +77,13 @@ def summary_row(m: ModelSummary) -> tuple[str, ...]:
     return (m.id, m.task or "-", human_count(m.downloads), human_count(m.likes), human_count(m.params), m.license or "-", gated, updated)
 
 
+def results_line(count: int, exhausted: bool) -> str:
+    if not count:
+        return "no models match"
+    more = "" if exhausted else " · more load when the cursor reaches the end"
+    return f"{count} model{'s' if count != 1 else ''}{more}"
+
+
 def fit_for(details: ModelDetails, workload: Workload, gpus: list[Gpu] | None) -> FitEstimate | None:
     return estimate_on_host(details.config, details.params, workload, gpus=gpus)
 
@@ -291,8 +298,7 @@ class HubPane(Pane):
                 self.summaries[summary.id] = summary
                 table.add_row(*summary_row(summary), key=summary.id)
         self.pager, self.paging = event.pager, False
-        more = "" if event.pager.exhausted else " · more load when the cursor reaches the end"
-        self.set_info(f"{table.row_count} models{more}" if table.row_count else "no models match")
+        self.set_info(results_line(table.row_count, event.pager.exhausted))
 
     @on(Offline)
     def _show_offline(self, event: Offline) -> None:

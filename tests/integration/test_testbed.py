@@ -34,9 +34,7 @@ def tb() -> dict[str, str]:
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, input=input, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
+    return subprocess.run(args, input=input, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
 
 
 def docker(tb: dict[str, str], *args: str, input: str | None = None, docker_config: str | None = None):
@@ -89,7 +87,9 @@ def test_host_engine_answers(tb):
 
 
 def test_base_image_present(tb):
-    result = docker(tb, "run", "--rm", tb["WORKBENCH_TESTBED_BASE_IMAGE"], "python3", "-c", "import venv, ssl; print('ok')")
+    result = docker(
+        tb, "run", "--rm", tb["WORKBENCH_TESTBED_BASE_IMAGE"], "python3", "-c", "import venv, ssl; print('ok')"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 

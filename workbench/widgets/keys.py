@@ -35,7 +35,9 @@ def key_rows(active: Iterable[ActiveBinding], key_display: dict[str, str]) -> li
         slot = (binding.action, binding.description)
         merged.setdefault(slot, []).append(key_display.get(binding.key, binding.key))
         ids.setdefault(slot, binding.id or "")
-    return [KeyRow(" / ".join(keys), slot[1], ids[slot]) for slot, keys in merged.items()]
+    rows = [KeyRow(" / ".join(keys), slot[1], ids[slot]) for slot, keys in merged.items()]
+    # Remappable bindings (those with an id) first, generic navigation after.
+    return sorted(rows, key=lambda row: not row.binding_id)
 
 
 class KeysScreen(ModalScreen[None]):

@@ -1,0 +1,280 @@
+"""The Hub tab against the fake hub: search, paging, filters, details with fit, download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select, Static
+
+from screens.models_detail import ModelDetail
+from screens.models_hub import HubPane
+from tests.fakehub import FakeHub, big_file_repo
+from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
+from workbench.widgets import ConfirmScreen, TransferBar
+
+
+def hub_pane(app: Any) -> HubPane:
+    return app.screen.query_one(HubPane)
+
+
+def row_ids(pane: HubPane) -> list[str]:
+    table = pane.table
+    return [str(key.value) for key in table.rows]
+
+
+def search_requests(hub: FakeHub) -> int:
+    """Searches the app made (the status check asks for one model, without `expand`)."""
+    return sum(1 for r in hub.requests_to("/api/models") if "expand" in r.query)
+
+
+def weights_fetched(hub: FakeHub) -> bool:
+    return any(r.method == "GET" and r.path.endswith("/model.safetensors") for r in hub.requests)
+
+
+async def results(pilot: Pilot[Any], pane: HubPane, count: int | None = None) -> None:
+    """Wait until the current search has shown its results (and `count` rows, if given)."""
+    await wait_for(pilot, lambda: pane.pager is not None and (count is None or pane.table.row_count == count))
+    await settle(pilot)
+
+
+async def type_query(pilot: Pilot[Any], text: str) -> None:
+    await pilot.press("slash", *text)
+
+
+async def test_search_fills_the_table_with_the_first_page(
+    make_settings: SettingsFactory, synthetic_hub: FakeHub
+) -> None:
+    app = make_app(make_settings(synthetic_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await results(pilot, pane, 20)
+        by_downloads = sorted(synthetic_hub._repos.values(), key=lambda r: (-r.downloads, r.repo_id))
+        assert row_ids(pane) == [r.repo_id for r in by_downloads[:20]]
+        assert pane.table.get_row_at(0)[1] == by_downloads[0].pipeline_tag
+        assert search_requests(synthetic_hub) == 1
+        assert "20 models" in str(pane.query_one("#hub-info", Static).render())
+
+
+async def test_typing_searches_once_after_a_pause(make_settings: SettingsFactory, synthetic_hub: FakeHub) -> None:
+    app = make_app(make_settings(synthetic_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await results(pilot, pane)
+        before = search_requests(synthetic_hub)
+        await type_query(pilot, "llama")
+        assert pane.query_one("#hub-query", Input).value == "llama"
+        await wait_for(pilot, lambda: search_requests(synthetic_hub) > before)
+        await results(pilot, pane)
+        await pilot.pause(HubPane.DEBOUNCE_S + 0.1)
+        assert search_requests(synthetic_hub) == before + 1
+        assert row_ids(pane) and all("llama" in repo_id for repo_id in row_ids(pane))
+
+
+async def test_filters_narrow_the_results(make_settings: SettingsFactory, synthetic_hub: FakeHub) -> None:
+    app = make_app(make_settings(synthetic_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await results(pilot, pane)
+        pane.query_one("#hub-task", Select).value = "text-generation"
+        pane.query_one("#hub-license", Select).value = "mit"
+        pane.query_one("#hub-gated", Select).value = False
+        await wait_for(pilot, lambda: pane.last_query is not None and pane.last_query.gated is False)
+        await results(pilot, pane)
+        expected = {
+            r.repo_id
+            for r in synthetic_hub._repos.values()
+            if r.pipeline_tag == "text-generation" and r.license == "mit" and not r.gated
+        }
+        assert expected and set(row_ids(pane)) == expected
+        assert {pane.table.get_row_at(i)[6] for i in range(pane.table.row_count)} == {"no"}
+
+
+async def test_sort_by_likes(make_settings: SettingsFactory, synthetic_hub: FakeHub) -> None:
+    app = make_app(make_settings(synthetic_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await results(pilot, pane)
+        pane.query_one("#hub-sort", Select).value = "likes"
+        await wait_for(pilot, lambda: pane.last_query is not None and pane.last_query.sort == "likes")
+        await results(pilot, pane)
+        by_likes = sorted(synthetic_hub._repos.values(), key=lambda r: (-r.likes, r.repo_id))
+        assert row_ids(pane) == [r.repo_id for r in by_likes[:20]]
+
+
+async def test_cursor_at_the_end_loads_the_next_page(make_settings: SettingsFactory, synthetic_hub: FakeHub) -> None:
+    app = make_app(make_settings(synthetic_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await results(pilot, pane, 20)
+        pane.table.focus()
+        await pilot.press("ctrl+end")
+        await results(pilot, pane, 40)
+        assert search_requests(synthetic_hub) == 2
+        assert len(set(row_ids(pane))) == 40
+        await pilot.press("ctrl+end")
+        await results(pilot, pane, 60)
+
+
+async def test_detail_pane_shows_the_fit_badge(make_settings: SettingsFactory, tiny_llama_hub: FakeHub) -> None:
+    app = make_app(make_settings(tiny_llama_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        detail = pane.query_one(ModelDetail)
+        await wait_for(pilot, lambda: pane.details is not None and pane.details.id == TINY)
+        assert detail.verdict == "fits"
+        assert detail.query_one("#fit-badge").has_class("-fits")
+        head = str(detail.query_one("#detail-head", Static).render())
+        assert TINY in head and "licence apache-2.0" in head and "open" in head
+        table = str(detail.query_one("#fit-table", Static).render())
+        for scenario in ("inference bf16", "inference 8-bit", "inference 4-bit", "LoRA bf16", "QLoRA 4-bit"):
+            assert scenario in table
+        assert "NVIDIA L4" in table and "seq 2048" in table
+
+        seq = detail.query_one("#fit-seq", Input)
+        seq.value = "512"
+        await wait_for(pilot, lambda: "seq 512" in str(detail.query_one("#fit-table", Static).render()))
+
+
+async def test_download_through_the_confirm_modal(
+    make_settings: SettingsFactory, tiny_llama_hub: FakeHub, tmp_path: Path
+) -> None:
+    app = make_app(make_settings(tiny_llama_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.details is not None)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = app.screen.body
+        assert TINY in body and "download" in body and "free disk" in body and "~/hub" in body
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any(n.title == "Download complete" for n in app.notices))
+        local = app.screen.local
+        await wait_for(pilot, lambda: local.listing is not None and local.listing.models)
+        assert [m.repo_id for m in local.listing.models] == [TINY]
+        assert (tmp_path / "hub" / "models--workbench-demo--tiny-llama" / "refs" / "main").is_file()
+        assert not pane.has_class("-downloading")
+
+
+async def test_download_can_be_declined(make_settings: SettingsFactory, tiny_llama_hub: FakeHub) -> None:
+    app = make_app(make_settings(tiny_llama_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.details is not None)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen) and not pane.downloading
+        assert not weights_fetched(tiny_llama_hub)
+
+
+async def test_download_refused_when_the_disk_is_short(
+    make_settings: SettingsFactory, tiny_llama_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("services.hub.free_disk", lambda path: 1000)
+    app = make_app(make_settings(tiny_llama_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.details is not None)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app.notices))
+        notice = next(n for n in app.notices if n.severity == "error")
+        assert "needs 453.4 KB but only 1.0 KB is free" in notice.message
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert not weights_fetched(tiny_llama_hub)
+
+
+async def test_gated_model_without_access(make_settings: SettingsFactory, fake_hub: FakeHub) -> None:
+    fake_hub.add_repo("acme/locked-7b", {"config.json": b'{"model_type": "llama"}'}, gated="manual", license="other")
+    app = make_app(make_settings(fake_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.details is not None)
+        head = str(pane.query_one("#detail-head", Static).render())
+        assert "NO ACCESS" in head and f"{fake_hub.endpoint}/acme/locked-7b" in head
+        await pilot.press("d")
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app.notices))
+        notice = next(n for n in app.notices if n.severity == "error")
+        assert "acme/locked-7b is gated" in notice.message
+        assert "accept the licence" in notice.message
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_cancel_then_resume_a_download(
+    make_settings: SettingsFactory, fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    fake_hub.add_repo("acme/big", big_file_repo(tmp_path / "big", 8 * 1024 * 1024), license="mit")
+    app = make_app(make_settings(fake_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.details is not None)
+        fake_hub.delay = 0.5
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: pane.downloading)
+        assert pane.query_one(TransferBar).display
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any(n.severity == "warning" for n in app.notices))
+        notice = next(n for n in app.notices if n.severity == "warning")
+        assert "stopped" in notice.message and "resume" in notice.message
+        await wait_for(pilot, lambda: not pane.downloading)
+
+        fake_hub.delay = 0
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any(n.title == "Download complete" for n in app.notices))
+
+
+async def test_offline_hub_shows_one_line_and_local_still_works(
+    make_settings: SettingsFactory, fake_hub: FakeHub, demo_cache: Path
+) -> None:
+    fake_hub.stop()
+    app = make_app(make_settings(fake_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.offline_message is not None)
+        line = str(pane.query_one("#hub-offline", Static).render())
+        assert line == pane.offline_message and "\n" not in line
+        assert "unreachable" in line and fake_hub.endpoint in line
+        assert pane.has_class("-offline") and not pane.query_one("#hub-main").display
+        await wait_for(pilot, lambda: app.status.hub_state == "offline")
+        assert not [n for n in app.notices if n.severity == "error"]
+
+        await pilot.press("l")
+        local = app.screen.local
+        await wait_for(pilot, lambda: local.listing is not None)
+        assert TINY in {m.repo_id for m in local.listing.models}
+
+
+async def test_hf_hub_offline_shows_one_line(
+    make_settings: SettingsFactory, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    app = make_app(make_settings(fake_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.offline_message is not None)
+        assert "HF_HUB_OFFLINE" in pane.offline_message
+        await wait_for(pilot, lambda: app.status.hub_state == "offline")
+        assert fake_hub.requests_to("/api/models") == []
+
+
+async def test_token_never_shown(make_settings: SettingsFactory, fake_hub: FakeHub) -> None:
+    secret = "hf_secretSECRETsecret123"
+    fake_hub.add_repo("acme/locked-7b", {"config.json": b"{}"}, gated="manual")
+    app = make_app(make_settings(fake_hub.endpoint, hub__token=secret))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.details is not None)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: app.notices)
+        await settle(pilot)
+        texts = [str(w.render()) for w in app.screen.query(Static)]
+        texts += [n.message for n in app.notices]
+        texts += [str(cell) for row in pane.query_one(DataTable).rows for cell in pane.table.get_row(row)]
+        assert not [t for t in texts if secret in t]

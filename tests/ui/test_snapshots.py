@@ -1,0 +1,113 @@
+"""One snapshot per screen state, 140×42, from fixed data.
+
+Determinism: the fake hub listens on a fixed port, paths show under `~` (HOME is tmp_path), the
+GPU and free disk are fixed, cache times are set to a fixed date, and animations are off.
+Regenerate with `pytest tests/ui/test_snapshots.py --snapshot-update` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from screens.models_hub import HubPane
+from screens.models_local import LocalPane
+from tests.fakehub import FakeHub
+from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
+from workbench.widgets import ConfirmScreen, KeysScreen
+
+SIZE = (140, 42)
+SNAPSHOT_PORT = 47391
+"""The status bar shows the hub endpoint, so the snapshot hub always listens here."""
+
+
+@pytest.fixture
+def snapshot_hub(tiny_llama_folder: Path) -> Iterator[FakeHub]:
+    with FakeHub(port=SNAPSHOT_PORT) as hub:
+        hub.add_synthetic_models(120, seed=11)
+        hub.add_folder_repo(TINY, tiny_llama_folder, pipeline_tag="text-generation", license="apache-2.0")
+        yield hub
+
+
+@pytest.fixture
+def fixed_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.hub.free_disk", lambda path: 512 * 10**9)
+    monkeypatch.setattr("screens.models_hub.free_disk", lambda path: 512 * 10**9)
+
+
+async def hub_ready(pilot: Pilot[Any]) -> HubPane:
+    pane = pilot.app.screen.query_one(HubPane)
+    await wait_for(pilot, lambda: pane.pager is not None and pane.details is not None)
+    await wait_for(pilot, lambda: pilot.app.status.hub_state == "online")
+    await settle(pilot)
+    return pane
+
+
+async def search_tiny(pilot: Pilot[Any]) -> HubPane:
+    pane = await hub_ready(pilot)
+    await pilot.press("slash", *"tiny-llama", "enter")
+    await wait_for(pilot, lambda: pane.details is not None and pane.details.id == TINY)
+    await settle(pilot)
+    return pane
+
+
+def test_hub_with_results(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
+    app = make_app(make_settings(snapshot_hub.endpoint))
+    assert snap_compare(app, terminal_size=SIZE, run_before=hub_ready)
+
+
+def test_hub_detail_with_fit_badge(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
+    app = make_app(make_settings(snapshot_hub.endpoint))
+    assert snap_compare(app, terminal_size=SIZE, run_before=search_tiny)
+
+
+def test_download_confirm_modal(
+    snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub, fixed_disk: None
+) -> None:
+    async def ask(pilot: Pilot[Any]) -> None:
+        await search_tiny(pilot)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+        await pilot.pause()
+
+    app = make_app(make_settings(snapshot_hub.endpoint))
+    assert snap_compare(app, terminal_size=SIZE, run_before=ask)
+
+
+def test_local_with_the_demo_model(
+    snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub, demo_cache: Path
+) -> None:
+    async def local(pilot: Pilot[Any]) -> None:
+        await hub_ready(pilot)
+        await pilot.press("l")
+        pane = pilot.app.screen.query_one(LocalPane)
+        await wait_for(pilot, lambda: pane.listing is not None)
+        await settle(pilot)
+
+    app = make_app(make_settings(snapshot_hub.endpoint))
+    assert snap_compare(app, terminal_size=SIZE, run_before=local)
+
+
+def test_placeholder_mode(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
+    async def finetune(pilot: Pilot[Any]) -> None:
+        await hub_ready(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+
+    app = make_app(make_settings(snapshot_hub.endpoint))
+    assert snap_compare(app, terminal_size=SIZE, run_before=finetune)
+
+
+def test_keys_screen(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
+    async def keys(pilot: Pilot[Any]) -> None:
+        await hub_ready(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, KeysScreen))
+        await pilot.pause()
+
+    app = make_app(make_settings(snapshot_hub.endpoint))
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys)
