@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.dom import DOMNode
 from textual.containers import Vertical
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, TabbedContent, TabPane
 
 from screens.base import ModeScreen
@@ -20,7 +22,7 @@ class ModelsScreen(ModeScreen):
     MODE = "models"
     AUTO_FOCUS = "#hub-results"
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("h", "show_tab('hub')", "Hub", id="models.hub"),
         Binding("l", "show_tab('local')", "Local", id="models.local"),
     ]

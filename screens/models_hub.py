@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
@@ -74,7 +76,16 @@ class SearchQuery:
 def summary_row(m: ModelSummary) -> tuple[str, ...]:
     updated = m.updated.date().isoformat() if m.updated else "-"
     gated = "yes" if m.gated else "no"
-    return (m.id, m.task or "-", human_count(m.downloads), human_count(m.likes), human_count(m.params), m.license or "-", gated, updated)
+    return (
+        m.id,
+        m.task or "-",
+        human_count(m.downloads),
+        human_count(m.likes),
+        human_count(m.params),
+        m.license or "-",
+        gated,
+        updated,
+    )
 
 
 def results_line(count: int, exhausted: bool) -> str:
@@ -101,7 +112,7 @@ def download_question(details: ModelDetails, free: int, cache: str) -> str:
 class HubPane(Pane):
     """Search results on the left, the highlighted model on the right, a download bar below."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="models.search"),
         Binding("d", "download", "Download", id="models.download"),
         Binding("c,escape", "cancel_download", "Cancel download", id="models.cancel"),
@@ -391,7 +402,7 @@ class HubPane(Pane):
         row = self.table.cursor_row
         if self.downloading or not self.table.row_count:
             return
-        repo_id = str(self.table.coordinate_to_cell_key((row, 0)).row_key.value)
+        repo_id = str(self.table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
         if self.details is None or self.details.id != repo_id:
             self.notify(f"Details of {repo_id} are still loading; press d again in a moment.")
             self.show_model(repo_id)
@@ -426,7 +437,10 @@ class HubPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="download", description="Download a model")
     def download(self, conn: HubConnection, repo_id: str, cancel: CancelToken) -> None:
-        result = download_model(conn, repo_id, on_progress=lambda p: self.post_message(self.Progress(p)), cancel=cancel)
+        def progress(event: TransferProgress) -> None:
+            self.post_message(self.Progress(event))
+
+        result = download_model(conn, repo_id, on_progress=progress, cancel=cancel)
         self.post_message(self.Downloaded(result))
 
     @on(Progress)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -36,11 +38,14 @@ def day(moment: datetime) -> str:
     return moment.astimezone().date().isoformat()
 
 
-def model_rows(model: CachedModel) -> list[tuple[Target, tuple[str, ...]]]:
+Cells = tuple[str, ...]
+
+
+def model_rows(model: CachedModel) -> list[tuple[Target, Cells]]:
     """The repo's row followed by one row per revision."""
     count = len(model.revisions)
     files = sum(r.files for r in model.revisions)
-    head = (
+    head: Cells = (
         model.repo_id,
         f"{count} revision{'s' if count != 1 else ''}",
         human_bytes(model.size),
@@ -48,7 +53,7 @@ def model_rows(model: CachedModel) -> list[tuple[Target, tuple[str, ...]]]:
         day(model.last_accessed),
         day(model.last_modified),
     )
-    rows = [(Target(model.repo_id), head)]
+    rows: list[tuple[Target, Cells]] = [(Target(model.repo_id), head)]
     for r in model.revisions:
         refs = f" ({', '.join(r.refs)})" if r.refs else ""
         cells = ("", f"└ {r.commit[:8]}{refs}", human_bytes(r.size), str(r.files), "", day(r.last_modified))
@@ -70,7 +75,7 @@ def summary_text(listing: CacheListing) -> str:
 class LocalPane(Pane):
     """Lists the HF cache and deletes repos or revisions from it."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("delete,x", "delete", "Delete", id="models.delete"),
         Binding("r", "reload", "Refresh", id="models.refresh"),
     ]
@@ -136,7 +141,7 @@ class LocalPane(Pane):
         table = self.table
         if not table.row_count:
             return None
-        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
 
     def action_delete(self) -> None:
         """Delete the repo or revision under the cursor, after asking."""
@@ -149,9 +154,13 @@ class LocalPane(Pane):
                 self.delete(self.conn, target)
 
         question = f"Delete {target.label} from {short_path(self.listing.path)}?\n\nThis cannot be undone."
-        self.app.push_screen(ConfirmScreen("Delete from the cache", question, confirm_label="Delete", danger=True), answered)
+        self.app.push_screen(
+            ConfirmScreen("Delete from the cache", question, confirm_label="Delete", danger=True), answered
+        )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="local-delete", description="Delete from the HF cache")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="local-delete", description="Delete from the HF cache"
+    )
     def delete(self, conn: HubConnection, target: Target) -> None:
         freed = delete_cached_model(conn.cache_path, target.repo_id, revision=target.revision)
         self.post_message(self.Deleted(target, freed))

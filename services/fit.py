@@ -138,9 +138,9 @@ class FitEstimate:
 
 
 def weight_bytes(shape: ModelShape, bits: int) -> int:
-    """Bytes of the weights at 16, 8 or 4 bits (embeddings stay 16-bit when quantised)."""
-    if bits == 16:
-        return 2 * shape.params
+    """Bytes of the weights at 32, 16, 8 or 4 bits (embeddings stay 16-bit when quantised)."""
+    if bits >= 16:
+        return bits // 8 * shape.params
     per_param = 1.0 if bits == 8 else NF4_BYTES_PER_PARAM
     quantised = shape.params - shape.embedding_params
     return int(per_param * quantised) + 2 * shape.embedding_params

@@ -10,19 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker
 
-from screens.base import forward_failure
 from screens import catalog
+from screens.base import forward_failure
 from screens.models import ModelsScreen
 from screens.placeholder import PlaceholderScreen
 from services.errors import CancelledError, HubUnavailableError, WorkbenchError
@@ -60,7 +60,7 @@ class WorkbenchApp(App[None]):
     MODES = mode_screens()
     DEFAULT_MODE = "models"
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(m.key, f"switch_mode('{m.id}')", m.title, id=m.binding_id, show=False) for m in catalog.MODES),
         Binding("question_mark", "keys", "Keys", id="app.keys"),
     ]

@@ -15,39 +15,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from services.errors import UsageError, WorkbenchError
+from workbench.cli_context import Context, pass_context
+from workbench.cli_finetune import finetune
 
 if TYPE_CHECKING:
-    from services.hub import HubConnection
     from services.progress import TransferProgress
-    from workbench.settings import Layer, Settings
-
-
-class Context:
-    """Per-invocation state: settings are loaded on first use so their errors reach the handler."""
-
-    def __init__(self, debug: bool, config_file: Path | None) -> None:
-        self.debug = debug
-        self.config_file = config_file
-        self._loaded: tuple[Settings, list[Layer]] | None = None
-
-    def loaded(self) -> tuple[Settings, list[Layer]]:
-        from workbench.settings import PROJECT_FILE, load_with_layers
-
-        if self._loaded is None:
-            self._loaded = load_with_layers(project_file=self.config_file or PROJECT_FILE)
-        return self._loaded
-
-    @property
-    def settings(self) -> Settings:
-        return self.loaded()[0]
-
-    def hub(self) -> HubConnection:
-        from workbench.settings import hub_connection
-
-        return hub_connection(self.settings)
-
-    def cache_dir(self) -> Path:
-        return self.hub().cache_path
 
 
 class WorkbenchGroup(click.Group):
@@ -70,9 +42,6 @@ def fail(exc: WorkbenchError) -> NoReturn:
     if exc.hint:
         click.echo(f"hint: {exc.hint}", err=True)
     sys.exit(exc.exit_code)
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @click.group(cls=WorkbenchGroup, invoke_without_command=True)
@@ -310,6 +279,9 @@ def demo_init(obj: Context, as_json: bool) -> None:
     click.echo(f"dataset          {made.dataset}")
     click.echo(f"documents        {made.documents}")
     click.echo("created: " + (", ".join(made.created) if made.created else "nothing (already in place)"))
+
+
+cli.add_command(finetune)
 
 
 def main() -> None:

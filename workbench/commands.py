@@ -22,7 +22,9 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("models: Search", "Search the Hugging Face Hub", "in_mode('models', 'search')"),
-    Command("models: Download", "Download the highlighted hub model into the HF cache", "in_mode('models', 'download')"),
+    Command(
+        "models: Download", "Download the highlighted hub model into the HF cache", "in_mode('models', 'download')"
+    ),
     Command("models: Delete", "Delete the selected repo or revision from the HF cache", "in_mode('models', 'delete')"),
     Command("models: Show hub", "Show the Hub tab", "in_mode('models', \"show_tab('hub')\")"),
     Command("models: Show local", "Show the models in the HF cache", "in_mode('models', \"show_tab('local')\")"),

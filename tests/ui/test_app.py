@@ -43,9 +43,10 @@ async def test_keys_remapped_from_settings(make_settings: SettingsFactory) -> No
         assert app.current_mode == "models"
 
 
-async def test_question_mark_lists_every_key(make_settings: SettingsFactory) -> None:
-    app = make_app(make_settings())
+async def test_question_mark_lists_every_key(make_settings: SettingsFactory, fake_hub: FakeHub) -> None:
+    app = make_app(make_settings(fake_hub.endpoint))
     async with app.run_test(size=(140, 42)) as pilot:
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "hub-results")
         await pilot.press("question_mark")
         assert isinstance(app.screen, KeysScreen)
         ids = {row.binding_id for row in app.screen.rows}

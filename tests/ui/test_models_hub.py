@@ -203,9 +203,7 @@ async def test_gated_model_without_access(make_settings: SettingsFactory, fake_h
         assert not isinstance(app.screen, ConfirmScreen)
 
 
-async def test_cancel_then_resume_a_download(
-    make_settings: SettingsFactory, fake_hub: FakeHub, tmp_path: Path
-) -> None:
+async def test_cancel_then_resume_a_download(make_settings: SettingsFactory, fake_hub: FakeHub, tmp_path: Path) -> None:
     fake_hub.add_repo("acme/big", big_file_repo(tmp_path / "big", 8 * 1024 * 1024), license="mit")
     app = make_app(make_settings(fake_hub.endpoint))
     async with app.run_test(size=(140, 42)) as pilot:

@@ -1,0 +1,133 @@
+"""Preflight: everything worth knowing before a job takes the GPU for hours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.finetune.data import (
+    Example,
+    TokenStats,
+    check_columns,
+    empty_fields,
+    example_lengths,
+    load_rows,
+    render,
+    token_stats,
+)
+from services.finetune.model import count_parameters, resolve_model
+from services.finetune.spec import JobSpec
+from services.fit import Device, ModelShape, Workload, host_device, training_bytes, verdict
+from services.gpu import detect_gpus
+
+BITS = {"lora": 16, "qlora": 4, "lora-8bit": 8}
+CHECKPOINT_BYTES_PER_TRAINABLE = 4 + 8  # fp32 adapter weights + AdamW moments
+
+
+@dataclass(frozen=True)
+class MemoryLine:
+    """The estimate with and without gradient checkpointing."""
+
+    checkpointing: bool
+    bytes: int
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The preflight report of one job."""
+
+    rows: int
+    train_rows: int
+    eval_rows: int
+    empty: list[tuple[int, str]]
+    examples: list[Example]
+    tokens: TokenStats
+    trainable_params: int
+    total_params: int
+    device: Device
+    precision_bits: int
+    memory: list[MemoryLine]
+    disk_bytes: int
+    steps: int
+    refusal: str | None
+    suggestions: list[str] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        """The job as configured (memory[0]) can run here."""
+        return self.refusal is None and self.memory[0].verdict in {"fits", "tight"}
+
+
+def make_plan(spec: JobSpec, *, cache_dir: Path | None) -> Plan:
+    """Check data, count parameters, estimate memory and disk, and say what to change if it won't fit."""
+    from transformers import AutoTokenizer
+
+    rows = load_rows(spec.dataset.path)
+    check_columns(spec, rows)
+    resolved = resolve_model(spec, cache_dir=cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    lengths = example_lengths(spec, rows, tokenizer)
+    trainable, total = count_parameters(spec, resolved)
+    gpus = detect_gpus()
+    device = host_device(gpus[0].name, gpus[0].total_bytes) if gpus else host_device(None, None)
+    bits = BITS[spec.lora.method] if device.cuda else 32
+    n_eval = max(1, int(len(rows) * spec.dataset.eval_split)) if spec.dataset.eval_split else 0
+    memory = _memory(spec, resolved.config, total, device, bits)
+    refusal = None
+    if spec.lora.method != "lora" and not device.cuda:
+        refusal = f'lora.method = "{spec.lora.method}" needs a CUDA GPU; use lora.method = "lora" on this CPU machine'
+    plan = Plan(
+        rows=len(rows),
+        train_rows=len(rows) - n_eval,
+        eval_rows=n_eval,
+        empty=empty_fields(spec, rows),
+        examples=[render(spec, row, tokenizer) for row in rows[:3]],
+        tokens=token_stats(lengths, spec.training.max_seq_length),
+        trainable_params=trainable,
+        total_params=total,
+        device=device,
+        precision_bits=bits,
+        memory=memory,
+        disk_bytes=(spec.training.keep_checkpoints + 1) * trainable * CHECKPOINT_BYTES_PER_TRAINABLE,
+        steps=_steps(spec, len(rows) - n_eval),
+        refusal=refusal,
+    )
+    return _with_suggestions(plan, spec)
+
+
+def _memory(spec: JobSpec, config: dict[str, object], params: int, device: Device, bits: int) -> list[MemoryLine]:
+    shape = ModelShape.from_config(config, params=params)
+    lines = []  # the job's own setting first, then the other one
+    for ckpt in (spec.training.gradient_checkpointing, not spec.training.gradient_checkpointing):
+        work = Workload(spec.training.max_seq_length, spec.training.micro_batch_size, spec.lora.r, ckpt)
+        need = training_bytes(shape, work, bits)
+        lines.append(MemoryLine(ckpt, need, verdict(need, device, needs_cuda=bits < 16)))
+    return lines
+
+
+def _steps(spec: JobSpec, train_rows: int) -> int:
+    t = spec.training
+    if t.max_steps > 0:
+        return t.max_steps
+    per_epoch = -(-train_rows // (t.micro_batch_size * t.gradient_accumulation))
+    return max(1, int(per_epoch * t.epochs))
+
+
+def _with_suggestions(plan: Plan, spec: JobSpec) -> Plan:
+    current = plan.memory[0]
+    if current.verdict not in {"does not fit", "tight"}:
+        return plan
+    t, tips = spec.training, []
+    if not t.gradient_checkpointing and plan.memory[1].verdict in {"fits", "tight"}:
+        tips.append("set training.gradient_checkpointing = true")
+    if spec.lora.method == "lora" and plan.device.cuda:
+        tips.append('use lora.method = "qlora" (4-bit base weights)')
+    if t.micro_batch_size > 1:
+        tips.append(
+            f"set training.micro_batch_size = {t.micro_batch_size // 2} and "
+            f"training.gradient_accumulation = {t.gradient_accumulation * 2} (same effective batch)"
+        )
+    if plan.tokens.p95 < t.max_seq_length:
+        tips.append(f"set training.max_seq_length = {plan.tokens.p95} (95 % of rows fit)")
+    return Plan(**{**plan.__dict__, "suggestions": tips})
