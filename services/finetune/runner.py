@@ -106,7 +106,7 @@ def train(job_dir: Path, data_dir: Path, *, resume: bool, stop: threading.Event)
     trainer.train(resume_from_checkpoint=resume and _has_checkpoint(job_dir))
     if stop.is_set():
         return "cancelled"
-    save_adapter(job_dir, spec, model, tokenizer, resolved, trainer.state.log_history)
+    save_adapter(job_dir, spec, model, tokenizer, resolved, trainer.state.log_history, labels)
     register(data_dir, job_dir, spec)
     return "completed"
 
@@ -180,7 +180,13 @@ def _gpu_memory() -> int | None:
 
 
 def save_adapter(
-    job_dir: Path, spec: JobSpec, model: Any, tokenizer: Any, resolved: Any, history: list[dict[str, Any]]
+    job_dir: Path,
+    spec: JobSpec,
+    model: Any,
+    tokenizer: Any,
+    resolved: Any,
+    history: list[dict[str, Any]],
+    labels: list[str],
 ) -> Path:
     """The adapter in PEFT format plus a manifest: base model and revision, data hash, config, git, metrics."""
     adapter = job_dir / "adapter"
@@ -196,6 +202,7 @@ def save_adapter(
         "job": spec.model_dump(mode="json"),
         "git_revision": _git_revision(),
         "metrics": final,
+        "labels": labels,
     }
     (adapter / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return adapter
