@@ -3,7 +3,12 @@
 import importlib
 import sys
 
-BENCHES = {"startup": "bench.startup", "search": "bench.search", "download": "bench.download"}
+BENCHES = {
+    "startup": "bench.startup",
+    "search": "bench.search",
+    "download": "bench.download",
+    "finetune": "bench.finetune",
+}
 
 
 def main() -> None:

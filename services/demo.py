@@ -33,6 +33,7 @@ class DemoWorkspace:
     embedding_model_path: str
     dataset: str
     documents: str
+    finetune_job: str
     created: list[str]
 
     def to_json(self) -> str:
@@ -55,6 +56,10 @@ def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
     demo_dir = data_dir / "demo"
     dataset, documents = demo_dir / "instructions.jsonl", demo_dir / "documents"
     created += _write_data(dataset, documents)
+    job = demo_dir / "finetune-demo.toml"
+    if not job.exists():
+        job.write_text(_demo_job(dataset, Path(model_path)))
+        created.append(str(job))
     return DemoWorkspace(
         model=DEMO_MODEL,
         embedding_model=EMBEDDING_MODEL,
@@ -63,8 +68,17 @@ def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
         embedding_model_path=str(embed_path),
         dataset=str(dataset),
         documents=str(documents),
+        finetune_job=str(job),
         created=created,
     )
+
+
+def _demo_job(dataset: Path, model_folder: Path) -> str:
+    from services.finetune.template import commented_toml, default_spec
+
+    spec = default_spec(DEMO_MODEL, str(dataset), model_folder=model_folder)
+    spec = spec.model_copy(update={"name": "demo-tiny-llama"})
+    return commented_toml(spec)
 
 
 def build_tiny_llama(folder: Path, *, seed: int = DEMO_SEED) -> Path:

@@ -278,6 +278,7 @@ def demo_init(obj: Context, as_json: bool) -> None:
     click.echo(f"embedding model  {made.embedding_model}  ({made.embedding_model_path})")
     click.echo(f"dataset          {made.dataset}")
     click.echo(f"documents        {made.documents}")
+    click.echo(f"fine-tune job    {made.finetune_job}")
     click.echo("created: " + (", ".join(made.created) if made.created else "nothing (already in place)"))
 
 

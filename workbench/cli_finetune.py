@@ -193,3 +193,16 @@ def _tail(folder: Path, log: Path, offset: int) -> None:
         if read_status(folder).state not in ACTIVE:
             return
         time.sleep(0.5)
+
+
+@finetune.command("merge")
+@click.argument("job")
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="Default: JOB_FOLDER/merged.")
+@pass_context
+def finetune_merge(obj: Context, job: str, output: Path | None) -> None:
+    """Merge the job's adapter into the base model and save it as safetensors."""
+    from services.finetune.jobs import job_dir_for
+    from services.finetune.merge import merge_adapter
+
+    folder = merge_adapter(job_dir_for(obj.settings.workspace.data_dir, job), output=output, cache_dir=obj.cache_dir())
+    click.echo(f"merged model saved to {folder}")

@@ -165,6 +165,8 @@ class JobCallback(_trainer_callback_base()):  # type: ignore[misc]
             "grad_norm": logs.get("grad_norm"),
             "tokens_per_s": (tokens - before) / (now - then) if now > then and "loss" in logs else None,
             "samples_per_s": logs.get("train_samples_per_second"),
+            "train_runtime_s": logs.get("train_runtime"),
+            "tokens_seen": tokens,
             "gpu_memory_bytes": _gpu_memory(),
             "time": time.time(),
         }

@@ -198,3 +198,20 @@ def test_bad_dataset_lines_and_empty_fields(demo: DemoWorkspace, tmp_path: Path)
     plan = make_plan(spec, cache_dir=Path(demo.cache_dir))
     assert plan.empty == [(2, "instruction")]
     assert plan.rows == 2 and plan.tokens.count == 2
+
+
+def test_merge_gives_plain_weights_with_the_adapters_outputs(demo: DemoWorkspace, tmp_path: Path) -> None:
+    folder = start(demo, tmp_path, spec_for(demo, learning_rate=5e-2))
+    assert wait(folder).state == "completed"
+    from services.finetune.merge import merge_adapter
+
+    merged_dir = merge_adapter(folder, cache_dir=Path(demo.cache_dir))
+    assert (merged_dir / "model.safetensors").is_file()
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[1, 20, 30, 40]])
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(demo.model_path), folder / "adapter")
+    assert torch.allclose(merged(ids).logits, tuned(ids).logits, atol=1e-4)
