@@ -21,4 +21,5 @@ def report(name: str, ours: float, peer: float, unit: str, *, goal: str, higher_
     """Print one line: both figures and the ratio ours/peer against the issue's goal."""
     ratio = ours / peer if peer else float("inf")
     better = "higher" if higher_is_better else "lower"
-    print(f"{name}: workbench {ours:.3f} {unit} vs peer {peer:.3f} {unit} -> ratio {ratio:.2f} ({better} is better; goal {goal})")
+    figures = f"workbench {ours:.3f} {unit} vs peer {peer:.3f} {unit}"
+    print(f"{name}: {figures} -> ratio {ratio:.2f} ({better} is better; goal {goal})")

@@ -1,6 +1,7 @@
 """Fine-tune throughput: a workbench job vs a plain Trainer + PEFT script, and packing vs padding.
 
-Both train LoRA (r=16, all linear layers) on the demo instruction data with the same model (a
+Both train LoRA (r=16, all linear layers) on short instruction rows of uneven length (most under
+30 tokens, one in six about 250) with the same model (a
 random 4-layer Llama, hidden 256, built here), steps, micro-batch and sequence length, on this
 machine's CPU. Tokens/s = non-padding tokens seen / train runtime, as the Trainer reports them.
 Goals: workbench / plain >= 0.95; packing / padding >= 1.5.
@@ -27,9 +28,17 @@ def build_model(folder: Path) -> Path:
     from services.demo import train_tokenizer
 
     tokenizer = train_tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                         num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=1024,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -41,13 +50,25 @@ def workbench_tokens_per_s(root: Path, model: Path, data: Path, *, packing: bool
     from services.finetune.spec import parse_spec
     from services.store import Store
 
-    spec = parse_spec({
-        "name": "bench", "model": {"id": str(model)},
-        "dataset": {"path": str(data), "eval_split": 0},
-        "lora": {"r": 16, "alpha": 32, "target_modules": "all-linear"},
-        "training": {"max_steps": STEPS, "micro_batch_size": BATCH, "max_seq_length": SEQ, "packing": packing,
-                     "save_every": 10_000, "eval_every": 10_000, "warmup_ratio": 0, "learning_rate": 2e-4},
-    }, source="bench")
+    spec = parse_spec(
+        {
+            "name": "bench",
+            "model": {"id": str(model)},
+            "dataset": {"path": str(data), "eval_split": 0},
+            "lora": {"r": 16, "alpha": 32, "target_modules": "all-linear"},
+            "training": {
+                "max_steps": STEPS,
+                "micro_batch_size": BATCH,
+                "max_seq_length": SEQ,
+                "packing": packing,
+                "save_every": 10_000,
+                "eval_every": 10_000,
+                "warmup_ratio": 0,
+                "learning_rate": 2e-4,
+            },
+        },
+        source="bench",
+    )
     folder = jobs.create_job(spec, data_dir=root, store=Store(root))
     jobs.launch(folder)
     while jobs.read_status(folder).state in jobs.ACTIVE:
@@ -62,14 +83,32 @@ def plain_tokens_per_s(model: Path, data: Path) -> float:
     return float(json.loads(out.strip().splitlines()[-1])["tokens_per_s"])
 
 
-def main() -> None:
-    from services.demo import instruction_rows
+def mixed_rows(count: int = 2000) -> list[dict[str, str]]:
+    """Short instruction rows of uneven length (3 to 60 words), as real SFT data is."""
+    import random
 
+    from services.demo import WORDS
+
+    rng = random.Random(0)
+    rows = []
+    for _ in range(count):
+        words = [rng.choice(WORDS) for _ in range(rng.choice([3, 4, 5, 6, 8, 60]))]
+        rows.append(
+            {
+                "instruction": "Sort the words alphabetically.",
+                "input": " ".join(words),
+                "output": " ".join(sorted(words)),
+            }
+        )
+    return rows
+
+
+def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = build_model(root / "model")
         data = root / "data.jsonl"
-        data.write_text("\n".join(json.dumps(r) for r in instruction_rows(count=2000)))
+        data.write_text("\n".join(json.dumps(r) for r in mixed_rows()))
         plain = plain_tokens_per_s(model, data)
         ours = workbench_tokens_per_s(root / "ws", model, data, packing=False)
         packed = workbench_tokens_per_s(root / "ws", model, data, packing=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, TabbedContent, TabPane
 
 from screens.base import ModeScreen
 from screens.models_hub import HubPane
@@ -23,6 +24,8 @@ class ModelsScreen(ModeScreen):
     AUTO_FOCUS = "#hub-results"
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search", id="models.search"),
+        Binding("escape", "leave_input", "Back to the list", id="models.leave-input", show=False),
         Binding("h", "show_tab('hub')", "Hub", id="models.hub"),
         Binding("l", "show_tab('local')", "Local", id="models.local"),
     ]
@@ -47,6 +50,17 @@ class ModelsScreen(ModeScreen):
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         self.query_one(f"#{tab}-pane").query_one(DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":
+            return isinstance(self.focused, Input)
+        return True
+
+    def action_leave_input(self) -> None:
+        """Leave a text box (search, fit inputs) for the list of the current tab."""
+        if not isinstance(self.focused, Input):
+            raise SkipAction()
+        self.action_show_tab(self.query_one(TabbedContent).active)
 
     def action_search(self) -> None:
         self.action_show_tab("hub")

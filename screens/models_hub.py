@@ -113,7 +113,6 @@ class HubPane(Pane):
     """Search results on the left, the highlighted model on the right, a download bar below."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_search", "Search", id="models.search"),
         Binding("d", "download", "Download", id="models.download"),
         Binding("c,escape", "cancel_download", "Cancel download", id="models.cancel"),
     ]
@@ -215,7 +214,7 @@ class HubPane(Pane):
 
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
-        self.search_now()
+        self.call_after_refresh(self.search_now)
 
     def on_unmount(self) -> None:
         if self.cancel_token is not None:

@@ -108,7 +108,7 @@ class LocalPane(Pane):
 
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
-        self.reload()
+        self.call_after_refresh(self.reload)
 
     def reload(self) -> None:
         """Read the cache again (in a worker)."""

@@ -30,9 +30,9 @@ from services.progress import CancelToken, OnTransfer, TransferMeter
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import ModelInfo
 
     from services import transfer
-    from huggingface_hub.hf_api import ModelInfo
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 SortKey = Literal["downloads", "likes", "trending", "modified"]

@@ -96,7 +96,8 @@ class WorkbenchApp(App[None]):
             self.theme = settings.ui.theme
         self.status = StatusInfo(short_path(settings.workspace.data_dir), self.context.hub.url)
 
-    def on_mount(self) -> None:
+    def on_ready(self) -> None:
+        # Background checks start after the first frame, so that they do not delay it.
         self.check_hub(self.context.hub)
         if self.context.gpus is None:
             self.detect_gpu()
@@ -163,7 +164,10 @@ class WorkbenchApp(App[None]):
 
     @on(DemoReady)
     def _demo_ready(self, event: DemoReady) -> None:
-        self.notify(f"Demo workspace ready: {', '.join(event.created) or 'nothing new'}", title="First start")
+        self.notify(
+            f"Demo workspace ready: {len(event.created)} items created. Its models are in Models › Local.",
+            title="First start",
+        )
         self.screen.post_message(CacheChanged())
 
     # ------------------------------------------------------------------ errors

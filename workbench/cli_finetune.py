@@ -20,8 +20,14 @@ def finetune() -> None:
 @finetune.command("init")
 @click.option("--model", "model_id", help="Base model (HF cache repo id or folder). Default: the demo model.")
 @click.option("--dataset", help="JSONL/CSV/Parquet file. Default: the demo dataset.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("job.toml"),
-              show_default=True, help="Where to write the job file.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("job.toml"),
+    show_default=True,
+    help="Where to write the job file.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @pass_context
 def finetune_init(obj: Context, model_id: str | None, dataset: str | None, output: Path, force: bool) -> None:
@@ -137,8 +143,13 @@ def finetune_logs(obj: Context, job: str, follow: bool, lines: int) -> None:
 
 @finetune.command("cancel")
 @click.argument("job")
-@click.option("--grace", type=click.FloatRange(0), default=60.0, show_default=True,
-              help="Seconds to wait for the checkpoint before killing.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the checkpoint before killing.",
+)
 @pass_context
 def finetune_cancel(obj: Context, job: str, grace: float) -> None:
     """Stop a job gracefully (checkpoint saved), forcing it after --grace seconds."""

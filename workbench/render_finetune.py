@@ -38,11 +38,10 @@ def plan_text(plan: Plan) -> str:
         f" ({plan.trainable_params / max(plan.total_params, 1):.2%})",
         f"device: {plan.device.name} ({human_bytes(plan.device.memory_bytes)}), weights at {plan.precision_bits} bits",
     ]
-    lines += [
-        f"memory {'with' if m.checkpointing else 'without'} gradient checkpointing: {human_bytes(m.bytes)} -> {m.verdict}"
-        + ("  (this job)" if i == 0 else "")
-        for i, m in enumerate(plan.memory)
-    ]
+    for i, m in enumerate(plan.memory):
+        mode = "with" if m.checkpointing else "without"
+        mine = "  (this job)" if i == 0 else ""
+        lines.append(f"memory {mode} gradient checkpointing: {human_bytes(m.bytes)} -> {m.verdict}{mine}")
     lines.append(f"disk for checkpoints and adapter: {human_bytes(plan.disk_bytes)}")
     lines += [f"suggestion: {tip}" for tip in plan.suggestions]
     if plan.refusal:

@@ -134,9 +134,7 @@ def load_with_layers(
     return _build(_layers(project_file, user_file, environ))
 
 
-def _layers(
-    project_file: Path | None, user_file: Path | None, environ: Mapping[str, str] | None
-) -> list[Layer]:
+def _layers(project_file: Path | None, user_file: Path | None, environ: Mapping[str, str] | None) -> list[Layer]:
     user_file = user_file if user_file is not None else locations.user_config_file()
     files = [f for f in (project_file, user_file) if f is not None]
     layers = [Layer(str(f), _read_toml(f)) for f in files if f.is_file()]

@@ -29,6 +29,10 @@ ACTIVE: tuple[State, ...] = ("queued", "running")
 GPU_LOCK = "gpu.lock"
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 @dataclass(frozen=True)
 class JobStatus:
     """The status record of one job (`status.json`)."""
@@ -36,7 +40,7 @@ class JobStatus:
     state: State = "queued"
     pid: int | None = None
     proc_start: str | None = None
-    queued_at: str = field(default_factory=lambda: _now())
+    queued_at: str = field(default_factory=_now)
     started_at: str | None = None
     finished_at: str | None = None
     step: int = 0
@@ -47,10 +51,6 @@ class JobStatus:
     @property
     def progress(self) -> float:
         return self.step / self.max_steps if self.max_steps else 0.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def jobs_root(data_dir: Path) -> Path:
@@ -105,8 +105,18 @@ def launch(job_dir: Path, *, resume: bool = False, cache_dir: Path | None = None
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env, cwd=job_dir
     )
     log.close()
-    write_status(job_dir, replace(read_status(job_dir, check_alive=False), state="queued", pid=process.pid,
-                                  proc_start=_proc_start(process.pid), error=None, exit_code=None, finished_at=None))
+    write_status(
+        job_dir,
+        replace(
+            read_status(job_dir, check_alive=False),
+            state="queued",
+            pid=process.pid,
+            proc_start=_proc_start(process.pid),
+            error=None,
+            exit_code=None,
+            finished_at=None,
+        ),
+    )
     return process.pid
 
 
@@ -176,8 +186,12 @@ def cancel(job_dir: Path, *, grace_s: float = 60.0) -> JobStatus:
         time.sleep(0.2)
     if _alive(status.pid, status.proc_start):
         os.killpg(status.pid, signal.SIGKILL)
-        status = replace(read_status(job_dir, check_alive=False), state="cancelled", finished_at=_now(),
-                         error=f"forced to stop after {grace_s:g} s without a checkpoint")
+        status = replace(
+            read_status(job_dir, check_alive=False),
+            state="cancelled",
+            finished_at=_now(),
+            error=f"forced to stop after {grace_s:g} s without a checkpoint",
+        )
         write_status(job_dir, status)
     return read_status(job_dir, check_alive=False)
 

@@ -25,7 +25,9 @@ def merge_adapter(job_dir: Path, *, output: Path | None = None, cache_dir: Path 
     manifest = json.loads((adapter / "manifest.json").read_text())
     labels = manifest.get("labels") or []
     kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels))} if labels else {}
-    base = model_class(spec).from_pretrained(resolve_model(spec, cache_dir=cache_dir).path, dtype=torch.float32, **kwargs)
+    base = model_class(spec).from_pretrained(
+        resolve_model(spec, cache_dir=cache_dir).path, dtype=torch.float32, **kwargs
+    )
     merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
     output = output or job_dir / "merged"
     merged.save_pretrained(output, safe_serialization=True)

@@ -238,7 +238,12 @@ def _sha256(path: Path) -> str | None:
 def _git_revision() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=jobs._project_root(), capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            cwd=jobs._project_root(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except OSError:
         return None

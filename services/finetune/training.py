@@ -64,7 +64,7 @@ def require_cuda_for_kbit(spec: JobSpec) -> None:
     """QLoRA and 8-bit LoRA need bitsandbytes on CUDA: refuse clearly on other machines."""
     if spec.lora.method != "lora" and not cuda_available():
         raise UsageError(
-            f"lora.method = \"{spec.lora.method}\" needs a CUDA GPU (bitsandbytes); this machine has none",
+            f'lora.method = "{spec.lora.method}" needs a CUDA GPU (bitsandbytes); this machine has none',
             hint='use lora.method = "lora", which trains on the CPU',
         )
 

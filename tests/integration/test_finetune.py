@@ -86,7 +86,10 @@ def test_run_to_completion_and_adapter_changes_outputs(demo: DemoWorkspace, tmp_
 
 def test_job_survives_the_process_that_launched_it(demo: DemoWorkspace, tmp_path: Path) -> None:
     folder = jobs.create_job(spec_for(demo), data_dir=tmp_path, store=Store(tmp_path))
-    code = f"from pathlib import Path; from services.finetune import jobs; jobs.launch(Path({str(folder)!r}), cache_dir=Path({demo.cache_dir!r}))"
+    code = (
+        "from pathlib import Path; from services.finetune import jobs; "
+        f"jobs.launch(Path({str(folder)!r}), cache_dir=Path({demo.cache_dir!r}))"
+    )
     launcher = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     launcher.wait(60)
     os.killpg(launcher.pid, signal.SIGKILL) if launcher.poll() is None else None  # the "SSH session" is gone
@@ -189,11 +192,15 @@ def test_bad_configs_are_refused_before_anything_starts(
 def test_bad_dataset_lines_and_empty_fields(demo: DemoWorkspace, tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"instruction": "a", "input": "b", "output": "c"}\n{"instruction": oops}\n')
-    spec = spec_for(demo).model_copy(update={"dataset": spec_for(demo).dataset.model_copy(update={"path": str(broken)})})
+    spec = spec_for(demo).model_copy(
+        update={"dataset": spec_for(demo).dataset.model_copy(update={"path": str(broken)})}
+    )
     with pytest.raises(ConfigError, match=r"broken.jsonl:2: invalid JSON"):
         make_plan(spec, cache_dir=Path(demo.cache_dir))
     holes = tmp_path / "holes.jsonl"
-    holes.write_text('{"instruction": "a", "input": "b", "output": "c"}\n{"instruction": "", "input": "b", "output": "c"}\n')
+    holes.write_text(
+        '{"instruction": "a", "input": "b", "output": "c"}\n{"instruction": "", "input": "b", "output": "c"}\n'
+    )
     spec = spec.model_copy(update={"dataset": spec.dataset.model_copy(update={"path": str(holes)})})
     plan = make_plan(spec, cache_dir=Path(demo.cache_dir))
     assert plan.empty == [(2, "instruction")]

@@ -20,7 +20,9 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def run(tmp_path: Path) -> Run:
     """Run the CLI in a subprocess with its cache, workspace and config under tmp_path."""
 
-    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "HF_HUB_CACHE": str(tmp_path / "hub"),
@@ -90,7 +92,12 @@ def test_what_hf_downloads_shows_up_and_ours_loads_with_transformers(
     listed = json.loads(run("models", "ls", "--json").stdout)
     assert [m["id"] for m in listed] == ["workbench-demo/tiny-llama"]
     # and the other way round: a fresh cache filled by us loads offline with from_pretrained
-    ours = run("models", "download", "workbench-demo/tiny-llama", env={**hub_env(tiny_llama_hub), "HF_HUB_CACHE": str(tmp_path / "ours")})
+    ours = run(
+        "models",
+        "download",
+        "workbench-demo/tiny-llama",
+        env={**hub_env(tiny_llama_hub), "HF_HUB_CACHE": str(tmp_path / "ours")},
+    )
     assert ours.returncode == 0, ours.stderr
     load = (
         "from transformers import AutoModelForCausalLM, AutoTokenizer as T;"
@@ -125,7 +132,12 @@ def test_gated_download_gives_next_step(fake_hub: FakeHub, run: Run) -> None:
 
 
 def test_unreachable_hub_is_one_line_and_exit_1(run: Run) -> None:
-    result = run("models", "search", "llama", env={"WORKBENCH_HUB__ENDPOINT": "http://127.0.0.1:9", "WORKBENCH_HUB__TIMEOUT": "2"})
+    result = run(
+        "models",
+        "search",
+        "llama",
+        env={"WORKBENCH_HUB__ENDPOINT": "http://127.0.0.1:9", "WORKBENCH_HUB__TIMEOUT": "2"},
+    )
     assert result.returncode == 1
     assert result.stderr.splitlines()[0].startswith("error: hub unreachable")
 

@@ -276,3 +276,18 @@ async def test_token_never_shown(make_settings: SettingsFactory, fake_hub: FakeH
         texts += [n.message for n in app.notices]
         texts += [str(cell) for row in pane.query_one(DataTable).rows for cell in pane.table.get_row(row)]
         assert not [t for t in texts if secret in t]
+
+
+async def test_slash_searches_from_anywhere_and_escape_returns_to_the_list(
+    make_settings: SettingsFactory, synthetic_hub: FakeHub
+) -> None:
+    app = make_app(make_settings(synthetic_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await results(pilot, pane)
+        await pilot.press("l", "slash")
+        assert app.focused is pane.query_one("#hub-query", Input)
+        await pilot.press(*"phi", "escape")
+        assert app.focused is pane.table
+        await pilot.press("2")
+        assert app.current_mode == "finetune"

@@ -24,5 +24,7 @@ def test_every_command_is_documented() -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    keys = [f"{section}.{key}" for section, field in Settings.model_fields.items() for key in field.annotation.model_fields]  # type: ignore[union-attr]
+    keys = [
+        f"{section}.{key}" for section, field in Settings.model_fields.items() for key in field.annotation.model_fields
+    ]  # type: ignore[union-attr]
     assert [k for k in keys if f"`{k}`" not in README] == []
