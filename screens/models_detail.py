@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Input, Label, Markdown, Static
+from textual.widgets import Input, Label, Static
 
 from services.fit import FitEstimate, Verdict, Workload
+
+if TYPE_CHECKING:
+    from textual.widgets import Markdown
 from services.hub import ModelDetails, human_bytes
 from workbench.render import human_count
 
@@ -110,7 +114,6 @@ class ModelDetail(Horizontal):
             yield Static("", id="fit-table")
         with VerticalScroll(id="detail-more"):
             yield Static("", id="detail-files")
-            yield Markdown("", id="detail-card")
 
     @property
     def workload(self) -> Workload:
@@ -132,8 +135,19 @@ class ModelDetail(Horizontal):
     def show_details(self, details: ModelDetails, fit: FitEstimate | None, hub_url: str) -> None:
         self.query_one("#detail-head", Static).update(header_text(details, hub_url))
         self.query_one("#detail-files", Static).update(files_text(details))
-        self.query_one("#detail-card", Markdown).update(details.card or "*No model card.*")
+        self._card().update(details.card or "*No model card.*")
         self.show_fit(fit)
+
+    def _card(self) -> Markdown:
+        """The model card widget, created on first use: Markdown (markdown-it) stays off the start path."""
+        from textual.widgets import Markdown
+
+        found = self.query("#detail-card")
+        if found:
+            return found.first(Markdown)
+        card = Markdown("", id="detail-card")
+        self.query_one("#detail-more", VerticalScroll).mount(card)
+        return card
 
     def show_fit(self, fit: FitEstimate | None) -> None:
         badge = self.query_one("#fit-badge", Label)
