@@ -31,6 +31,7 @@ from services.hub import (
     ensure_disk,
     free_disk,
     human_bytes,
+    missing_bytes,
     model_details,
     require_access,
     search_models,
@@ -412,7 +413,7 @@ class HubPane(Pane):
     def plan_download(self, conn: HubConnection, details: ModelDetails) -> None:
         require_access(conn, details)
         cache = conn.cache_path
-        ensure_disk(cache, details.download_bytes, what=details.id)
+        ensure_disk(cache, missing_bytes(conn, details), what=details.id)
         self.post_message(self.DownloadPlanned(details, free_disk(cache), short_path(cache)))
 
     @on(DownloadPlanned)

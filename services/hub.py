@@ -422,10 +422,10 @@ def download_model(
     details = model_details(conn, repo_id, revision=revision, include=include, exclude=exclude)
     require_access(conn, details)
     cache = conn.cache_path
+    files = _remote_files(conn, details)
+    present = transfer.bytes_present(cache, repo_id, files)
+    ensure_disk(cache, details.download_bytes - present, what=repo_id)
     with hub_errors(conn, f"download of '{repo_id}'", repo_id=repo_id):
-        files = [_remote_file(conn, repo_id, details.sha, f) for f in details.files if f.selected]
-        present = transfer.bytes_present(cache, repo_id, files)
-        ensure_disk(cache, details.download_bytes - present, what=repo_id)
         meter = TransferMeter(sum(f.size for f in files), on_progress)
         meter.skip(present)
         started = time.monotonic()
@@ -449,6 +449,19 @@ def download_model(
         fetched_bytes=meter.done_bytes - present,
         seconds=time.monotonic() - started,
     )
+
+
+def missing_bytes(conn: HubConnection, details: ModelDetails) -> int:
+    """Bytes a download of `details` still has to fetch: complete and partial files count as present."""
+    from services import transfer
+
+    files = _remote_files(conn, details)
+    return sum(f.size for f in files) - transfer.bytes_present(conn.cache_path, details.id, files)
+
+
+def _remote_files(conn: HubConnection, details: ModelDetails) -> list[transfer.RemoteFile]:
+    with hub_errors(conn, f"download of '{details.id}'", repo_id=details.id):
+        return [_remote_file(conn, details.id, details.sha, f) for f in details.files if f.selected]
 
 
 def _auth_headers(conn: HubConnection) -> dict[str, str]:

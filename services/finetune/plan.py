@@ -18,7 +18,7 @@ from services.finetune.data import (
 from services.finetune.model import count_parameters, resolve_model
 from services.finetune.spec import JobSpec
 from services.fit import Device, ModelShape, Workload, host_device, training_bytes, verdict
-from services.gpu import detect_gpus
+from services.gpu import Gpu, detect_gpus
 
 BITS = {"lora": 16, "qlora": 4, "lora-8bit": 8}
 CHECKPOINT_BYTES_PER_TRAINABLE = 4 + 8  # fp32 adapter weights + AdamW moments
@@ -59,8 +59,10 @@ class Plan:
         return self.refusal is None and self.memory[0].verdict in {"fits", "tight"}
 
 
-def make_plan(spec: JobSpec, *, cache_dir: Path | None) -> Plan:
-    """Check data, count parameters, estimate memory and disk, and say what to change if it won't fit."""
+def make_plan(spec: JobSpec, *, cache_dir: Path | None, gpus: list[Gpu] | None = None) -> Plan:
+    """Check data, count parameters, estimate memory and disk, and say what to change if it won't fit.
+
+    `gpus`: plan against these GPUs instead of detecting them ([] plans for this CPU machine)."""
     from transformers import AutoTokenizer
 
     rows = load_rows(spec.dataset.path)
@@ -69,7 +71,7 @@ def make_plan(spec: JobSpec, *, cache_dir: Path | None) -> Plan:
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     lengths = example_lengths(spec, rows, tokenizer)
     trainable, total = count_parameters(spec, resolved)
-    gpus = detect_gpus()
+    gpus = detect_gpus() if gpus is None else gpus
     device = host_device(gpus[0].name, gpus[0].total_bytes) if gpus else host_device(None, None)
     bits = BITS[spec.lora.method] if device.cuda else 32
     n_eval = max(1, int(len(rows) * spec.dataset.eval_split)) if spec.dataset.eval_split else 0
