@@ -35,13 +35,8 @@ MODES: tuple[Mode, ...] = (
         "finetune",
         "Fine-tune",
         "2",
-        "Configure, preflight, launch and watch PEFT fine-tunes (LoRA, QLoRA with bitsandbytes).",
-        (
-            "Pick a base model from the HF cache and a dataset from the workspace.",
-            "Preflight: check that the run fits the GPU before it starts.",
-            "Launch jobs as detached processes that keep running when the SSH session drops.",
-            "Follow logs, loss curves and checkpoints from the job folder.",
-        ),
+        "Configure, preflight, launch and watch PEFT fine-tunes (LoRA, QLoRA with bitsandbytes); "
+        "jobs keep running when the app closes.",
     ),
     Mode(
         "playground",

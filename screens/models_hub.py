@@ -431,7 +431,7 @@ class HubPane(Pane):
         self.cancel_token = CancelToken()
         transfer = self.query_one(TransferBar)
         transfer.start(details.id)
-        self.add_class("-downloading")
+        transfer.display = True  # on the bar alone: a class on the pane would restyle the whole table
         self.refresh_bindings()
         self.download(self.conn, details.id, self.cancel_token)
 
@@ -462,7 +462,7 @@ class HubPane(Pane):
     def _download_finished(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "download" and event.worker.is_finished:
             self.cancel_token = None
-            self.remove_class("-downloading")
+            self.query_one(TransferBar).display = False
             self.refresh_bindings()
 
     def action_cancel_download(self) -> None:

@@ -51,3 +51,44 @@ class InsufficientDiskError(WorkbenchError):
 
 class CancelledError(WorkbenchError):
     """The user cancelled a long operation; partial work is kept for a resume."""
+
+
+class CredentialsError(WorkbenchError):
+    """No Azure credentials were found, or Azure refused them."""
+
+
+class AzureUnavailableError(WorkbenchError):
+    """Azure Resource Manager (or the configured endpoint) cannot be reached."""
+
+
+class ArmError(WorkbenchError):
+    """Azure Resource Manager rejected a request or reported a failure.
+
+    `code`, `target` and `details` come from ARM's error body, so a message can show them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        code: str | None = None,
+        target: str | None = None,
+        details: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.target = target
+        self.details = details
+
+
+class DeploymentFailedError(ArmError):
+    """A deployment ended in the Failed state; `details` lists its failed operations."""
+
+
+class QuotaError(WorkbenchError):
+    """The subscription's vCPU quota (or a VM size's availability) does not allow the deployment."""
+
+
+class InfraInvalidError(WorkbenchError):
+    """The templates or parameter files fail validation or a policy check."""

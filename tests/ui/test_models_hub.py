@@ -155,7 +155,7 @@ async def test_download_through_the_confirm_modal(
         await wait_for(pilot, lambda: local.listing is not None and local.listing.models)
         assert [m.repo_id for m in local.listing.models] == [TINY]
         assert (tmp_path / "hub" / "models--workbench-demo--tiny-llama" / "refs" / "main").is_file()
-        assert not pane.has_class("-downloading")
+        assert not pane.query_one("#hub-transfer").display
 
 
 async def test_download_can_be_declined(make_settings: SettingsFactory, tiny_llama_hub: FakeHub) -> None:

@@ -1,0 +1,497 @@
+"""The new-job form: every field of a job, defaults from the chosen model, and the preflight page.
+
+The form page builds a `JobSpec` (validated by the same model as job files); the preflight page
+shows `make_plan` for it, and only that page launches: the screen dismisses with the spec when the
+plan fits, and never when it refuses or the job does not fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, get_args
+
+from pydantic import BaseModel
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.events import DescendantFocus
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Input, Label, Select, Static, TextArea
+from textual.worker import Worker, get_current_worker
+
+from screens.base import forward_failure
+from services.cache import list_cached_models
+from services.demo import DEMO_MODEL
+from services.errors import ConfigError, WorkbenchError
+from services.finetune.plan import Plan, make_plan
+from services.finetune.spec import JobSpec, Method, Precision, Scheduler, Task, parse_spec
+from services.finetune.template import default_spec
+from services.gpu import Gpu
+from services.hub import human_bytes
+from workbench.context import context_of
+from workbench.render import human_count
+from workbench.widgets import short_path
+
+Kind = Literal["text", "int", "float", "choice", "bool", "multiline", "model", "targets", "optional"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of the form, bound to a dotted path in the job spec."""
+
+    path: str
+    label: str
+    kind: Kind = "text"
+    choices: tuple[str, ...] = ()
+    task: Task | None = None
+    """Shown only for this task."""
+
+    @property
+    def widget_id(self) -> str:
+        return "f-" + self.path.replace(".", "-").replace("_", "-")
+
+
+LEFT: tuple[str | Field, ...] = (
+    "Job",
+    Field("name", "name"),
+    Field("model.id", "base model", "model"),
+    Field("task", "task", "choice", get_args(Task)),
+    "Data",
+    Field("dataset.path", "dataset"),
+    Field("dataset.prompt_template", "prompt template", "multiline", task="causal-lm"),
+    Field("dataset.completion_template", "completion", task="causal-lm"),
+    Field("dataset.messages_column", "messages column", "optional", task="causal-lm"),
+    Field("dataset.text_column", "text column", task="sequence-classification"),
+    Field("dataset.label_column", "label column", task="sequence-classification"),
+    Field("dataset.eval_split", "eval split", "float"),
+    "LoRA",
+    Field("lora.method", "method", "choice", get_args(Method)),
+    Field("lora.r", "r", "int"),
+    Field("lora.alpha", "alpha", "int"),
+    Field("lora.dropout", "dropout", "float"),
+    Field("lora.target_modules", "target modules", "targets"),
+)
+RIGHT: tuple[str | Field, ...] = (
+    "Training",
+    Field("training.learning_rate", "learning rate", "float"),
+    Field("training.scheduler", "scheduler", "choice", get_args(Scheduler)),
+    Field("training.warmup_ratio", "warmup ratio", "float"),
+    Field("training.epochs", "epochs", "float"),
+    Field("training.max_steps", "max steps", "int"),
+    Field("training.micro_batch_size", "micro-batch", "int"),
+    Field("training.gradient_accumulation", "grad accumulation", "int"),
+    Field("training.max_seq_length", "max seq length", "int"),
+    Field("training.packing", "packing", "bool"),
+    Field("training.gradient_checkpointing", "grad checkpointing", "bool"),
+    Field("training.precision", "precision", "choice", get_args(Precision)),
+    Field("training.seed", "seed", "int"),
+    Field("training.save_every", "save every", "int"),
+    Field("training.eval_every", "eval every", "int"),
+    Field("training.keep_checkpoints", "keep last K", "int"),
+)
+FIELDS = tuple(f for f in (*LEFT, *RIGHT) if isinstance(f, Field))
+FIELD_BY_ID = {f.widget_id: f for f in FIELDS}
+VERDICT_STYLE = {"fits": "$success", "tight": "$warning", "does not fit": "$error", "needs CUDA": "$text-muted"}
+Shown = str | bool
+
+
+def spec_value(spec: BaseModel, path: str) -> Any:
+    value: Any = spec
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def description(path: str) -> str:
+    """The documentation of a spec field (its attribute docstring)."""
+    model: Any = JobSpec
+    info = None
+    for part in path.split("."):
+        info = model.model_fields[part]
+        model = info.annotation
+    return (info.description or "") if info is not None else ""
+
+
+def shown(field: Field, value: Any) -> Shown:
+    """A spec value as its widget shows it."""
+    if field.kind == "bool":
+        return bool(value)
+    if field.kind == "targets" and isinstance(value, list):
+        return ", ".join(value)
+    return "" if value is None else str(value)
+
+
+def spec_input(field: Field, raw: Shown) -> Any:
+    """A widget's value as the spec takes it (numbers stay text: the spec model parses and checks them)."""
+    if field.kind == "bool" or not isinstance(raw, str):
+        return raw
+    text = raw if field.kind == "multiline" else raw.strip()
+    if field.kind == "optional":
+        return text or None
+    if field.kind == "targets" and text not in {"auto", "all-linear"}:
+        return [name.strip() for name in text.split(",") if name.strip()]
+    return text
+
+
+def form_data(base: JobSpec, values: dict[str, Shown]) -> dict[str, Any]:
+    """`base` as a dict with the form's values put in (fields the form lacks keep base's values)."""
+    data: dict[str, Any] = base.model_dump(mode="python")
+    for field in FIELDS:
+        *parents, last = field.path.split(".")
+        target = data
+        for part in parents:
+            target = target[part]
+        target[last] = spec_input(field, values[field.path])
+    return data
+
+
+def field_of(error: ConfigError) -> str:
+    """The dotted field path a spec error names ("form: training.r: ..." gives "training.r")."""
+    parts = error.message.split(": ")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def _line(label: str, body: Content | str) -> Content:
+    return Content.assemble((f"{label:<10}", "bold"), body)
+
+
+def plan_text(spec: JobSpec, plan: Plan) -> Content:
+    """The preflight report: data, tokens, parameters, device, memory with verdicts, disk, steps."""
+    t = plan.tokens
+    share = plan.trainable_params / max(plan.total_params, 1)
+    lines = [
+        _line("data", f"{plan.rows} rows ({plan.train_rows} train, {plan.eval_rows} eval) in {short_path(spec.dataset.path)}"),
+        _line("steps", f"{plan.steps} optimiser steps"),
+        _line(
+            "tokens",
+            f"per row min {t.minimum} · mean {t.mean:.0f} · p95 {t.p95} · max {t.maximum}"
+            f" · {t.over_limit} rows longer than {spec.training.max_seq_length}",
+        ),
+        _line("empty", ", ".join(f"row {r} '{c}'" for r, c in plan.empty[:6]) if plan.empty else "no empty fields"),
+        _line(
+            "params",
+            f"{human_count(plan.trainable_params)} trainable of {human_count(plan.total_params)} ({share:.2%})",
+        ),
+        _line(
+            "device",
+            f"{plan.device.name} ({human_bytes(plan.device.memory_bytes)}) · weights at {plan.precision_bits} bits",
+        ),
+    ]
+    for i, m in enumerate(plan.memory):
+        mode = "with" if m.checkpointing else "without"
+        mine = "  (this job)" if i == 0 else ""
+        body = Content.assemble(
+            f"{human_bytes(m.bytes):>9} {mode} gradient checkpointing  ",
+            (m.verdict, f"bold {VERDICT_STYLE.get(m.verdict, '')}"),
+            mine,
+        )
+        lines.append(_line("memory" if i == 0 else "", body))
+    lines.append(_line("disk", f"{human_bytes(plan.disk_bytes)} for checkpoints and the adapter"))
+    return Content("\n").join(lines)
+
+
+def verdict_text(plan: Plan) -> Content:
+    """The go/no-go line and what to change."""
+    lines: list[Content] = []
+    if plan.refusal:
+        lines.append(Content.from_markup("[bold $error]REFUSED[/] $why", why=plan.refusal))
+    elif plan.fits:
+        lines.append(Content.from_markup("[bold $success]Ready to launch[/]: l or the Launch button starts it."))
+    else:
+        lines.append(Content.from_markup("[bold $error]Does not fit[/] on $device.", device=plan.device.name))
+    lines += [Content.from_markup("  [$warning]suggestion[/] $tip", tip=tip) for tip in plan.suggestions]
+    if not plan.fits:
+        lines.append(Content.styled("Press escape to change the job.", "$text-muted"))
+    return Content("\n").join(lines)
+
+
+def examples_text(plan: Plan) -> Content:
+    parts: list[Content] = []
+    for i, ex in enumerate(plan.examples[:2], start=1):
+        parts.append(Content.styled(f"example {i}", "bold"))
+        parts.append(Content.assemble((ex.prompt, "$text-muted"), (ex.completion, "$success")))
+    return Content("\n").join(parts)
+
+
+def model_defaults(cache_dir: Path, dataset: str) -> dict[str, JobSpec]:
+    """Default job specs for every model in the HF cache, by repo id."""
+    defaults = {}
+    for model in list_cached_models(cache_dir).models:
+        revision = next((r for r in model.revisions if "main" in r.refs), model.revisions[-1] if model.revisions else None)
+        folder = model.path / "snapshots" / revision.commit if revision else None
+        defaults[model.repo_id] = default_spec(model.repo_id, dataset, model_folder=folder)
+    return defaults
+
+
+class NewJobScreen(ModalScreen[JobSpec | None]):
+    """Configure a job, preflight it, launch it: dismisses with the spec to launch, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "preflight", "Preflight", id="finetune-form.preflight", priority=True),
+        Binding("l", "launch", "Launch", id="finetune-form.launch"),
+        Binding("escape", "back", "Back", id="finetune-form.back"),
+    ]
+
+    @dataclass
+    class Defaults(Message):
+        specs: dict[str, JobSpec]
+
+    @dataclass
+    class PlanReady(Message):
+        spec: JobSpec
+        plan: Plan
+
+    @dataclass
+    class PlanFailed(Message):
+        text: str
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.defaults: dict[str, JobSpec] = {}
+        """Default specs of the cached models, by repo id."""
+        self.applied: JobSpec | None = None
+        """The defaults the form was last filled from."""
+        self.spec: JobSpec | None = None
+        """The spec being preflighted."""
+        self.plan: Plan | None = None
+        """Its plan, once made."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form-dialog"):
+            yield Label("New fine-tune job", id="form-title")
+            with ContentSwitcher(initial="form-page", id="form-pages"):
+                with Vertical(id="form-page"):
+                    with Horizontal(id="form-columns"):
+                        yield from self._column("form-left", LEFT)
+                        yield from self._column("form-right", RIGHT)
+                    yield Static("", id="form-error")
+                    yield Static("", id="form-help")
+                    with Horizontal(classes="form-buttons"):
+                        yield Button("Cancel (esc)", id="form-cancel")
+                        yield Button("Preflight › (ctrl+n)", variant="primary", id="form-next")
+                with Vertical(id="plan-page"):
+                    with VerticalScroll(id="plan-body"):
+                        yield Static("", id="plan-text")
+                        yield Static("", id="plan-verdict")
+                        yield Static("", id="plan-examples")
+                    with Horizontal(classes="form-buttons"):
+                        yield Button("‹ Edit (esc)", id="plan-back")
+                        yield Button("Launch (l)", variant="success", id="plan-launch")
+        yield Footer()
+
+    def _column(self, column_id: str, items: tuple[str | Field, ...]) -> ComposeResult:
+        with VerticalScroll(id=column_id, classes="form-column"):
+            for item in items:
+                if isinstance(item, str):
+                    yield Label(item, classes="form-section")
+                    continue
+                only = f" -only-{item.task}" if item.task else ""
+                with Horizontal(classes=f"form-row{only}"):
+                    yield Label(item.label, classes="form-label")
+                    yield self._widget(item)
+
+    def _widget(self, field: Field) -> Widget:
+        wid = field.widget_id
+        if field.kind == "choice":
+            return Select([(c, c) for c in field.choices], allow_blank=False, compact=True, id=wid)
+        if field.kind == "model":
+            return Select([], prompt="reading the HF cache…", compact=True, id=wid)
+        if field.kind == "bool":
+            return Checkbox("", compact=True, id=wid)
+        if field.kind == "multiline":
+            return TextArea("", soft_wrap=True, compact=True, id=wid)
+        input_type: Literal["integer", "text"] = "integer" if field.kind == "int" else "text"
+        return Input("", type=input_type, compact=True, id=wid)
+
+    @property
+    def gpus(self) -> list[Gpu] | None:
+        return context_of(self.app).gpus
+
+    def on_mount(self) -> None:
+        context = context_of(self.app)
+        dataset = context.settings.workspace.data_dir / "demo" / "instructions.jsonl"
+        self.load_defaults(context.hub.cache_path, str(dataset))
+        self.query_one("#form-left").focus()
+        self._show_task("causal-lm")
+
+    # ------------------------------------------------------------------ form page
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-form", description="Read the HF cache")
+    def load_defaults(self, cache_dir: Path, dataset: str) -> None:
+        self.post_message(self.Defaults(model_defaults(cache_dir, dataset)))
+
+    @on(Defaults)
+    def _defaults(self, event: Defaults) -> None:
+        self.defaults = event.specs
+        select: Select[str] = self.query_one("#f-model-id", Select)
+        if not event.specs:
+            select.prompt = "no models in the HF cache: download one in Models"
+            return
+        select.set_options([(repo, repo) for repo in event.specs])
+        first = DEMO_MODEL if DEMO_MODEL in event.specs else next(iter(event.specs))
+        self.fill(event.specs[first])
+        self.query_one("#f-name", Input).focus()
+
+    def values(self) -> dict[str, Shown]:
+        """What every field of the form holds now."""
+        out: dict[str, Shown] = {}
+        for field in FIELDS:
+            widget = self.query_one(f"#{field.widget_id}")
+            if isinstance(widget, Input):
+                out[field.path] = widget.value
+            elif isinstance(widget, TextArea):
+                out[field.path] = widget.text
+            elif isinstance(widget, Checkbox):
+                out[field.path] = widget.value
+            elif isinstance(widget, Select):
+                out[field.path] = "" if widget.value is Select.NULL else str(widget.value)
+        return out
+
+    def fill(self, spec: JobSpec) -> None:
+        """Put `spec` into the form; after the first fill only fields still at their old default change."""
+        current, old = self.values(), self.applied
+        for field in FIELDS:
+            if old is not None and current[field.path] != shown(field, spec_value(old, field.path)):
+                continue
+            self._set(field, shown(field, spec_value(spec, field.path)))
+        self.applied = spec
+
+    def _set(self, field: Field, value: Shown) -> None:
+        widget = self.query_one(f"#{field.widget_id}")
+        if isinstance(widget, Input):
+            widget.value = str(value)
+        elif isinstance(widget, TextArea):
+            widget.load_text(str(value))
+        elif isinstance(widget, Checkbox):
+            widget.value = bool(value)
+        elif isinstance(widget, Select):
+            widget.value = value
+
+    @on(Select.Changed, "#f-model-id")
+    def _model_changed(self, event: Select.Changed) -> None:
+        spec = self.defaults.get(str(event.value))
+        if spec is not None and self.applied is not None and spec.model.id != self.applied.model.id:
+            self.fill(spec)
+
+    @on(Select.Changed, "#f-task")
+    def _task_changed(self, event: Select.Changed) -> None:
+        self._show_task(str(event.value))
+
+    def _show_task(self, task: str) -> None:
+        self.set_class(task == "sequence-classification", "-classification")
+
+    @on(DescendantFocus)
+    def _explain(self, event: DescendantFocus) -> None:
+        field = FIELD_BY_ID.get(event.widget.id or "")
+        if field is not None:
+            self.query_one("#form-help", Static).update(f"{field.path}: {description(field.path)}")
+
+    def build_spec(self) -> JobSpec | None:
+        """The spec the form describes; None (and the error shown) when a field is wrong."""
+        error = self.query_one("#form-error", Static)
+        if self.applied is None:
+            error.update("No base model yet: download one in Models (press escape).")
+            return None
+        try:
+            spec = parse_spec(form_data(self.applied, self.values()), source="form")
+        except ConfigError as exc:
+            error.update(Content.styled(exc.message.removeprefix("form: "), "$error"))
+            self._focus_field(field_of(exc))
+            return None
+        error.update("")
+        return spec
+
+    def _focus_field(self, path: str) -> None:
+        field = next((f for f in FIELDS if path.startswith(f.path)), None)
+        if field is not None:
+            self.query_one(f"#{field.widget_id}").focus()
+
+    # ------------------------------------------------------------------ preflight page
+
+    @property
+    def page(self) -> str:
+        return self.query_one(ContentSwitcher).current or "form-page"
+
+    @on(Button.Pressed, "#form-next")
+    @on(Input.Submitted)
+    def action_preflight(self) -> None:
+        """Check the form, then show the plan page and make the plan."""
+        if self.page != "form-page":
+            return
+        spec = self.build_spec()
+        if spec is None:
+            return
+        self.spec, self.plan = spec, None
+        self.query_one(ContentSwitcher).current = "plan-page"
+        self.query_one("#plan-text", Static).update(f"Preflight of {spec.name}: reading the data and the model…")
+        self.query_one("#plan-verdict", Static).update("")
+        self.query_one("#plan-examples", Static).update("")
+        self.query_one("#plan-back", Button).focus()
+        self._show_launch(False)
+        self.preflight(spec, context_of(self.app).hub.cache_path, self.gpus)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-plan", description="Preflight the job")
+    def preflight(self, spec: JobSpec, cache_dir: Path, gpus: list[Gpu] | None) -> None:
+        try:
+            plan = make_plan(spec, cache_dir=cache_dir, gpus=gpus)
+        except WorkbenchError as exc:
+            self.post_message(self.PlanFailed(f"{exc.message}\n{exc.hint}" if exc.hint else exc.message))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.PlanReady(spec, plan))
+
+    @on(PlanReady)
+    def _plan_ready(self, event: PlanReady) -> None:
+        if event.spec != self.spec:
+            return
+        self.plan = event.plan
+        self.query_one("#plan-text", Static).update(plan_text(event.spec, event.plan))
+        self.query_one("#plan-verdict", Static).update(verdict_text(event.plan))
+        self.query_one("#plan-examples", Static).update(examples_text(event.plan))
+        self._show_launch(event.plan.fits)
+
+    @on(PlanFailed)
+    def _plan_failed(self, event: PlanFailed) -> None:
+        self.query_one("#plan-text", Static).update(Content.styled(event.text, "$error"))
+        self.query_one("#plan-verdict", Static).update(Content.styled("Press escape to change the job.", "$text-muted"))
+
+    def _show_launch(self, fits: bool) -> None:
+        launch = self.query_one("#plan-launch", Button)
+        launch.display = fits
+        if fits:
+            launch.focus()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch":
+            return self.page == "plan-page" and self.plan is not None and self.plan.fits
+        if action == "preflight":
+            return self.page == "form-page"
+        return True
+
+    @on(Button.Pressed, "#plan-launch")
+    def action_launch(self) -> None:
+        """Launch: only from the preflight page, only when the plan fits."""
+        if self.page == "plan-page" and self.plan is not None and self.plan.fits and self.spec is not None:
+            self.dismiss(self.spec)
+
+    @on(Button.Pressed, "#plan-back")
+    @on(Button.Pressed, "#form-cancel")
+    def action_back(self) -> None:
+        """From the plan back to the form; from the form, close without launching."""
+        if self.page == "plan-page":
+            self.spec, self.plan = None, None
+            self.query_one(ContentSwitcher).current = "form-page"
+            self.query_one("#form-next", Button).focus()
+            self.refresh_bindings()
+        else:
+            self.dismiss(None)
+
+    @on(Worker.StateChanged)
+    def _forward_failure(self, event: Worker.StateChanged) -> None:
+        forward_failure(self, event)
