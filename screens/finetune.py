@@ -14,11 +14,10 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
-from textual.worker import Worker, get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.base import ModeScreen
 from screens.finetune_detail import JobDetailPane, loss_text, progress_text, started_text
@@ -120,8 +119,8 @@ class FinetuneScreen(ModeScreen):
         self.views: dict[str, JobView] = {}
         """The jobs of the latest poll by id, newest first."""
         self.selected_id: str | None = None
-        self.busy: set[str] = set()
-        """Jobs with a cancel or merge in flight."""
+        self.busy: dict[str, str] = {}
+        """Jobs with a cancel or merge in flight, and the worker group doing it."""
         self._watch: JobWatch | None = None
         self._poller: Worker[None] | None = None
         self._timer: Timer | None = None
@@ -204,7 +203,7 @@ class FinetuneScreen(ModeScreen):
             for view in views:
                 for (column, _), cell in zip(COLUMNS, job_cells(view), strict=True):
                     if table.get_cell(view.id, column) != cell:
-                        table.update_cell(view.id, column, cell)
+                        table.update_cell(view.id, column, cell, update_width=True)
         if self.selected_id in self.views:
             table.move_cursor(row=table.get_row_index(self.selected_id), scroll=False)
         elif views:
@@ -289,7 +288,7 @@ class FinetuneScreen(ModeScreen):
 
         def answered(go: bool | None) -> None:
             if go:
-                self.busy.add(job.id)
+                self.busy[job.id] = "finetune-cancel"
                 self.refresh_bindings()
                 self.cancel_job(job.folder)
 
@@ -301,15 +300,11 @@ class FinetuneScreen(ModeScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-cancel", description="Cancel the job")
     def cancel_job(self, folder: Path) -> None:
-        try:
-            status = jobs.cancel(folder, grace_s=CANCEL_GRACE_S)
-        finally:
-            self.post_message(self.Cancelled(folder.name, jobs.read_status(folder, check_alive=False)))
-        self.post_message(self.Cancelled(folder.name, status))
+        self.post_message(self.Cancelled(folder.name, jobs.cancel(folder, grace_s=CANCEL_GRACE_S)))
 
     @on(Cancelled)
     def _cancelled(self, event: Cancelled) -> None:
-        self.busy.discard(event.job_id)
+        self.busy.pop(event.job_id, None)
         if event.status.state not in ACTIVE:
             self.notify(f"{event.job_id}: {event.status.state} at step {event.status.step}", title="Fine-tune")
         self.poll(now=True)
@@ -338,7 +333,7 @@ class FinetuneScreen(ModeScreen):
 
         def answered(go: bool | None) -> None:
             if go:
-                self.busy.add(job.id)
+                self.busy[job.id] = "finetune-merge"
                 self.refresh_bindings()
                 self.notify(f"merging {job.id}…", title="Fine-tune")
                 self.merge_job(job.folder, self.context.hub.cache_path)
@@ -355,13 +350,14 @@ class FinetuneScreen(ModeScreen):
 
     @on(Merged)
     def _merged(self, event: Merged) -> None:
-        self.busy.discard(event.job_id)
+        self.busy.pop(event.job_id, None)
         self.notify(f"{event.job_id}: merged model saved to {short_path(event.folder)}", title="Fine-tune")
         self.poll(now=True)
 
     @on(Worker.StateChanged)
-    def _action_finished(self, event: Worker.StateChanged) -> None:
-        """A failed cancel or merge frees its job for another try."""
-        if event.worker.group in {"finetune-cancel", "finetune-merge"} and event.worker.is_finished:
-            self.busy.clear() if event.worker.state.name == "ERROR" else None
+    def _action_failed(self, event: Worker.StateChanged) -> None:
+        """A failed cancel or merge frees its job for another try (the app shows the error)."""
+        group = event.worker.group
+        if event.state is WorkerState.ERROR and group in {"finetune-cancel", "finetune-merge"}:
+            self.busy = {job: g for job, g in self.busy.items() if g != group}
             self.refresh_bindings()

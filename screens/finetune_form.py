@@ -37,7 +37,7 @@ from workbench.context import context_of
 from workbench.render import human_count
 from workbench.widgets import short_path
 
-Kind = Literal["text", "int", "float", "choice", "bool", "multiline", "model", "targets", "optional"]
+Kind = Literal["text", "int", "float", "choice", "bool", "multiline", "model", "targets", "optional", "path"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ LEFT: tuple[str | Field, ...] = (
     Field("model.id", "base model", "model"),
     Field("task", "task", "choice", get_args(Task)),
     "Data",
-    Field("dataset.path", "dataset"),
+    Field("dataset.path", "dataset", "path"),
     Field("dataset.prompt_template", "prompt template", "multiline", task="causal-lm"),
     Field("dataset.completion_template", "completion", task="causal-lm"),
     Field("dataset.messages_column", "messages column", "optional", task="causal-lm"),
@@ -123,6 +123,8 @@ def shown(field: Field, value: Any) -> Shown:
         return bool(value)
     if field.kind == "targets" and isinstance(value, list):
         return ", ".join(value)
+    if field.kind == "path":
+        return short_path(value)
     return "" if value is None else str(value)
 
 
@@ -133,6 +135,8 @@ def spec_input(field: Field, raw: Shown) -> Any:
     text = raw if field.kind == "multiline" else raw.strip()
     if field.kind == "optional":
         return text or None
+    if field.kind == "path":
+        return str(Path(text).expanduser()) if text else text
     if field.kind == "targets" and text not in {"auto", "all-linear"}:
         return [name.strip() for name in text.split(",") if name.strip()]
     return text
@@ -164,8 +168,22 @@ def plan_text(spec: JobSpec, plan: Plan) -> Content:
     """The preflight report: data, tokens, parameters, device, memory with verdicts, disk, steps."""
     t = plan.tokens
     share = plan.trainable_params / max(plan.total_params, 1)
+    lora = spec.lora
     lines = [
-        _line("data", f"{plan.rows} rows ({plan.train_rows} train, {plan.eval_rows} eval) in {short_path(spec.dataset.path)}"),
+        Content.from_markup(
+            "[b]Preflight of $name[/b]: $model · $task · $method r$r alpha $alpha",
+            name=spec.name,
+            model=spec.model.id,
+            task=spec.task,
+            method=lora.method,
+            r=lora.r,
+            alpha=lora.alpha,
+        ),
+        Content(""),
+        _line(
+            "data",
+            f"{plan.rows} rows ({plan.train_rows} train, {plan.eval_rows} eval) in {short_path(spec.dataset.path)}",
+        ),
         _line("steps", f"{plan.steps} optimiser steps"),
         _line(
             "tokens",
@@ -222,7 +240,9 @@ def model_defaults(cache_dir: Path, dataset: str) -> dict[str, JobSpec]:
     """Default job specs for every model in the HF cache, by repo id."""
     defaults = {}
     for model in list_cached_models(cache_dir).models:
-        revision = next((r for r in model.revisions if "main" in r.refs), model.revisions[-1] if model.revisions else None)
+        revision = next(
+            (r for r in model.revisions if "main" in r.refs), model.revisions[-1] if model.revisions else None
+        )
         folder = model.path / "snapshots" / revision.commit if revision else None
         defaults[model.repo_id] = default_spec(model.repo_id, dataset, model_folder=folder)
     return defaults
@@ -291,7 +311,8 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
                     yield Label(item, classes="form-section")
                     continue
                 only = f" -only-{item.task}" if item.task else ""
-                with Horizontal(classes=f"form-row{only}"):
+                tall = " -tall" if item.kind == "multiline" else ""
+                with Horizontal(classes=f"form-row{only}{tall}"):
                     yield Label(item.label, classes="form-label")
                     yield self._widget(item)
 
@@ -383,7 +404,8 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
         self._show_task(str(event.value))
 
     def _show_task(self, task: str) -> None:
-        self.set_class(task == "sequence-classification", "-classification")
+        for name in get_args(Task):
+            self.set_class(name == task, f"-task-{name}")
 
     @on(DescendantFocus)
     def _explain(self, event: DescendantFocus) -> None:

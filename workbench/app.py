@@ -24,6 +24,7 @@ from textual.worker import Worker
 from screens import catalog
 from screens.base import forward_failure
 from screens.finetune import FinetuneScreen
+from screens.infra import InfraScreen
 from screens.models import ModelsScreen
 from screens.placeholder import PlaceholderScreen
 from services.errors import CancelledError, HubUnavailableError, WorkbenchError
@@ -41,7 +42,11 @@ KEYS_HINT = 'Remap keys by binding id in workbench.toml, e.g. [ui.keys] "mode.mo
 
 def mode_screens() -> dict[str, str | Callable[[], Screen[Any]]]:
     """The base screen of every mode: Models and Fine-tune are built, the others say what they will do."""
-    built: dict[str, Callable[[], Screen[Any]]] = {"models": ModelsScreen, "finetune": FinetuneScreen}
+    built: dict[str, Callable[[], Screen[Any]]] = {
+        "models": ModelsScreen,
+        "finetune": FinetuneScreen,
+        "infra": InfraScreen,
+    }
     return {mode.id: built.get(mode.id, partial(PlaceholderScreen, mode.id)) for mode in catalog.MODES}
 
 

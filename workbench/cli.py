@@ -17,6 +17,7 @@ import click
 from services.errors import UsageError, WorkbenchError
 from workbench.cli_context import Context, pass_context
 from workbench.cli_finetune import finetune
+from workbench.cli_infra import infra
 
 if TYPE_CHECKING:
     from services.progress import TransferProgress
@@ -283,6 +284,7 @@ def demo_init(obj: Context, as_json: bool) -> None:
 
 
 cli.add_command(finetune)
+cli.add_command(infra)
 
 
 def main() -> None:

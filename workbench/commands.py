@@ -28,10 +28,24 @@ COMMANDS: tuple[Command, ...] = (
     Command("models: Delete", "Delete the selected repo or revision from the HF cache", "in_mode('models', 'delete')"),
     Command("models: Show hub", "Show the Hub tab", "in_mode('models', \"show_tab('hub')\")"),
     Command("models: Show local", "Show the models in the HF cache", "in_mode('models', \"show_tab('local')\")"),
-    Command("finetune: New job", "Configure a fine-tune job, preflight it and launch it", "in_mode('finetune', 'new_job')"),
-    Command("finetune: Cancel job", "Stop the highlighted fine-tune job (it saves a checkpoint)", "in_mode('finetune', 'cancel_job')"),
-    Command("finetune: Resume job", "Continue a cancelled or failed job from its checkpoint", "in_mode('finetune', 'resume_job')"),
-    Command("finetune: Merge adapter", "Fold the highlighted job's adapter into its base model", "in_mode('finetune', 'merge_job')"),
+    Command(
+        "finetune: New job", "Configure a fine-tune job, preflight it and launch it", "in_mode('finetune', 'new_job')"
+    ),
+    Command(
+        "finetune: Cancel job",
+        "Stop the highlighted fine-tune job (it saves a checkpoint)",
+        "in_mode('finetune', 'cancel_job')",
+    ),
+    Command(
+        "finetune: Resume job",
+        "Continue a cancelled or failed job from its checkpoint",
+        "in_mode('finetune', 'resume_job')",
+    ),
+    Command(
+        "finetune: Merge adapter",
+        "Fold the highlighted job's adapter into its base model",
+        "in_mode('finetune', 'merge_job')",
+    ),
     Command("app: Show keys", "List every key of the current screen", "keys"),
     *(Command(f"app: Switch to {mode.title}", mode.summary, f"switch_mode('{mode.id}')") for mode in MODES),
 )

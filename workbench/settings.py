@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -22,6 +22,9 @@ from pydantic_settings.sources import EnvSettingsSource
 from services.errors import ConfigError
 from services.hub import HubConnection
 from workbench import locations
+
+if TYPE_CHECKING:
+    from services.infra.arm import AzureTarget
 
 ENV_PREFIX = "WORKBENCH_"
 PROJECT_FILE = Path("workbench.toml")
@@ -71,6 +74,76 @@ class UiSettings(Section):
     """Key remapping: binding id to keys, e.g. `"mode.models" = "f1,1"` (see `?` in the app)."""
 
 
+class AzureSettings(Section):
+    subscription_id: str | None = None
+    """Subscription the environments live in. Unset: `AZURE_SUBSCRIPTION_ID`. Credentials never go here."""
+
+    resource_group: str = "rg-llm-workbench-{env}"
+    """Resource group of an environment; `{env}` becomes dev or prod."""
+
+    location: str = "westeurope"
+    """Azure region for the resource group and every resource in it."""
+
+    infra_dir: Path = Path("infra")
+    """Folder with `main.json`, `params/` and `cloud-init/` (relative to where the workbench runs)."""
+
+    params_dir: Path | None = None
+    """Folder of the environments' parameter files (`dev.json`, `prod.json`). Unset: `<infra_dir>/params`."""
+
+    ssh_public_key: Path | None = None
+    """Public key put on the VMs for the admin user. Unset: `~/.ssh/id_ed25519.pub`, `id_ecdsa.pub` or `id_rsa.pub`."""
+
+    arm_endpoint: str | None = None
+    """Azure Resource Manager URL. Unset: the public cloud (https://management.azure.com); tests use a local server."""
+
+    ca_bundle: Path | None = None
+    """CA file to trust for `arm_endpoint` (a test server's CA). Unset: the system's trust store."""
+
+    poll_seconds: float = Field(default=10.0, gt=0)
+    """Seconds between progress checks of a running deployment when ARM does not say (Retry-After)."""
+
+
+class TargetSettings(Section):
+    host: str
+    """Deployment VM's address: public DNS name, else public IP, else private IP."""
+
+    user: str = "azureuser"
+    """SSH user on the deployment VM (key login only)."""
+
+    ssh_port: int = Field(default=22, gt=0, lt=65536)
+    """SSH port of the deployment VM."""
+
+    app_port: int = Field(default=443, gt=0, lt=65536)
+    """Port the apps' reverse proxy listens on."""
+
+    registry: str | None = None
+    """Registry login server this target pulls images from (its environment's registry)."""
+
+
+class TargetsSettings(Section):
+    dev: TargetSettings | None = None
+    """The dev environment's deployment server (written by `workbench infra up --env dev`)."""
+
+    prod: TargetSettings | None = None
+    """The prod environment's deployment server (written by `workbench infra up --env prod`)."""
+
+
+class RegistrySettings(Section):
+    login_server: str | None = None
+    """Registry images are pushed to, e.g. `myacr.azurecr.io` (written by `workbench infra up --env dev`)."""
+
+
+class ArtifactsSettings(Section):
+    blob_endpoint: str | None = None
+    """Azure Blob endpoint of artifact storage, e.g. `https://acct.blob.core.windows.net/`. Unset: a local folder."""
+
+    models_container: str = "models"
+    """Blob container for model parameters (adapters, merged models)."""
+
+    datasets_container: str = "datasets"
+    """Blob container for datasets and RAG documents."""
+
+
 class Settings(BaseSettings):
     """Effective workbench settings."""
 
@@ -92,6 +165,18 @@ class Settings(BaseSettings):
 
     ui: UiSettings = Field(default_factory=UiSettings)
     """Look and keys of the terminal app."""
+
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+    """Where `workbench infra` deploys, and the templates it deploys."""
+
+    targets: TargetsSettings = Field(default_factory=TargetsSettings)
+    """Deployment servers per environment."""
+
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    """Container registry for the apps' images."""
+
+    artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
+    """Where adapters, datasets and collections are stored."""
 
     @classmethod
     def settings_customise_sources(
@@ -267,4 +352,73 @@ def effective_rows(settings: Settings, layers: list[Layer]) -> list[tuple[str, A
 
 
 def _json_safe(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     return str(value) if isinstance(value, Path) else value
+
+
+def azure_target(settings: Settings, env: str, *, credential: Any = None) -> AzureTarget:
+    """Where environment `env` lives in Azure, from the `azure` section (credentials stay out of settings)."""
+    from services.infra.arm import AzureTarget
+
+    azure = settings.azure
+    return AzureTarget(
+        subscription_id=azure.subscription_id,
+        resource_group=azure.resource_group.replace("{env}", env),
+        location=azure.location,
+        endpoint=azure.arm_endpoint,
+        ca_bundle=azure.ca_bundle,
+        poll_seconds=azure.poll_seconds,
+        credential=credential,
+    )
+
+
+def infra_values(env: str, outputs: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings sections from a deployment's outputs: `targets.<env>` always; `registry` and
+    `artifacts` from dev (where the team pushes and stores), or from any environment while unset."""
+    host = outputs.get("deployVmFqdn") or outputs.get("deployVmPublicIp") or outputs.get("deployVmPrivateIp")
+    target = {
+        "host": host,
+        "user": outputs.get("adminUsername"),
+        "app_port": outputs.get("appPort"),
+        "registry": outputs.get("registryLoginServer"),
+    }
+    values: dict[str, Any] = {"targets": {env: _present(target)}} if host else {}
+    shared = {
+        "registry": {"login_server": outputs.get("registryLoginServer")},
+        "artifacts": {"blob_endpoint": outputs.get("storageBlobEndpoint")},
+    }
+    for section, entries in shared.items():
+        unset = not any((current.get(section) or {}).get(key) for key in entries)
+        if (env == "dev" or unset) and _present(entries):
+            values[section] = _present(entries)
+    return values
+
+
+def _present(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value not in (None, "")}
+
+
+def save_infra_outputs(
+    *, env: str, outputs: Mapping[str, Any], user_file: Path | None = None
+) -> tuple[Path, list[str]]:
+    """Write a deployment's outputs into the user settings file; returns the file and the keys written.
+
+    Other sections and keys of the file are kept (its comments are not: the file is rewritten).
+    """
+    import tomli_w
+
+    path = user_file or locations.user_config_file()
+    current = _read_toml(path) if path.is_file() else {}
+    values = infra_values(env, outputs, current)
+    merged = _merge(current, values)
+    try:
+        Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise _config_error(exc, [Layer(str(path), merged)]) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(tomli_w.dumps(merged), encoding="utf-8")
+    os.replace(partial, path)
+    written = [f"{section}.{key}" for section, entries in values.items() for key in entries]
+    return path, written

@@ -243,10 +243,14 @@ def list_jobs(data_dir: Path) -> list[JobView]:
 
 
 def job_view(folder: Path) -> JobView:
+    losses = [m["loss"] for m in read_metrics(folder) if m.get("loss") is not None]
+    return job_view_with_loss(folder, losses[-1] if losses else None)
+
+
+def job_view_with_loss(folder: Path, last_loss: float | None) -> JobView:
+    """The view of a job whose last training loss the caller already has (it follows metrics.jsonl)."""
     spec = load_spec(folder / "job.toml")
     status = read_status(folder)
-    metrics = read_metrics(folder)
-    losses = [m["loss"] for m in metrics if m.get("loss") is not None]
     return JobView(
         id=folder.name,
         folder=folder,
@@ -254,7 +258,7 @@ def job_view(folder: Path) -> JobView:
         base_model=spec.model.id,
         method=spec.lora.method,
         status=status,
-        last_loss=losses[-1] if losses else None,
+        last_loss=last_loss,
         eta_s=_eta(status),
         duration_s=_duration(status),
     )

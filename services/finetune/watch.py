@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.finetune.jobs import ACTIVE, JobView, job_view, jobs_root
+from services.finetune.jobs import ACTIVE, JobView, job_view, job_view_with_loss, jobs_root, read_status
 from services.gpu import GpuUsage, gpu_usage
 
 LOG_TAIL_BYTES = 64 * 1024
@@ -123,6 +123,7 @@ class JobWatch:
         return [self._view(folder) for folder in folders]
 
     def _view(self, folder: Path) -> JobView:
+        """Finished jobs are read once per status change; active ones follow their metrics."""
         try:
             stamp = (folder / "status.json").stat().st_mtime_ns
         except FileNotFoundError:
@@ -130,17 +131,23 @@ class JobWatch:
         cached = self._finished.get(folder.name)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        if read_status(folder).state in ACTIVE:
+            follower = self._follow(folder)
+            return job_view_with_loss(folder, follower.train[-1][1] if follower.train else None)
         view = job_view(folder)
-        if view.status.state not in ACTIVE:
-            self._finished[folder.name] = (stamp, view)
+        self._finished[folder.name] = (stamp, view)
         return view
+
+    def _follow(self, folder: Path) -> MetricsFollower:
+        follower = self._followers.get(folder.name)
+        if follower is None:
+            follower = self._followers[folder.name] = MetricsFollower(folder)
+        follower.read()
+        return follower
 
     def detail(self, view: JobView) -> JobDetail:
         """The job's curves (whole history on the first call, then what is new), log tail and adapter."""
-        follower = self._followers.get(view.id)
-        if follower is None:
-            follower = self._followers[view.id] = MetricsFollower(view.folder)
-        follower.read()
+        follower = self._follow(view.folder)
         adapter = view.folder / "adapter"
         has_adapter = (adapter / "adapter_config.json").is_file()
         merged = view.folder / "merged"

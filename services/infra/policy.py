@@ -134,7 +134,9 @@ def _open_admin_ports(ctx: Context, where: str, rule: Mapping[str, Any]) -> Iter
         return
     for port, service in ADMIN_PORTS.items():
         if any(p is UNKNOWN or _covers(p, port) for p in ports):
-            shown = ", ".join("an expression that cannot be checked offline" if s is UNKNOWN else repr(s) for s in open_sources)
+            shown = ", ".join(
+                "an expression that cannot be checked offline" if s is UNKNOWN else repr(s) for s in open_sources
+            )
             yield Violation(
                 "nsg-admin-ports",
                 where,
@@ -202,9 +204,7 @@ def storage_hardening(ctx: Context) -> Iterator[Violation]:
         for path, wanted, meaning in STORAGE_REQUIRED:
             got = ctx.value(account.prop(*path))
             if got != wanted:
-                yield Violation(
-                    "storage-hardening", account.label, f"{'.'.join(path)} must be {wanted!r} ({meaning})"
-                )
+                yield Violation("storage-hardening", account.label, f"{'.'.join(path)} must be {wanted!r} ({meaning})")
 
 
 # ---------------------------------------------------------------- compute
@@ -227,7 +227,9 @@ def vm_ssh_key_only(ctx: Context) -> Iterator[Violation]:
         profile = _os_profile(vm)
         linux = profile.get("linuxConfiguration") or {}
         if ctx.value(linux.get("disablePasswordAuthentication")) is not True:
-            yield Violation("vm-ssh-key-only", vm.label, "linuxConfiguration.disablePasswordAuthentication must be true")
+            yield Violation(
+                "vm-ssh-key-only", vm.label, "linuxConfiguration.disablePasswordAuthentication must be true"
+            )
         if profile.get("adminPassword") not in (None, ""):
             yield Violation("vm-ssh-key-only", vm.label, "sets adminPassword; use an SSH public key only")
 
@@ -262,7 +264,9 @@ def no_exposed_keys(ctx: Context) -> Iterator[Violation]:
 def _expression_leaks(node: Any, where: str, secure: set[str]) -> Iterator[Violation]:
     expressions = [text for text in strings(node) if is_expression(text)]
     if any(LIST_FUNCTION.search(text) for text in expressions):
-        yield Violation("no-exposed-keys", where, "calls a list*() function (listKeys, listSecrets, ...): that is a key")
+        yield Violation(
+            "no-exposed-keys", where, "calls a list*() function (listKeys, listSecrets, ...): that is a key"
+        )
     elif any(KEY_PROPERTY.search(text) for text in expressions):
         yield Violation("no-exposed-keys", where, "reads a key property")
     used = {name.lower() for name in references(node, PARAM_REF)} & secure
@@ -299,7 +303,9 @@ def secret_parameters(ctx: Context) -> Iterator[Violation]:
         where = f"parameters.{name}"
         kind = str(spec.get("type", "")).lower()
         if kind not in SECURE_TYPES:
-            yield Violation("secret-parameters", where, f"looks like a secret but is {spec.get('type')!r}; use secureString")
+            yield Violation(
+                "secret-parameters", where, f"looks like a secret but is {spec.get('type')!r}; use secureString"
+            )
         elif spec.get("defaultValue") not in (None, ""):
             yield Violation("secret-parameters", where, "a secret with a default value is a secret in git; remove it")
 

@@ -93,13 +93,13 @@ def test_local_with_the_demo_model(
 
 
 def test_placeholder_mode(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
-    async def finetune(pilot: Pilot[Any]) -> None:
+    async def playground(pilot: Pilot[Any]) -> None:
         await hub_ready(pilot)
-        await pilot.press("2")
+        await pilot.press("3")
         await pilot.pause()
 
     app = make_app(make_settings(snapshot_hub.endpoint))
-    assert snap_compare(app, terminal_size=SIZE, run_before=finetune)
+    assert snap_compare(app, terminal_size=SIZE, run_before=playground)
 
 
 def test_keys_screen(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:

@@ -1,0 +1,166 @@
+"""`workbench infra ...`: the team's Azure environment from the ARM templates in `infra/`.
+
+`validate` works offline without credentials; every other command needs Azure credentials
+(Azure CLI login, managed identity, or a service principal in the environment) and refuses with
+exit code 1 and a how-to-log-in message without them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from services.infra.templates import ENVIRONMENTS
+from workbench.cli_context import Context, pass_context
+
+if TYPE_CHECKING:
+    from services.infra.arm import AzureTarget, DeployProgress
+    from services.infra.templates import InfraInputs
+
+ENV = click.Choice(ENVIRONMENTS)
+PARAM_HELP = "Override a template parameter: NAME=VALUE, or NAME=@FILE to read the value from a file (repeatable)."
+
+
+@click.group()
+def infra() -> None:
+    """Azure environment from infra/: validate, preview (what-if), deploy, outputs, tear down."""
+
+
+def _target(obj: Context, env: str) -> AzureTarget:
+    from workbench.settings import azure_target
+
+    return azure_target(obj.settings, env)
+
+
+def _inputs(obj: Context, env: str, params: tuple[str, ...], *, deploy: bool) -> InfraInputs:
+    """Load and validate one environment offline; print its findings; refuse on errors or policy violations."""
+    from services.infra.templates import parse_overrides, require_valid, validate_environment
+    from workbench import render_infra
+
+    azure = obj.settings.azure
+    inputs, report = validate_environment(
+        infra_dir=azure.infra_dir,
+        env=env,
+        params_dir=azure.params_dir,
+        overrides=parse_overrides(params),
+        ssh_public_key=azure.ssh_public_key,
+        deploy=deploy,
+    )
+    if report.findings or report.violations:
+        click.echo(render_infra.report_text(report), err=True)
+    require_valid(report)
+    return inputs
+
+
+@infra.command("validate")
+@click.option("--env", type=ENV, help="Only this environment (default: every one).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help=PARAM_HELP)
+@pass_context
+def infra_validate(obj: Context, env: str | None, params: tuple[str, ...]) -> None:
+    """Check templates, parameter files, cloud-init and our policies offline (no credentials needed)."""
+    from services.infra.templates import parse_overrides, validate_environment
+    from workbench import render_infra
+
+    azure = obj.settings.azure
+    failed = []
+    for name in [env] if env else list(ENVIRONMENTS):
+        _inputs, report = validate_environment(
+            infra_dir=azure.infra_dir,
+            env=name,
+            params_dir=azure.params_dir,
+            overrides=parse_overrides(params),
+            ssh_public_key=azure.ssh_public_key,
+        )
+        click.echo(render_infra.report_text(report))
+        if not report.ok:
+            failed.append(name)
+    if failed:
+        sys.exit(1)
+
+
+@infra.command("what-if")
+@click.option("--env", type=ENV, required=True, help="Environment to preview.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help=PARAM_HELP)
+@pass_context
+def infra_what_if(obj: Context, env: str, params: tuple[str, ...]) -> None:
+    """Preview what `up` would create, modify or delete (ARM what-if; changes nothing)."""
+    from services.infra import arm
+    from workbench import render_infra
+
+    inputs = _inputs(obj, env, params, deploy=True)
+    session = arm.connect(_target(obj, env))
+    click.echo(render_infra.what_if_text(arm.what_if(session, inputs)))
+
+
+@infra.command("up")
+@click.option("--env", type=ENV, required=True, help="Environment to deploy.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help=PARAM_HELP)
+@click.option("--skip-quota-check", is_flag=True, help="Deploy without checking the vCPU quota first.")
+@pass_context
+def infra_up(obj: Context, env: str, params: tuple[str, ...], skip_quota_check: bool) -> None:
+    """Deploy an environment: quota check, resource group, validation, deployment with progress;
+    then write its targets, registry and storage into the user settings."""
+    from services.infra import arm
+    from workbench import render_infra
+    from workbench.settings import save_infra_outputs
+
+    inputs = _inputs(obj, env, params, deploy=True)
+    result = arm.provision(
+        _target(obj, env), inputs, on_progress=_progress_printer(), check_gpu_quota=not skip_quota_check
+    )
+    click.echo(f"deployed {result.deployment} to {result.resource_group} in {result.seconds:.0f} s")
+    click.echo(render_infra.outputs_text(result.outputs))
+    path, written = save_infra_outputs(env=env, outputs=result.outputs)
+    click.echo(f"settings: wrote {', '.join(written) or 'nothing'} to {path}")
+
+
+def _progress_printer() -> Callable[[DeployProgress], None]:
+    from workbench import render_infra
+
+    def show(progress: DeployProgress) -> None:
+        if progress.phase != "deploy" or not progress.changed:
+            click.echo(f"==> {progress.message}", err=True)
+        for op in progress.changed:
+            click.echo(render_infra.operation_line(op), err=True)
+
+    return show
+
+
+@infra.command("outputs")
+@click.option("--env", type=ENV, required=True, help="Environment to read.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object of output name to value.")
+@pass_context
+def infra_outputs(obj: Context, env: str, as_json: bool) -> None:
+    """Show the outputs of an environment's last deployment (addresses, registry, blob endpoint; never keys)."""
+    from services.infra import arm
+    from workbench import render_infra
+
+    outputs = arm.deployment_outputs(_target(obj, env), env)
+    click.echo(render_infra.outputs_json(outputs) if as_json else render_infra.outputs_text(outputs))
+
+
+@infra.command("down")
+@click.option("--env", type=ENV, required=True, help="Environment to delete.")
+@click.option("--yes-i-typed", "typed", metavar="NAME", help="The resource group's name, for scripts (must match).")
+@pass_context
+def infra_down(obj: Context, env: str, typed: str | None) -> None:
+    """Delete an environment's resource group and everything in it, after its name is typed."""
+    from services.errors import UsageError
+    from services.infra import arm
+
+    target = _target(obj, env)
+    group = target.resource_group
+    if typed is None:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"refusing to delete resource group {group} without its name", hint=f"pass --yes-i-typed {group}"
+            )
+        typed = click.prompt(f"This deletes resource group {group} and everything in it. Type its name to confirm")
+    if typed != group:
+        raise UsageError(f"'{typed}' is not '{group}': nothing deleted", hint="type the resource group's name exactly")
+    session = arm.connect(target)
+    arm.delete_group(session, on_progress=lambda line: click.echo(line, err=True))
+    click.echo(f"deleted resource group {group}")
