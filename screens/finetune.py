@@ -296,7 +296,7 @@ class FinetuneScreen(ModeScreen):
             f"Cancel {job.id} ({job.status.state}, {progress_text(job)})?\n\n"
             "The trainer saves a checkpoint and stops; r resumes it from there."
         )
-        self.app.push_screen(ConfirmScreen("Cancel job", question, confirm_label="Cancel job", danger=True), answered)
+        self.app.push_screen(ConfirmScreen("Cancel job", question, confirm_label="Stop job", danger=True), answered)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-cancel", description="Cancel the job")
     def cancel_job(self, folder: Path) -> None:

@@ -173,6 +173,7 @@ class JobDetailPane(Vertical):
         log = self.query_one(Log)
         log.clear()
         log.write_lines(lines)
+        self.call_after_refresh(log.scroll_end, animate=False)
 
     @property
     def adapter(self) -> Path | None:

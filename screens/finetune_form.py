@@ -248,6 +248,10 @@ def model_defaults(cache_dir: Path, dataset: str) -> dict[str, JobSpec]:
     return defaults
 
 
+class FormColumn(VerticalScroll, can_focus=False):
+    """A column of fields: Tab goes from field to field, never to the column itself."""
+
+
 class NewJobScreen(ModalScreen[JobSpec | None]):
     """Configure a job, preflight it, launch it: dismisses with the spec to launch, or None."""
 
@@ -305,7 +309,7 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
         yield Footer()
 
     def _column(self, column_id: str, items: tuple[str | Field, ...]) -> ComposeResult:
-        with VerticalScroll(id=column_id, classes="form-column"):
+        with FormColumn(id=column_id, classes="form-column"):
             for item in items:
                 if isinstance(item, str):
                     yield Label(item, classes="form-section")
@@ -337,7 +341,7 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
         context = context_of(self.app)
         dataset = context.settings.workspace.data_dir / "demo" / "instructions.jsonl"
         self.load_defaults(context.hub.cache_path, str(dataset))
-        self.query_one("#form-left").focus()
+        self.query_one("#f-name").focus()
         self._show_task("causal-lm")
 
     # ------------------------------------------------------------------ form page
@@ -356,7 +360,6 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
         select.set_options([(repo, repo) for repo in event.specs])
         first = DEMO_MODEL if DEMO_MODEL in event.specs else next(iter(event.specs))
         self.fill(event.specs[first])
-        self.query_one("#f-name", Input).focus()
 
     def values(self) -> dict[str, Shown]:
         """What every field of the form holds now."""

@@ -113,7 +113,11 @@ async def job_shown(pilot: Pilot[Any]) -> FinetuneScreen:
 
 async def form_shown(pilot: Pilot[Any]) -> NewJobScreen:
     await wait_for(pilot, lambda: pilot.app.status.hub_state != "checking")
-    await pilot.press("2", "n")
+    await pilot.press("2")
+    screen = pilot.app.screen
+    assert isinstance(screen, FinetuneScreen)
+    await wait_for(pilot, lambda: screen.pane.has_class("-empty"))
+    await pilot.press("n")
     form = pilot.app.screen
     assert isinstance(form, NewJobScreen)
     await wait_for(pilot, lambda: form.applied is not None)

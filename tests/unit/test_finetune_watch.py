@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -96,5 +97,5 @@ def test_downsample_keeps_the_shape_and_the_last_point() -> None:
     points = [(step, float(step)) for step in range(1, 1001)]
     small = downsample(points, 100)
     assert len(small) <= 100 and small[-1] == (1000, 1000.0)
-    assert all(a[0] < b[0] for a, b in zip(small, small[1:], strict=False))
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(small))
     assert downsample(points[:5], 100) == points[:5]

@@ -12,14 +12,14 @@ Point = tuple[int, float]
 
 
 def downsample(points: Sequence[Point], limit: int) -> list[Point]:
-    """At most `limit` points: consecutive points averaged in buckets, the last point kept exact."""
+    """At most `limit` points: consecutive points averaged in buckets (each at its first step), the last kept exact."""
     if len(points) <= limit or limit < 2:
         return list(points)
     size = -(-len(points) // (limit - 1))
     out = []
     for start in range(0, len(points) - 1, size):
         bucket = points[start : min(start + size, len(points) - 1)]
-        out.append((bucket[-1][0], sum(v for _, v in bucket) / len(bucket)))
+        out.append((bucket[0][0], sum(v for _, v in bucket) / len(bucket)))
     out.append(points[-1])
     return out
 
