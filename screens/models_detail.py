@@ -135,19 +135,21 @@ class ModelDetail(Horizontal):
     def show_details(self, details: ModelDetails, fit: FitEstimate | None, hub_url: str) -> None:
         self.query_one("#detail-head", Static).update(header_text(details, hub_url))
         self.query_one("#detail-files", Static).update(files_text(details))
-        self._card().update(details.card or "*No model card.*")
+        self._show_card(details.card or "*No model card.*")
         self.show_fit(fit)
 
-    def _card(self) -> Markdown:
-        """The model card widget, created on first use: Markdown (markdown-it) stays off the start path."""
+    def _show_card(self, markdown: str) -> None:
+        """Show the model card; its widget is created on first use so Markdown stays off the start path.
+
+        The first card is passed to the constructor: an update before the mount completes is lost.
+        """
         from textual.widgets import Markdown
 
         found = self.query("#detail-card")
         if found:
-            return found.first(Markdown)
-        card = Markdown("", id="detail-card")
-        self.query_one("#detail-more", VerticalScroll).mount(card)
-        return card
+            found.first(Markdown).update(markdown)
+        else:
+            self.query_one("#detail-more", VerticalScroll).mount(Markdown(markdown, id="detail-card"))
 
     def show_fit(self, fit: FitEstimate | None) -> None:
         badge = self.query_one("#fit-badge", Label)

@@ -43,6 +43,7 @@ async def hub_ready(pilot: Pilot[Any]) -> HubPane:
     pane = pilot.app.screen.query_one(HubPane)
     await wait_for(pilot, lambda: pane.pager is not None and pane.details is not None)
     await wait_for(pilot, lambda: pilot.app.status.hub_state == "online")
+    await wait_for(pilot, lambda: any(card.children for card in pilot.app.screen.query("#detail-card")))
     await settle(pilot)
     return pane
 
