@@ -1,6 +1,7 @@
 """Fine-tune jobs on the CPU with the demo model: real transformers + PEFT, real detached processes."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -159,7 +160,7 @@ def test_sequence_classification_trains_and_predicts(demo: DemoWorkspace, tmp_pa
     labels = json.loads((folder / "adapter" / "manifest.json").read_text())["labels"]
     assert labels == ["neg", "pos"]
     losses = [m["eval_loss"] for m in jobs.read_metrics(folder) if m.get("eval_loss") is not None]
-    assert losses[-1] < losses[0], losses
+    assert losses and losses[-1] < math.log(2) / 2, losses  # well below chance (ln 2)
     predicted = [labels[i] for i in logits.argmax(-1).tolist()]
     assert predicted == ["pos", "neg"]
 
