@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 MIB = 1024**2
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -19,11 +22,6 @@ class Gpu:
     free_bytes: int
 
 
-def detect_gpus() -> list[Gpu]:
-    """All visible NVIDIA GPUs; an empty list on machines without one."""
-    return _from_nvml() or _from_nvidia_smi()
-
-
 @dataclass(frozen=True)
 class GpuUsage:
     """What one GPU is doing right now."""
@@ -34,9 +32,15 @@ class GpuUsage:
     total_bytes: int
 
 
+def detect_gpus() -> list[Gpu]:
+    """All visible NVIDIA GPUs; an empty list on machines without one."""
+    return _per_nvml_device(_nvml_gpu) or [_smi_gpu(row) for row in _smi_rows("index,name,memory.total,memory.free")]
+
+
 def gpu_usage() -> list[GpuUsage]:
     """Utilisation and memory in use of every visible NVIDIA GPU; an empty list without one."""
-    return _usage_from_nvml() or _usage_from_nvidia_smi()
+    fields = "index,utilization.gpu,memory.used,memory.total"
+    return _per_nvml_device(_nvml_usage) or [_smi_usage(row) for row in _smi_rows(fields)]
 
 
 def describe(gpus: list[Gpu]) -> str:
@@ -48,7 +52,8 @@ def describe(gpus: list[Gpu]) -> str:
     return f"{count}{first.name} · {first.free_bytes / 1024**3:.1f} GiB free"
 
 
-def _from_nvml() -> list[Gpu]:
+def _per_nvml_device(read: Callable[[Any, int, Any], T]) -> list[T]:
+    """`read(pynvml, index, handle)` for every device in one NVML session; [] without NVML."""
     try:
         import pynvml
     except ImportError:
@@ -58,27 +63,35 @@ def _from_nvml() -> list[Gpu]:
     except pynvml.NVMLError:
         return []
     try:
-        return [_nvml_gpu(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount())]
+        count = pynvml.nvmlDeviceGetCount()
+        return [read(pynvml, i, pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(count)]
+    except pynvml.NVMLError:
+        return []
     finally:
         pynvml.nvmlShutdown()
 
 
-def _nvml_gpu(pynvml: object, index: int) -> Gpu:
-    handle = pynvml.nvmlDeviceGetHandleByIndex(index)  # type: ignore[attr-defined]
-    name = pynvml.nvmlDeviceGetName(handle)  # type: ignore[attr-defined]
-    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)  # type: ignore[attr-defined]
+def _nvml_gpu(pynvml: Any, index: int, handle: Any) -> Gpu:
+    name = pynvml.nvmlDeviceGetName(handle)
+    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
     name = name.decode() if isinstance(name, bytes) else str(name)
     return Gpu(index, name, int(memory.total), int(memory.free))
 
 
-def _from_nvidia_smi() -> list[Gpu]:
+def _nvml_usage(pynvml: Any, index: int, handle: Any) -> GpuUsage:
+    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+    rates = pynvml.nvmlDeviceGetUtilizationRates(handle)
+    return GpuUsage(index, int(rates.gpu), int(memory.used), int(memory.total))
+
+
+def _smi_rows(fields: str) -> list[list[str]]:
+    """`nvidia-smi --query-gpu=FIELDS` as rows of stripped strings; [] without the tool."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return []
-    query = "--query-gpu=index,name,memory.total,memory.free"
     try:
         out = subprocess.run(
-            [smi, query, "--format=csv,noheader,nounits"],
+            [smi, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
             timeout=5,
@@ -86,52 +99,15 @@ def _from_nvidia_smi() -> list[Gpu]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [_smi_gpu(line) for line in out.splitlines() if line.strip()]
+    return [[part.strip() for part in line.split(",")] for line in out.splitlines() if line.strip()]
 
 
-def _smi_gpu(line: str) -> Gpu:
-    index, name, total, free = (part.strip() for part in line.split(","))
+def _smi_gpu(row: list[str]) -> Gpu:
+    index, name, total, free = row
     return Gpu(int(index), name, int(total) * MIB, int(free) * MIB)
 
 
-def _usage_from_nvml() -> list[GpuUsage]:
-    try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    try:
-        usage = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            rates = pynvml.nvmlDeviceGetUtilizationRates(handle)
-            usage.append(GpuUsage(i, int(rates.gpu), int(memory.used), int(memory.total)))
-        return usage
-    except pynvml.NVMLError:
-        return []
-    finally:
-        pynvml.nvmlShutdown()
-
-
-def _usage_from_nvidia_smi() -> list[GpuUsage]:
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return []
-    query = "--query-gpu=index,utilization.gpu,memory.used,memory.total"
-    try:
-        out = subprocess.run(
-            [smi, query, "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    usage = []
-    for line in out.splitlines():
-        if line.strip():
-            index, util, used, total = (part.strip() for part in line.split(","))
-            busy = int(util) if util.isdigit() else 0  # "[N/A]" on MIG slices
-            usage.append(GpuUsage(int(index), busy, int(used) * MIB, int(total) * MIB))
-    return usage
+def _smi_usage(row: list[str]) -> GpuUsage:
+    index, util, used, total = row
+    busy = int(util) if util.isdigit() else 0  # "[N/A]" on MIG slices
+    return GpuUsage(int(index), busy, int(used) * MIB, int(total) * MIB)

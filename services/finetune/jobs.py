@@ -98,7 +98,8 @@ def launch(job_dir: Path, *, resume: bool = False, cache_dir: Path | None = None
     if spec.training.num_processes > 1:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", *_accelerate_flags(spec), *runner]
     log = (job_dir / "train.log").open("ab")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _project_root(), "HF_HUB_OFFLINE": "1"}
+    python_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path, "HF_HUB_OFFLINE": "1"}
     if cache_dir is not None:
         env["HF_HUB_CACHE"] = str(cache_dir)
     process = subprocess.Popen(

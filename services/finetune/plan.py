@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,9 +77,7 @@ def make_plan(spec: JobSpec, *, cache_dir: Path | None, gpus: list[Gpu] | None =
     bits = BITS[spec.lora.method] if device.cuda else 32
     n_eval = max(1, int(len(rows) * spec.dataset.eval_split)) if spec.dataset.eval_split else 0
     memory = _memory(spec, resolved.config, total, device, bits)
-    refusal = None
-    if spec.lora.method != "lora" and not device.cuda:
-        refusal = f'lora.method = "{spec.lora.method}" needs a CUDA GPU; use lora.method = "lora" on this CPU machine'
+    refusal = _quantisation_refusal(spec.lora.method, cuda=device.cuda)
     plan = Plan(
         rows=len(rows),
         train_rows=len(rows) - n_eval,
@@ -114,6 +113,17 @@ def _steps(spec: JobSpec, train_rows: int) -> int:
         return t.max_steps
     per_epoch = -(-train_rows // (t.micro_batch_size * t.gradient_accumulation))
     return max(1, int(per_epoch * t.epochs))
+
+
+def _quantisation_refusal(method: str, *, cuda: bool) -> str | None:
+    """Why a 4-/8-bit method cannot run here, or None: it needs CUDA and the bitsandbytes package."""
+    if method == "lora":
+        return None
+    if not cuda:
+        return f'lora.method = "{method}" needs a CUDA GPU; use lora.method = "lora" on this CPU machine'
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return f'lora.method = "{method}" needs bitsandbytes: pip install "llm-workbench[gpu]", or use "lora"'
+    return None
 
 
 def _with_suggestions(plan: Plan, spec: JobSpec) -> Plan:

@@ -63,3 +63,16 @@ def test_token_stats_and_placeholders() -> None:
     stats = token_stats([10, 20, 30, 40, 500], limit=100)
     assert (stats.minimum, stats.maximum, stats.over_limit, stats.total) == (10, 500, 1, 600)
     assert placeholders("{instruction} and {input}!") == ["instruction", "input"]
+
+
+def test_quantised_methods_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from services.finetune.plan import _quantisation_refusal
+
+    assert _quantisation_refusal("lora", cuda=False) is None
+    assert "needs a CUDA GPU" in (_quantisation_refusal("qlora", cuda=False) or "")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert "needs bitsandbytes" in (_quantisation_refusal("lora-8bit", cuda=True) or "")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert _quantisation_refusal("qlora", cuda=True) is None
