@@ -15,11 +15,13 @@ from textual.widgets import DataTable, Static
 
 from screens.base import Pane
 from services.cache import CachedModel, CacheListing, delete_cached_model, list_cached_models
+from services.finetune.adapters import Adapter, list_adapters
 from services.hub import HubConnection, human_bytes
 from workbench.messages import CacheChanged
 from workbench.widgets import ConfirmScreen, short_path
 
 COLUMNS = ("Model", "Revision", "Size", "Files", "Last accessed", "Last modified")
+ADAPTER_COLUMNS = ("Adapter", "Job", "Base model", "Eval loss", "Size", "Created", "Folder")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,15 @@ def summary_text(listing: CacheListing) -> str:
     return text
 
 
+def adapter_cells(adapter: Adapter) -> Cells:
+    loss = f"{adapter.eval_loss:.4f}" if adapter.eval_loss is not None else "–"
+    base = adapter.base_model or "?"
+    if adapter.base_revision:
+        base += f" @ {adapter.base_revision[:8]}"
+    created = adapter.created_at[:10]
+    return (adapter.name, adapter.version, base, loss, human_bytes(adapter.size), created, short_path(adapter.path))
+
+
 class LocalPane(Pane):
     """Lists the HF cache and deletes repos or revisions from it."""
 
@@ -83,6 +94,7 @@ class LocalPane(Pane):
     @dataclass
     class Listed(Message):
         listing: CacheListing
+        adapters: list[Adapter]
 
     @dataclass
     class Deleted(Message):
@@ -97,6 +109,8 @@ class LocalPane(Pane):
     def compose(self) -> ComposeResult:
         yield DataTable(id="local-table", cursor_type="row", zebra_stripes=True)
         yield Static("reading the cache…", id="local-summary")
+        yield DataTable(id="local-adapters", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="adapters-summary")
 
     @property
     def conn(self) -> HubConnection:
@@ -108,6 +122,7 @@ class LocalPane(Pane):
 
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
+        self.query_one("#local-adapters", DataTable).add_columns(*ADAPTER_COLUMNS)
         self.call_after_refresh(self.reload)
 
     def reload(self) -> None:
@@ -119,7 +134,8 @@ class LocalPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="local-list", description="Read the HF cache")
     def list_cache(self, conn: HubConnection) -> None:
-        self.post_message(self.Listed(list_cached_models(conn.cache_path)))
+        adapters = list_adapters(self.context.settings.workspace.data_dir)
+        self.post_message(self.Listed(list_cached_models(conn.cache_path), adapters))
 
     @on(Listed)
     def _show_listing(self, event: Listed) -> None:
@@ -136,6 +152,20 @@ class LocalPane(Pane):
         if keep in self.targets:
             table.move_cursor(row=table.get_row_index(keep))
         self.query_one("#local-summary", Static).update(summary_text(event.listing))
+        self._show_adapters(event.adapters)
+
+    def _show_adapters(self, adapters: list[Adapter]) -> None:
+        table = self.query_one("#local-adapters", DataTable)
+        table.clear()
+        for adapter in adapters:
+            table.add_row(*adapter_cells(adapter), key=adapter.version)
+        count = len(adapters)
+        summary = (
+            f"{count} adapter{'s' if count != 1 else ''} from fine-tune jobs; chat with one in Playground (3)"
+            if count
+            else "No adapters yet: train one in Fine-tune (2)."
+        )
+        self.query_one("#adapters-summary", Static).update(summary)
 
     def selected_key(self) -> str | None:
         table = self.table

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from screens.finetune import FinetuneScreen
 from screens.finetune_form import NewJobScreen
@@ -244,3 +245,27 @@ async def test_palette_command_opens_the_form_from_another_mode(
         assert app.current_mode == "finetune"
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, FinetuneScreen))
+
+
+async def test_trained_adapter_appears_in_models_local(
+    make_settings: SettingsFactory, workspace: Path, finished_template: Path
+) -> None:
+    from screens.models_local import LocalPane
+    from services.finetune.runner import register
+
+    job = support.copy_job(finished_template, workspace)
+    spec = support.job_spec(workspace / "demo" / "instructions.jsonl")
+    register(workspace, job, spec)
+    gone = support.copy_job(finished_template, workspace, name="demo-run-deleted")
+    register(workspace, gone, spec)
+    shutil.rmtree(gone)  # a registered adapter whose folder was removed is not offered
+    app = make_app(make_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        pane = app.screen.query_one(LocalPane)
+        await wait_for(pilot, lambda: pane.listing is not None)
+        table = pane.query_one("#local-adapters", DataTable)
+        assert table.row_count == 1
+        name, version, base, loss, *_ = table.get_row(job.name)
+        assert (name, version) == ("demo-run", job.name) and base.startswith(TINY + " @ ")
+        assert float(loss) > 0
