@@ -8,6 +8,9 @@ BENCHES = {
     "search": "bench.search",
     "download": "bench.download",
     "finetune": "bench.finetune",
+    "stream": "bench.stream",
+    "ingest": "bench.ingest",
+    "query": "bench.query",
 }
 
 

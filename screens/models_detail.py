@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -12,9 +11,6 @@ from textual.message import Message
 from textual.widgets import Input, Label, Static
 
 from services.fit import FitEstimate, Verdict, Workload
-
-if TYPE_CHECKING:
-    from textual.widgets import Markdown
 from services.hub import ModelDetails, human_bytes
 from workbench.render import human_count
 

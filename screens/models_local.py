@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,10 +15,12 @@ from textual.widgets import DataTable, Static
 
 from screens.base import Pane
 from services.cache import CachedModel, CacheListing, delete_cached_model, list_cached_models
-from services.finetune.adapters import Adapter, list_adapters
 from services.hub import HubConnection, human_bytes
 from workbench.messages import CacheChanged
 from workbench.widgets import ConfirmScreen, short_path
+
+if TYPE_CHECKING:
+    from services.finetune.adapters import Adapter
 
 COLUMNS = ("Model", "Revision", "Size", "Files", "Last accessed", "Last modified")
 ADAPTER_COLUMNS = ("Adapter", "Job", "Base model", "Eval loss", "Size", "Created", "Folder")
@@ -123,7 +125,11 @@ class LocalPane(Pane):
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
         self.query_one("#local-adapters", DataTable).add_columns(*ADAPTER_COLUMNS)
-        self.call_after_refresh(self.reload)
+
+    def on_show(self) -> None:
+        # Read the cache when the tab is first shown, not while the app draws its first frame.
+        if self.listing is None:
+            self.reload()
 
     def reload(self) -> None:
         """Read the cache again (in a worker)."""
@@ -134,6 +140,8 @@ class LocalPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="local-list", description="Read the HF cache")
     def list_cache(self, conn: HubConnection) -> None:
+        from services.finetune.adapters import list_adapters  # pydantic job models stay off the start path
+
         adapters = list_adapters(self.context.settings.workspace.data_dir)
         self.post_message(self.Listed(list_cached_models(conn.cache_path), adapters))
 

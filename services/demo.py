@@ -20,6 +20,8 @@ from pathlib import Path
 DEMO_MODEL = "workbench-demo/tiny-llama"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEMO_SEED = 1234
+INJECTION_DOCUMENT = "07-vendor-note.md"
+"""A demo document carrying an indirect prompt injection (the sample suite checks it is ignored)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class DemoWorkspace:
     dataset: str
     documents: str
     finetune_job: str
+    suite: str
     created: list[str]
 
     def to_json(self) -> str:
@@ -60,6 +63,10 @@ def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
     if not job.exists():
         job.write_text(_demo_job(dataset, Path(model_path)))
         created.append(str(job))
+    suite = demo_dir / "suite.yaml"
+    if not suite.exists():
+        shutil.copyfile(Path(str(resources.files("services") / "demo_data" / "suite.yaml")), suite)
+        created.append(str(suite))
     return DemoWorkspace(
         model=DEMO_MODEL,
         embedding_model=EMBEDDING_MODEL,
@@ -69,6 +76,7 @@ def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
         dataset=str(dataset),
         documents=str(documents),
         finetune_job=str(job),
+        suite=str(suite),
         created=created,
     )
 
@@ -152,7 +160,8 @@ def train_tokenizer(*, seed: int = DEMO_SEED, vocab_size: int = 512):  # type: i
 
 def _corpus(seed: int) -> list[str]:
     rows = instruction_rows(seed)
-    docs = [p.read_text() for p in _packaged_documents()]
+    # the tokenizer (and so the model) learns from the ordinary documents only, not the planted injection
+    docs = [p.read_text() for p in _packaged_documents() if p.name != INJECTION_DOCUMENT]
     return [f"{r['instruction']} {r['input']} {r['output']}" for r in rows] + docs
 
 

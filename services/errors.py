@@ -92,3 +92,23 @@ class QuotaError(WorkbenchError):
 
 class InfraInvalidError(WorkbenchError):
     """The templates or parameter files fail validation or a policy check."""
+
+
+class SuiteError(ConfigError):
+    """A prompt suite file is malformed; the message names `file:line: field: reason`."""
+
+
+class ChatBackendError(WorkbenchError):
+    """A chat backend could not answer: endpoint down, model missing, timeout, bad adapter."""
+
+
+class VectorStoreUnavailableError(WorkbenchError):
+    """The Chroma server (or the embedded store's folder) cannot be reached or opened."""
+
+
+class ReadOnlyCollectionError(UsageError):
+    """The collection was not made by the workbench, so the workbench does not change it."""
+
+
+class EmbeddingModelUnknownError(ConfigError):
+    """A collection does not record which embedding model made it, and none was given."""

@@ -68,6 +68,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_log_subject ON audit_log (subject);
     """,
+    """
+    CREATE TABLE eval_runs (
+        id TEXT PRIMARY KEY,
+        suite TEXT NOT NULL,
+        started TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        inputs TEXT NOT NULL DEFAULT '{}',
+        results TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX eval_runs_started ON eval_runs (started);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,6 +6,7 @@ the import path: services import them inside the functions that run in workers.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -23,8 +24,6 @@ from textual.worker import Worker
 
 from screens import catalog
 from screens.base import forward_failure
-from screens.finetune import FinetuneScreen
-from screens.infra import InfraScreen
 from screens.models import ModelsScreen
 from screens.placeholder import PlaceholderScreen
 from services.errors import CancelledError, HubUnavailableError, WorkbenchError
@@ -40,12 +39,30 @@ from workbench.widgets.keys import key_rows
 KEYS_HINT = 'Remap keys by binding id in workbench.toml, e.g. [ui.keys] "mode.models" = "f1,1".'
 
 
+LAZY_MODES = {
+    "finetune": "screens.finetune:FinetuneScreen",
+    "playground": "screens.playground:PlaygroundScreen",
+    "infra": "screens.infra:InfraScreen",
+}
+"""Modes whose screen module (and the libraries it needs) is imported when the mode first opens."""
+
+
+def lazy_screen(target: str) -> Callable[[], Screen[Any]]:
+    """A factory that imports `module:Class` on first use, keeping the mode off the start path."""
+
+    def build() -> Screen[Any]:
+        module, name = target.split(":")
+        screen: Screen[Any] = getattr(importlib.import_module(module), name)()
+        return screen
+
+    return build
+
+
 def mode_screens() -> dict[str, str | Callable[[], Screen[Any]]]:
-    """The base screen of every mode: Models and Fine-tune are built, the others say what they will do."""
+    """The base screen of every mode: the built ones, and placeholders that say what the others will do."""
     built: dict[str, Callable[[], Screen[Any]]] = {
         "models": ModelsScreen,
-        "finetune": FinetuneScreen,
-        "infra": InfraScreen,
+        **{mode: lazy_screen(target) for mode, target in LAZY_MODES.items()},
     }
     return {mode.id: built.get(mode.id, partial(PlaceholderScreen, mode.id)) for mode in catalog.MODES}
 

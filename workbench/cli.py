@@ -16,8 +16,10 @@ import click
 
 from services.errors import UsageError, WorkbenchError
 from workbench.cli_context import Context, pass_context
+from workbench.cli_eval import chat, eval_
 from workbench.cli_finetune import finetune
 from workbench.cli_infra import infra
+from workbench.cli_rag import rag
 
 if TYPE_CHECKING:
     from services.progress import TransferProgress
@@ -280,11 +282,15 @@ def demo_init(obj: Context, as_json: bool) -> None:
     click.echo(f"dataset          {made.dataset}")
     click.echo(f"documents        {made.documents}")
     click.echo(f"fine-tune job    {made.finetune_job}")
+    click.echo(f"prompt suite     {made.suite}")
     click.echo("created: " + (", ".join(made.created) if made.created else "nothing (already in place)"))
 
 
 cli.add_command(finetune)
 cli.add_command(infra)
+cli.add_command(eval_)
+cli.add_command(chat)
+cli.add_command(rag)
 
 
 def main() -> None:

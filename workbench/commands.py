@@ -46,6 +46,19 @@ COMMANDS: tuple[Command, ...] = (
         "Fold the highlighted job's adapter into its base model",
         "in_mode('finetune', 'merge_job')",
     ),
+    Command("playground: Ask", "Ask the chat variant(s) a question", "in_mode('playground', 'ask')"),
+    Command("playground: Compare", "Show or hide variant B beside variant A", "in_mode('playground', 'compare')"),
+    Command(
+        "playground: Ingest",
+        "Ingest the path in the Collections form into its collection",
+        "in_mode('playground', 'ingest')",
+    ),
+    Command("playground: Run suite", "Run the prompt suite in the Suites tab", "in_mode('playground', 'run_suite')"),
+    Command(
+        "playground: Save as case",
+        "Append the last chat exchange to a suite file as a case",
+        "in_mode('playground', 'save_case')",
+    ),
     Command("app: Show keys", "List every key of the current screen", "keys"),
     *(Command(f"app: Switch to {mode.title}", mode.summary, f"switch_mode('{mode.id}')") for mode in MODES),
 )

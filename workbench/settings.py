@@ -144,6 +144,29 @@ class ArtifactsSettings(Section):
     """Blob container for datasets and RAG documents."""
 
 
+class RagSettings(Section):
+    path: Path | None = None
+    """Folder of the embedded Chroma store. Unset: `<workspace.data_dir>/chroma`."""
+
+    server_url: str | None = None
+    """Chroma server URL, e.g. `http://chroma.internal:8000`. Set: use it instead of the embedded store."""
+
+    server_token_env: str = "WORKBENCH_CHROMA_TOKEN"
+    """Name of the environment variable holding the Chroma server's token (sent as a bearer token; never printed)."""
+
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    """Sentence-transformers model new collections embed with (HF cache repo id or folder); recorded per collection."""
+
+    chunk_size: int = Field(default=256, gt=0)
+    """Chunk length in tokens of the embedding model's tokenizer (at most the model's input length)."""
+
+    overlap: int = Field(default=32, ge=0)
+    """Tokens shared by consecutive chunks of a file (smaller than `rag.chunk_size`)."""
+
+    top_k: int = Field(default=4, gt=0)
+    """Chunks a query retrieves unless told otherwise."""
+
+
 class Settings(BaseSettings):
     """Effective workbench settings."""
 
@@ -177,6 +200,9 @@ class Settings(BaseSettings):
 
     artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
     """Where adapters, datasets and collections are stored."""
+
+    rag: RagSettings = Field(default_factory=RagSettings)
+    """RAG collections: the Chroma store, the embedding model and chunking."""
 
     @classmethod
     def settings_customise_sources(

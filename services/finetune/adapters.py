@@ -1,19 +1,19 @@
-"""Adapters that fine-tune jobs registered in the workspace store, with where they lie and what they came from."""
+"""Adapters that fine-tune jobs saved, with where they lie and what they came from."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from services.finetune.jobs import jobs_root
-from services.store import Store
 
 
 @dataclass(frozen=True)
 class Adapter:
-    """One trained adapter: a version of the job's artifact, saved in PEFT format."""
+    """One trained adapter in PEFT format, in its job's folder."""
 
     name: str
     """The job's name, e.g. "demo-run"."""
@@ -28,24 +28,33 @@ class Adapter:
 
 
 def list_adapters(data_dir: Path) -> list[Adapter]:
-    """Registered adapters whose folder still exists, newest first."""
-    store = Store(data_dir)
-    store.migrate()
-    with store.connect() as db:
-        rows = db.execute(
-            "SELECT name, version, manifest, created_at FROM artifacts WHERE kind = 'adapter' "
-            "ORDER BY created_at DESC, version DESC"
-        ).fetchall()
-    found = (_adapter(data_dir, *row) for row in rows)
-    return [adapter for adapter in found if adapter is not None]
+    """Adapters saved by the fine-tune jobs under `data_dir`, newest first."""
+    root = jobs_root(data_dir)
+    configs = list(root.glob("*/adapter/adapter_config.json")) if root.is_dir() else []
+    configs.sort(key=lambda config: config.stat().st_mtime, reverse=True)
+    return [_adapter(config.parent) for config in configs]
 
 
-def _adapter(data_dir: Path, name: str, version: str, manifest: str, created_at: str) -> Adapter | None:
-    path = jobs_root(data_dir) / version / "adapter"
-    if not (path / "adapter_config.json").is_file():
-        return None
-    facts: dict[str, Any] = json.loads(manifest or "{}")
-    base = facts.get("base_model") or {}
-    loss = (facts.get("metrics") or {}).get("eval_loss")
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return Adapter(name, version, path, base.get("id"), base.get("revision"), created_at, size, loss)
+def _adapter(path: Path) -> Adapter:
+    manifest, config = _json(path / "manifest.json"), _json(path / "adapter_config.json")
+    base = manifest.get("base_model") or {}
+    created = datetime.fromtimestamp((path / "adapter_config.json").stat().st_mtime, UTC)
+    return Adapter(
+        name=manifest.get("name") or path.parent.name,
+        version=path.parent.name,
+        path=path,
+        base_model=base.get("id") or config.get("base_model_name_or_path"),
+        base_revision=base.get("revision"),
+        created_at=created.isoformat(timespec="seconds"),
+        size=sum(f.stat().st_size for f in path.rglob("*") if f.is_file()),
+        eval_loss=(manifest.get("metrics") or {}).get("eval_loss"),
+    )
+
+
+def _json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; {} when it is missing or unreadable (an adapter still loads without it)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -134,13 +134,14 @@ async def test_worker_error_becomes_a_notification(
     monkeypatch.setattr("screens.models_local.list_cached_models", broken)
     app = make_app(make_settings())
     async with app.run_test(size=(140, 42)) as pilot:
+        await pilot.press("l")
         await wait_for(pilot, lambda: any(n.title == "Read the HF cache" for n in app.notices))
         notice = next(n for n in app.notices if n.title == "Read the HF cache")
         assert notice.severity == "error"
         assert "vanished" in notice.message and "check hub.cache_dir" in notice.message
 
         monkeypatch.setattr("screens.models_local.list_cached_models", lambda path: 1 / 0)
-        await pilot.press("l", "r")
+        await pilot.press("r")
         await wait_for(pilot, lambda: any("ZeroDivisionError" in n.message for n in app.notices))
         assert app.is_running
         await pilot.press("2")

@@ -251,14 +251,10 @@ async def test_trained_adapter_appears_in_models_local(
     make_settings: SettingsFactory, workspace: Path, finished_template: Path
 ) -> None:
     from screens.models_local import LocalPane
-    from services.finetune.runner import register
 
     job = support.copy_job(finished_template, workspace)
-    spec = support.job_spec(workspace / "demo" / "instructions.jsonl")
-    register(workspace, job, spec)
-    gone = support.copy_job(finished_template, workspace, name="demo-run-deleted")
-    register(workspace, gone, spec)
-    shutil.rmtree(gone)  # a registered adapter whose folder was removed is not offered
+    unfinished = support.copy_job(finished_template, workspace, name="demo-run-unfinished")
+    shutil.rmtree(unfinished / "adapter")  # a job without an adapter is not listed
     app = make_app(make_settings())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("l")

@@ -1,0 +1,1 @@
+"""Prompt suites: YAML cases with assertions, run against chat variants, stored, compared, JUnit for CI."""

