@@ -171,8 +171,9 @@ def test_demo_init_json_and_idempotent(run: Run, tmp_path: Path) -> None:
     made = json.loads(first.stdout)
     assert made["model"] == "workbench-demo/tiny-llama"
     assert Path(made["dataset"]).is_file() and any(Path(made["documents"]).iterdir())
-    assert len(made["created"]) == 5
+    assert len(made["created"]) == 6
     assert Path(made["finetune_job"]).read_text().startswith("# Fine-tune job")
+    assert made["suite"] in made["created"] and "cases:" in Path(made["suite"]).read_text()
     again = json.loads(run("demo", "init", "--json").stdout)
     assert again["created"] == [] and again["model_path"] == made["model_path"]
     listed = {m["id"] for m in json.loads(run("models", "ls", "--json").stdout)}
