@@ -81,6 +81,9 @@ def ingest(
 ) -> IngestReport:
     """Bring `collection` in line with the files under `paths` (files and folders, recursively)."""
     started = time.perf_counter()
+    nothing_to_do = _unchanged_report(client, paths, collection, model_id, chunk_size, overlap, started)
+    if nothing_to_do is not None:
+        return nothing_to_do
     embedder = load_embedder(model_id, cache_dir=cache_dir)
     splitter = make_splitter(embedder, chunk_size=chunk_size, overlap=overlap)
     target = writable_collection(client, collection, embedder, chunk_size=chunk_size, overlap=overlap)
@@ -106,6 +109,36 @@ def ingest(
         seconds=time.perf_counter() - run.started,
         skipped=run.skipped,
     )
+
+
+def _unchanged_report(
+    client: ClientAPI, paths: Sequence[Path], name: str, model_id: str, chunk_size: int, overlap: int, started: float
+) -> IngestReport | None:
+    """The report of a re-ingest with nothing to do, found without loading the model; None otherwise."""
+    from chromadb.errors import NotFoundError as ChromaNotFound
+
+    try:
+        target = client.get_collection(name, embedding_function=None)
+    except (ChromaNotFound, ValueError):
+        return None
+    meta = target.metadata or {}
+    settings = (recorded_model(target), meta.get("chunk_size"), meta.get("chunk_overlap"))
+    if not is_workbench(target) or settings != (model_id, chunk_size, overlap):
+        return None  # the full path explains the refusal
+    found = discover(paths)
+    index, orphans = file_index(target)
+    if orphans or _gone_sources(found, index) or not all(_same_file(p, index) for p in found.files):
+        return None
+    missing = [(str(p), "not found") for p in found.missing]
+    return IngestReport(0, 0, len(found.files), 0, 0, 0, time.perf_counter() - started, [*found.skipped, *missing])
+
+
+def _same_file(path: Path, index: dict[str, tuple[str, int]]) -> bool:
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return False
+    return index.get(str(path), ("", 0))[0] == digest
 
 
 def writable_collection(
@@ -258,11 +291,16 @@ def _embed(run: _Run, texts: list[str]) -> list[list[float]]:
     return vectors
 
 
-def _remove_deleted(run: _Run, found: Discovery, index: dict[str, tuple[str, int]]) -> int:
+def _gone_sources(found: Discovery, index: dict[str, tuple[str, int]]) -> list[str]:
+    """Stored files that disappeared from an ingested folder, or were named and no longer exist."""
     present = {str(p) for p in found.files}
-    roots = [str(r) + os.sep for r in found.roots]
+    roots = tuple(str(r) + os.sep for r in found.roots)
     named = {str(p) for p in found.missing}
-    gone = [s for s in index if s not in present and (s in named or s.startswith(tuple(roots)))]
+    return [s for s in index if s not in present and (s in named or s.startswith(roots))]
+
+
+def _remove_deleted(run: _Run, found: Discovery, index: dict[str, tuple[str, int]]) -> int:
+    gone = _gone_sources(found, index)
     for source in gone:
         run.collection.delete(where={"source": source})
         run.chunks_removed += index[source][1]

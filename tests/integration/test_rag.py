@@ -218,3 +218,20 @@ def test_progress_reports_files_chunks_and_rate(docs: Path, run_ingest: Ingest) 
         report.chunks_added,
     )
     assert last.chunks_per_s > 0
+
+
+def test_unchanged_reingest_does_not_load_the_model(
+    docs: Path, run_ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = run_ingest(docs)
+
+    def no_model(*args: Any, **kwargs: Any) -> Embedder:
+        raise AssertionError("the embedding model was loaded for a re-ingest with nothing to do")
+
+    monkeypatch.setattr("services.rag.ingest.load_embedder", no_model)
+    again = run_ingest(docs, docs / "gone.md")
+    assert (again.unchanged_files, again.added_files, again.chunks_added) == (first.added_files, 0, 0)
+    assert again.skipped == [(str(docs / "gone.md"), "not found")]
+    (docs / "new.md").write_text("A new page about the deploy lock.")
+    with pytest.raises(AssertionError, match="was loaded"):
+        run_ingest(docs)  # a new file needs the model
