@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from huggingface_hub import CachedRepoInfo, HFCacheInfo
 
 
+def cached_snapshot(cache_dir: Path, repo_id: str, *, ref: str = "main") -> Path | None:
+    """The snapshot folder `refs/<ref>` of `repo_id` points at, if it holds a model; None otherwise."""
+    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    pointer = repo_dir / "refs" / ref
+    if not pointer.is_file():
+        return None
+    snapshot = repo_dir / "snapshots" / pointer.read_text().strip()
+    return snapshot if (snapshot / "config.json").exists() or (snapshot / "modules.json").exists() else None
+
+
 @dataclass(frozen=True)
 class CachedRevision:
     """One revision of a cached repo."""

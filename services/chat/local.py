@@ -48,6 +48,10 @@ class Generated:
     error: str | None = None
 
 
+HANDOFF_INTERVAL_S = 0.05
+"""How often generated text reaches the consumer: the TUI redraws an answer at most this often anyway."""
+
+
 def resolve_model(model: str | None, revision: str | None, *, cache_dir: Path) -> tuple[Path, str]:
     """(folder, revision) of a local model: a folder as given, or a snapshot in the HF cache."""
     if not model:
@@ -202,17 +206,37 @@ def _stop_criteria(cancel: CancelToken, deadline: float) -> Any:
     return Stop()
 
 
+def coalescing_streamer(tokenizer: Any, *, timeout_s: float, interval_s: float = HANDOFF_INTERVAL_S) -> Any:
+    """A TextIteratorStreamer that hands text over at once for the first piece, then at most every
+    `interval_s`: each handoff wakes the consumer thread, which takes the GIL from generation."""
+    from transformers import TextIteratorStreamer
+
+    class CoalescingStreamer(TextIteratorStreamer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout_s)
+            self.held, self.handed_at = "", 0.0
+
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            self.held += text
+            now = time.monotonic()
+            if stream_end or (self.held and now - self.handed_at >= interval_s):
+                super().on_finalized_text(self.held, stream_end)
+                self.held, self.handed_at = "", now
+
+    return CoalescingStreamer()
+
+
 def generate_stream(
     loaded: LoadedModel, variant: Variant, messages: Messages, cancel: CancelToken
 ) -> Iterator[str | Generated]:
     """Text pieces as the model produces them, then one `Generated`."""
-    from transformers import StoppingCriteriaList, TextIteratorStreamer
+    from transformers import StoppingCriteriaList
 
     tokenizer = loaded.tokenizer
     prompt = chat_prompt(tokenizer, messages)
     has_template = bool(getattr(tokenizer, "chat_template", None))
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=not has_template)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=variant.timeout_s)
+    streamer = coalescing_streamer(tokenizer, timeout_s=variant.timeout_s)
     stop = _stop_criteria(cancel, time.monotonic() + variant.timeout_s)
     outcome: dict[str, Any] = {}
     with loaded.lock:

