@@ -28,6 +28,7 @@ from services.finetune.merge import merge_adapter
 from services.finetune.spec import JobSpec
 from services.finetune.watch import JobDetail, JobWatch
 from services.store import Store
+from workbench.messages import OpenAdapter
 from workbench.render_finetune import duration
 from workbench.widgets import ConfirmScreen, short_path
 
@@ -84,6 +85,7 @@ class FinetuneScreen(ModeScreen):
         Binding("c", "cancel_job", "Cancel job", id="finetune.cancel"),
         Binding("r", "resume_job", "Resume", id="finetune.resume"),
         Binding("m", "merge_job", "Merge adapter", id="finetune.merge"),
+        Binding("p", "open_in_playground", "Open in Playground", id="finetune.playground"),
     ]
 
     @dataclass
@@ -237,8 +239,9 @@ class FinetuneScreen(ModeScreen):
             return None if state not in ACTIVE or self._busy(job) else True
         if action == "resume_job":
             return None if state not in {"cancelled", "failed"} else True
-        if action == "merge_job":
-            return None if self.pane.adapter is None or self._busy(job) else True
+        if action in {"merge_job", "open_in_playground"}:
+            busy = action == "merge_job" and self._busy(job)
+            return None if self.pane.adapter is None or busy else True
         return True
 
     def _busy(self, job: JobView | None) -> bool:
@@ -343,6 +346,14 @@ class FinetuneScreen(ModeScreen):
             f"Writes a full copy of the base weights with the adapter folded in to\n{short_path(job.folder / 'merged')}"
         )
         self.app.push_screen(ConfirmScreen("Merge adapter", question, confirm_label="Merge"), answered)
+
+    async def action_open_in_playground(self) -> None:
+        """Compare the highlighted job's base model with base + its adapter in the Playground."""
+        job, adapter = self.selected, self.pane.adapter
+        if job is None or adapter is None:
+            return
+        await self.app.switch_mode("playground")
+        self.app.screen.post_message(OpenAdapter(job.base_model, adapter))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-merge", description="Merge the adapter")
     def merge_job(self, folder: Path, cache_dir: Path) -> None:

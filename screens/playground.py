@@ -21,7 +21,7 @@ from screens.playground_collections import CollectionsPane
 from screens.playground_suites import SuitesPane
 from services.playground import PlaygroundSession
 from services.rag.chroma import open_client
-from workbench.messages import CacheChanged
+from workbench.messages import CacheChanged, OpenAdapter
 
 TABS = ("chat", "collections", "suites")
 
@@ -116,6 +116,11 @@ class PlaygroundScreen(ModeScreen):
     def action_run_suite(self) -> None:
         self.action_show_tab("suites")
         self.suites.action_run()
+
+    @on(OpenAdapter)
+    def _open_adapter(self, event: OpenAdapter) -> None:
+        self.action_show_tab("chat")
+        self.chat.open_adapter(event.base_model, event.adapter)
 
     @on(CacheChanged)
     def _cache_changed(self, event: CacheChanged) -> None:

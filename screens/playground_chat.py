@@ -115,6 +115,8 @@ class ChatPane(Pane):
         self.last: dict[str, Exchange] = {}
         """The latest finished exchange of each column."""
         self.history: dict[str, list[tuple[str, str]]] = {column: [] for column in COLUMNS}
+        self.opening: tuple[str, Path] | None = None
+        """A (base model, adapter) to select when the choices next arrive (from Fine-tune's "open")."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-main"):
@@ -159,6 +161,12 @@ class ChatPane(Pane):
     def load_choices(self, cache_dir: Path, data_dir: Path) -> None:
         self.post_message(self.Choices(chat_models(cache_dir), list_adapters(data_dir)))
 
+    def open_adapter(self, base_model: str, adapter: Path) -> None:
+        """Compare `base_model` (A) with it plus `adapter` (B), once the choices list the adapter."""
+        self.opening = (base_model, adapter)
+        self.query_one("#chat-compare", Checkbox).value = True
+        self.reload_choices()
+
     @on(Choices)
     def _choices(self, event: Choices) -> None:
         had_models = self.form("b").query_one("#b-model", Select).value is not Select.NULL
@@ -167,7 +175,16 @@ class ChatPane(Pane):
         if event.adapters and not had_models:
             # B starts as the base plus the newest adapter: the comparison people make most.
             self.form("b").set_field("adapter", str(event.adapters[0].path))
+        self._apply_opening()
         self._show_titles()
+
+    def _apply_opening(self) -> None:
+        if self.opening is None:
+            return
+        base_model, adapter = self.opening
+        self.opening = None
+        self.form("a").choose(base_model, None)
+        self.form("b").choose(base_model, str(adapter))
 
     def _show_titles(self) -> None:
         for column in COLUMNS:

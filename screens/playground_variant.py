@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, TextArea
+from textual.widgets.select import InvalidSelectValueError
 
 from services.errors import UsageError
 from services.finetune.adapters import Adapter
@@ -81,6 +83,13 @@ class VariantForm(Vertical):
         adapter.set_options([(a.version, str(a.path)) for a in adapters])
         if kept in {str(a.path) for a in adapters}:
             adapter.value = kept
+
+    def choose(self, model: str, adapter: str | None) -> None:
+        """Select `model` and `adapter` (None: no adapter) where the choices offer them."""
+        for name, value in (("model", model), ("adapter", adapter)):
+            select = self.query_one(f"#{self._wid(name)}", Select)
+            with suppress(InvalidSelectValueError):  # not offered (any more): keep what is selected
+                select.value = Select.NULL if value is None else value
 
     def set_field(self, name: str, value: Any) -> None:
         """Set one field by its short name ("model", "adapter", "rag", "collection", ...)."""

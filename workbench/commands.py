@@ -46,6 +46,11 @@ COMMANDS: tuple[Command, ...] = (
         "Fold the highlighted job's adapter into its base model",
         "in_mode('finetune', 'merge_job')",
     ),
+    Command(
+        "finetune: Open in Playground",
+        "Compare the highlighted job's base model with base + its adapter",
+        "in_mode('finetune', 'open_in_playground')",
+    ),
     Command("playground: Ask", "Ask the chat variant(s) a question", "in_mode('playground', 'ask')"),
     Command("playground: Compare", "Show or hide variant B beside variant A", "in_mode('playground', 'compare')"),
     Command(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.message import Message
 
@@ -19,3 +20,11 @@ class WorkerFailed(Message):
 @dataclass
 class CacheChanged(Message):
     """The HF cache changed (download, delete, demo init): listings of it should reload."""
+
+
+@dataclass
+class OpenAdapter(Message):
+    """Chat with a fine-tune job's adapter: the Playground compares the base (A) with base + adapter (B)."""
+
+    base_model: str
+    adapter: Path

@@ -265,3 +265,22 @@ async def test_trained_adapter_appears_in_models_local(
         name, version, base, loss, *_ = table.get_row(job.name)
         assert (name, version) == ("demo-run", job.name) and base.startswith(TINY + " @ ")
         assert float(loss) > 0
+
+
+async def test_open_in_playground_compares_base_with_the_adapter(
+    make_settings: SettingsFactory, workspace: Path, finished_template: Path
+) -> None:
+    from screens.playground import PlaygroundScreen
+
+    job = support.copy_job(finished_template, workspace)
+    app = make_app(make_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await finetune_mode(pilot, job.name)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlaygroundScreen))
+        chat = app.screen.chat
+        await wait_for(pilot, lambda: chat.opening is None and chat.comparing)
+        a, b = chat.form("a"), chat.form("b")
+        assert a.values("a")["model"] == b.values("b")["model"] == TINY
+        assert a.values("a")["adapter"] is None
+        assert b.values("b")["adapter"] == str(job / "adapter")
