@@ -14,6 +14,13 @@ from services.fit import FitEstimate, Verdict, Workload
 from services.hub import ModelDetails, human_bytes
 from workbench.render import human_count
 
+CARD_WARM_UP_S = 0.5
+"""When the model card widget is mounted, hidden, after the pane first shows."""
+CARD_WARM_UP = (
+    "# h1\n\n## h2\n\n### h3\n\ntext `code`\n\n- item\n\n1. item\n\n```\ncode\n```\n\n| a |\n| - |\n| b |\n\n> quote\n"
+)
+"""One block of each kind model cards use most."""
+
 VERDICT_STYLE: dict[Verdict, str] = {
     "fits": "$success",
     "tight": "$warning",
@@ -134,6 +141,20 @@ class ModelDetail(Horizontal):
         self._show_card(details.card or "*No model card.*")
         self.show_fit(fit)
 
+    def on_mount(self) -> None:
+        self.set_timer(CARD_WARM_UP_S, self._mount_card)
+
+    def _mount_card(self) -> None:
+        """Mount the card, hidden, with one block of each common kind once the first frames are drawn:
+        the first mount of each block kind adds its styles to the app and restyles the screen, a pause
+        (~0.1 s) the user would otherwise feel when the first card shows, maybe during a download."""
+        from textual.widgets import Markdown
+
+        if not self.query("#detail-card"):
+            card = Markdown(CARD_WARM_UP, id="detail-card")
+            card.display = False
+            self.query_one("#detail-more", VerticalScroll).mount(card)
+
     def _show_card(self, markdown: str) -> None:
         """Show the model card; its widget is created on first use so Markdown stays off the start path.
 
@@ -143,7 +164,9 @@ class ModelDetail(Horizontal):
 
         found = self.query("#detail-card")
         if found:
-            found.first(Markdown).update(markdown)
+            card = found.first(Markdown)
+            card.display = True
+            card.update(markdown)
         else:
             self.query_one("#detail-more", VerticalScroll).mount(Markdown(markdown, id="detail-card"))
 

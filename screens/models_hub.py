@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -115,7 +116,7 @@ class HubPane(Pane):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "download", "Download", id="models.download"),
-        Binding("c,escape", "cancel_download", "Cancel download", id="models.cancel"),
+        Binding("c,escape", "cancel_download", "Cancel download", id="models.cancel", show=False),
     ]
 
     DEBOUNCE_S = 0.3
@@ -387,20 +388,16 @@ class HubPane(Pane):
 
     # ------------------------------------------------------------------ download
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel_download":
-            return self.downloading
-        if action == "download":
-            return None if self.downloading else True
-        return True
-
     def action_focus_search(self) -> None:
         self.query_one("#hub-query", Input).focus()
 
     def action_download(self) -> None:
         """Download the highlighted model after checking access and disk, and asking."""
         row = self.table.cursor_row
-        if self.downloading or not self.table.row_count:
+        if self.downloading:
+            self.notify("A download is running: wait for it, or press esc to cancel it.", title="Download")
+            return
+        if not self.table.row_count:
             return
         repo_id = str(self.table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
         if self.details is None or self.details.id != repo_id:
@@ -430,9 +427,8 @@ class HubPane(Pane):
     def start_download(self, details: ModelDetails) -> None:
         self.cancel_token = CancelToken()
         transfer = self.query_one(TransferBar)
-        transfer.start(details.id)
-        transfer.display = True  # on the bar alone: a class on the pane would restyle the whole table
-        self.refresh_bindings()
+        transfer.start(f"{details.id} (esc cancels)")
+        self._swap_info_for_transfer(True)
         self.download(self.conn, details.id, self.cancel_token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="download", description="Download a model")
@@ -462,10 +458,17 @@ class HubPane(Pane):
     def _download_finished(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "download" and event.worker.is_finished:
             self.cancel_token = None
-            self.query_one(TransferBar).display = False
-            self.refresh_bindings()
+            self._swap_info_for_transfer(False)
+
+    def _swap_info_for_transfer(self, downloading: bool) -> None:
+        """The one-row transfer bar takes the place of the one-row info line: the table keeps its size,
+        so showing progress costs no relayout of the results (a class on the pane would restyle them all)."""
+        self.query_one("#hub-info").display = not downloading
+        self.query_one(TransferBar).display = downloading
 
     def action_cancel_download(self) -> None:
-        if self.cancel_token is not None:
-            self.cancel_token.cancel()
-            self.query_one(TransferBar).note("cancelling…")
+        # The bindings stay the same while a download runs: a footer rebuild stalls the UI ~0.1 s.
+        if self.cancel_token is None:
+            raise SkipAction()  # escape goes on to the screen (leave a text box)
+        self.cancel_token.cancel()
+        self.query_one(TransferBar).note("cancelling…")

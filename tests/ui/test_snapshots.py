@@ -43,15 +43,32 @@ async def hub_ready(pilot: Pilot[Any]) -> HubPane:
     pane = pilot.app.screen.query_one(HubPane)
     await wait_for(pilot, lambda: pane.pager is not None and pane.details is not None)
     await wait_for(pilot, lambda: pilot.app.status.hub_state == "online")
-    await wait_for(pilot, lambda: any(card.children for card in pilot.app.screen.query("#detail-card")))
+    await card_shows(pilot, pane)
     await settle(pilot)
     return pane
+
+
+async def card_shows(pilot: Pilot[Any], pane: HubPane) -> None:
+    """Wait until the model card (mounted early, hidden, with placeholder blocks) shows the model's own card."""
+
+    def shown() -> bool:
+        cards = list(pilot.app.screen.query("#detail-card"))
+        details = pane.details
+        return (
+            bool(cards)
+            and cards[0].display
+            and details is not None
+            and any(details.id in (getattr(block, "source", None) or "") for block in cards[0].children)
+        )
+
+    await wait_for(pilot, shown)
 
 
 async def search_tiny(pilot: Pilot[Any]) -> HubPane:
     pane = await hub_ready(pilot)
     await pilot.press("slash", *"tiny-llama", "enter")
     await wait_for(pilot, lambda: pane.details is not None and pane.details.id == TINY)
+    await card_shows(pilot, pane)
     await settle(pilot)
     return pane
 
