@@ -18,8 +18,9 @@ from textual.worker import Worker
 from screens.base import Pane
 from screens.playground_modals import hit_rows
 from services.errors import UsageError
-from services.playground import PlaygroundSession, demo_documents, parse_where
+from services.playground import PlaygroundSession, demo_documents
 from services.progress import CancelToken
+from services.rag.query import parse_where
 from services.rag.types import CollectionInfo, Hit, IngestProgress, IngestReport
 from workbench.widgets import ConfirmScreen, short_path
 

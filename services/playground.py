@@ -6,7 +6,6 @@ parsing of the small text fields (metadata filters) the user types.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,22 +34,6 @@ def chat_models(cache_dir: Path) -> list[str]:
 
 def _is_embedding_model(repo_path: Path) -> bool:
     return any((snapshot / "modules.json").exists() for snapshot in (repo_path / "snapshots").glob("*"))
-
-
-def parse_where(text: str) -> dict[str, Any] | None:
-    """A Chroma metadata filter typed as JSON; None when the field is empty."""
-    if not text.strip():
-        return None
-    try:
-        where = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"the filter is not valid JSON: {exc.msg} at column {exc.colno}",
-            hint='write e.g. {"source": {"$contains": "policy"}}',
-        ) from None
-    if not isinstance(where, dict):
-        raise UsageError("the filter must be a JSON object", hint='write e.g. {"chunk_index": 0}')
-    return where
 
 
 def demo_suite(data_dir: Path) -> Path:

@@ -5,11 +5,10 @@ Collections made elsewhere are read-only: they can be listed and queried, never 
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -106,10 +105,10 @@ def rag_query(
     obj: Context, name: str, text: str, k: int | None, where_json: str | None, model: str | None, as_json: bool
 ) -> None:
     """Show the chunks collection NAME retrieves for TEXT: distance, source, chunk and metadata."""
-    from services.rag.query import retrieve
+    from services.rag.query import parse_where, retrieve
     from workbench import render_rag
 
-    where = _parse_where(where_json)
+    where = parse_where(where_json, field="--where")
     hits = retrieve(
         _client(obj),
         name,
@@ -120,20 +119,6 @@ def rag_query(
         model_id=model,
     )
     click.echo(render_rag.hits_json(hits) if as_json else render_rag.hits_text(hits))
-
-
-def _parse_where(where_json: str | None) -> dict[str, Any] | None:
-    if where_json is None:
-        return None
-    try:
-        where = json.loads(where_json)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"--where is not valid JSON: {exc.msg} at column {exc.colno}", hint="e.g. --where '{\"page\": 2}'"
-        ) from None
-    if not isinstance(where, dict):
-        raise UsageError("--where must be a JSON object", hint='e.g. --where \'{"source": "/docs/a.md"}\'')
-    return where
 
 
 @rag.command("ls")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,3 +99,19 @@ def _hint(where: dict[str, Any] | None) -> str:
     if where:
         return 'check the --where filter, e.g. {"source": "/path/file.md"} or {"page": {"$gte": 2}}'
     return "check that the query model matches the collection's (embedding dimension)"
+
+
+def parse_where(text: str | None, *, field: str = "the filter") -> dict[str, Any] | None:
+    """A Chroma metadata filter typed as JSON into `field`; None when it is empty."""
+    if text is None or not text.strip():
+        return None
+    try:
+        where = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{field} is not valid JSON: {exc.msg} at column {exc.colno}",
+            hint='write e.g. {"source": {"$contains": "policy"}}',
+        ) from None
+    if not isinstance(where, dict):
+        raise UsageError(f"{field} must be a JSON object", hint='write e.g. {"chunk_index": 0}')
+    return where

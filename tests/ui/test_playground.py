@@ -15,7 +15,8 @@ from screens.playground_modals import ContextScreen, SaveCaseScreen
 from services.errors import UsageError
 from services.evals.suite import load_suite
 from services.finetune.adapters import list_adapters
-from services.playground import chat_models, parse_where
+from services.playground import chat_models
+from services.rag.query import parse_where
 from tests.ui import finetune_support
 from tests.ui import playground_support as support
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
