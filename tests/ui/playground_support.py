@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Select
+from textual.widgets import Input, Select
 
 from screens.playground import PlaygroundScreen
 from services.demo import EMBEDDING_MODEL
@@ -53,3 +53,15 @@ async def playground(pilot: Pilot[Any], tab: str = "chat") -> PlaygroundScreen:
         screen.action_show_tab(tab)
     await pilot.pause()
     return screen
+
+
+SSH_QUESTION = "How do developers log in to the servers over SSH?"
+
+
+async def query_collection(pilot: Pilot[Any], pane: Any, text: str = SSH_QUESTION) -> None:
+    """Type `text` into the retrieval inspector and wait for its hits."""
+    query = pane.query_one("#query-text", Input)
+    query.focus()
+    query.value = text
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: pane.hits_table.row_count > 0, timeout=60)

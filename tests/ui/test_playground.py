@@ -114,11 +114,7 @@ async def test_ingest_then_query_shows_hits_from_the_expected_source(
         assert status.startswith(f"{support.COLLECTION}: 7 added")
         await wait_for(pilot, lambda: pane.selected == support.COLLECTION)
 
-        query = pane.query_one("#query-text", Input)
-        query.focus()
-        query.value = "How do developers log in to the servers over SSH?"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: pane.hits_table.row_count > 0, timeout=60)
+        await support.query_collection(pilot, pane)
         assert pane.hits_table.row_count == 4
         assert "02-access-policy" in pane.hits[0].source
         detail = str(pane.query_one("#hit-detail", Static).render())

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from services.evals import runner
 from tests.ui import playground_support as support
@@ -43,11 +42,7 @@ def test_collections_tab_with_results(snap_compare: Any, make_settings: Settings
         screen = await support.playground(pilot, "collections")
         pane = screen.collections
         await wait_for(pilot, lambda: pane.selected == support.COLLECTION)
-        query = pane.query_one("#query-text", Input)
-        query.focus()
-        query.value = "How do developers log in to the servers over SSH?"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: pane.hits_table.row_count > 0, timeout=60)
+        await support.query_collection(pilot, pane)
         pane.hits_table.focus()
         await pilot.pause()
 
