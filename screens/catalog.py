@@ -54,12 +54,8 @@ MODES: tuple[Mode, ...] = (
         "artifacts",
         "Artifacts",
         "4",
-        "Adapters, datasets and collections with lineage and labels.",
-        (
-            "List what fine-tunes and collection builds produced, with where each came from.",
-            "Label artifacts and promote them between stages.",
-            "Store them in a local folder, or Azure Blob Storage in production.",
-        ),
+        "Adapters, merged models, datasets and collections: versions with lineage and labels, pushed to "
+        "and pulled from Azure Blob Storage.",
     ),
     Mode(
         "images",

@@ -22,14 +22,15 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from screens.base import ModeScreen
 from screens.finetune_detail import JobDetailPane, loss_text, progress_text, started_text
 from screens.finetune_form import NewJobScreen
+from services.artifacts.sources import merge_job
 from services.finetune import jobs
 from services.finetune.jobs import ACTIVE, JobStatus, JobView
-from services.finetune.merge import merge_adapter
 from services.finetune.spec import JobSpec
 from services.finetune.watch import JobDetail, JobWatch
 from services.store import Store
 from workbench.messages import OpenAdapter
 from workbench.render_finetune import duration
+from workbench.settings import artifacts_for
 from workbench.widgets import ConfirmScreen, short_path
 
 COLUMNS = (
@@ -357,7 +358,8 @@ class FinetuneScreen(ModeScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-merge", description="Merge the adapter")
     def merge_job(self, folder: Path, cache_dir: Path) -> None:
-        self.post_message(self.Merged(folder.name, merge_adapter(folder, cache_dir=cache_dir)))
+        merged, _ = merge_job(artifacts_for(self.context.settings), folder, cache_dir=cache_dir)
+        self.post_message(self.Merged(folder.name, merged))
 
     @on(Merged)
     def _merged(self, event: Merged) -> None:

@@ -16,7 +16,7 @@ def placeholder_text(mode: Mode) -> Content:
     plans = "\n".join(f"  • {plan}" for plan in mode.plans)
     return Content.from_markup(
         "[b]$title[/b]\n\n$summary\n\n[$warning]Not built yet.[/] When it is, this mode will:\n\n$plans\n\n"
-        "[$text-muted]Until then nothing here acts. Models, Fine-tune, Playground and Infra work today; "
+        "[$text-muted]Until then nothing here acts; the other modes work today. "
         "ctrl+p lists every command and ? every key.[/]",
         title=mode.title,
         summary=mode.summary,

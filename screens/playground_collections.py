@@ -89,6 +89,8 @@ class CollectionsPane(Pane):
     class Ingested(Message):
         collection: str
         report: IngestReport
+        artifact: str
+        """The collection's artifact version after the ingest (a new snapshot when anything changed)."""
 
     @dataclass
     class Retrieved(Message):
@@ -230,7 +232,9 @@ class CollectionsPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rag-ingest", description="Ingest into a collection")
     def ingest(self, session: PlaygroundSession, request: IngestRequest, cancel: CancelToken) -> None:
+        from services.artifacts.sources import register_collection
         from services.rag.ingest import ingest
+        from workbench.settings import artifacts_for
 
         def progress(event: IngestProgress) -> None:
             self.post_message(self.Progressed(event))
@@ -246,7 +250,8 @@ class CollectionsPane(Pane):
             progress=progress,
             cancel=cancel,
         )
-        self.post_message(self.Ingested(request.collection, report))
+        snapshot = register_collection(artifacts_for(self.context.settings), session.client(), request.collection)
+        self.post_message(self.Ingested(request.collection, report, snapshot.ref))
 
     @on(Progressed)
     def _progressed(self, event: Progressed) -> None:
@@ -256,7 +261,7 @@ class CollectionsPane(Pane):
 
     @on(Ingested)
     def _ingested(self, event: Ingested) -> None:
-        self.set_status(report_line(event.collection, event.report))
+        self.set_status(f"{report_line(event.collection, event.report)} · artifact {event.artifact}")
         self.reload()
         self.call_after_refresh(self.select, event.collection)
 

@@ -112,3 +112,19 @@ class ReadOnlyCollectionError(UsageError):
 
 class EmbeddingModelUnknownError(ConfigError):
     """A collection does not record which embedding model made it, and none was given."""
+
+
+class StorageUnavailableError(WorkbenchError):
+    """Artifact storage (Azure Blob Storage or a folder) cannot be reached or answered with an error."""
+
+
+class IntegrityError(WorkbenchError):
+    """A stored file does not match the sha256 its manifest records."""
+
+
+class VersionConflictError(WorkbenchError):
+    """An artifact version exists (or is being pushed) with other contents; versions are immutable."""
+
+
+class ArtifactInUseError(WorkbenchError):
+    """An artifact version cannot be deleted because a label or a live release points to it."""

@@ -23,6 +23,10 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until cancelled or `timeout` seconds pass; True when cancelled (watcher threads)."""
+        return self._event.wait(timeout)
+
     def raise_if_cancelled(self, what: str) -> None:
         if self._event.is_set():
             raise CancelledError(f"{what} cancelled", hint="run it again to resume")

@@ -80,6 +80,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX eval_runs_started ON eval_runs (started);
     """,
+    # Labels live beside the versions they name (in the workspace folder and in remote storage).
+    """
+    DROP TABLE labels;
+    CREATE TABLE artifact_evals (
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        PRIMARY KEY (name, version, run_id)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -42,6 +42,7 @@ KEYS_HINT = 'Remap keys by binding id in workbench.toml, e.g. [ui.keys] "mode.mo
 LAZY_MODES = {
     "finetune": "screens.finetune:FinetuneScreen",
     "playground": "screens.playground:PlaygroundScreen",
+    "artifacts": "screens.artifacts:ArtifactsScreen",
     "infra": "screens.infra:InfraScreen",
 }
 """Modes whose screen module (and the libraries it needs) is imported when the mode first opens."""

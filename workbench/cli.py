@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from services.errors import UsageError, WorkbenchError
+from workbench.cli_artifacts import artifacts
 from workbench.cli_context import Context, pass_context
 from workbench.cli_eval import chat, eval_
 from workbench.cli_finetune import finetune
@@ -291,6 +292,7 @@ cli.add_command(infra)
 cli.add_command(eval_)
 cli.add_command(chat)
 cli.add_command(rag)
+cli.add_command(artifacts)
 
 
 def main() -> None:

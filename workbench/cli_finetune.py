@@ -211,9 +211,11 @@ def _tail(folder: Path, log: Path, offset: int) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="Default: JOB_FOLDER/merged.")
 @pass_context
 def finetune_merge(obj: Context, job: str, output: Path | None) -> None:
-    """Merge the job's adapter into the base model and save it as safetensors."""
+    """Merge the job's adapter into the base model, save it as safetensors and register it as an artifact."""
+    from services.artifacts.sources import merge_job
     from services.finetune.jobs import job_dir_for
-    from services.finetune.merge import merge_adapter
+    from workbench.settings import artifacts_for
 
-    folder = merge_adapter(job_dir_for(obj.settings.workspace.data_dir, job), output=output, cache_dir=obj.cache_dir())
-    click.echo(f"merged model saved to {folder}")
+    job_dir = job_dir_for(obj.settings.workspace.data_dir, job)
+    folder, merged = merge_job(artifacts_for(obj.settings), job_dir, output=output, cache_dir=obj.cache_dir())
+    click.echo(f"merged model saved to {folder}; artifact merged-model {merged.ref}")

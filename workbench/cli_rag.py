@@ -57,9 +57,11 @@ def rag_ingest(
 ) -> None:
     """Ingest files and folders (.txt .md .html .pdf .jsonl .csv): unchanged files are skipped,
     changed ones replaced, deleted ones removed; unreadable files are reported, never fatal."""
+    from services.artifacts.sources import register_collection
     from services.rag.collections import recorded
     from services.rag.ingest import ingest
     from workbench import render_rag
+    from workbench.settings import artifacts_for
 
     client = _client(obj)
     before = recorded(client, collection)
@@ -77,7 +79,12 @@ def rag_ingest(
     )
     if not quiet:
         click.echo("", err=True)
-    click.echo(render_rag.report_json(report) if as_json else render_rag.report_text(report, collection))
+    snapshot = register_collection(artifacts_for(obj.settings), client, collection)
+    if as_json:
+        click.echo(render_rag.report_json(report))
+        return
+    click.echo(render_rag.report_text(report, collection))
+    click.echo(f"artifact: collection {snapshot.ref}")
 
 
 def _first_set(*values: int | None) -> int:

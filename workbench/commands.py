@@ -51,6 +51,16 @@ COMMANDS: tuple[Command, ...] = (
         "Compare the highlighted job's base model with base + its adapter",
         "in_mode('finetune', 'open_in_playground')",
     ),
+    Command(
+        "artifacts: Push", "Publish the highlighted workspace version to remote storage", "in_mode('artifacts', 'push')"
+    ),
+    Command(
+        "artifacts: Pull", "Fetch the highlighted remote version into the workspace", "in_mode('artifacts', 'pull')"
+    ),
+    Command("artifacts: Label", "Point a label at the highlighted version", "in_mode('artifacts', 'label')"),
+    Command(
+        "artifacts: Show remote", "List the versions in remote storage", "in_mode('artifacts', \"show('remote')\")"
+    ),
     Command("playground: Ask", "Ask the chat variant(s) a question", "in_mode('playground', 'ask')"),
     Command("playground: Compare", "Show or hide variant B beside variant A", "in_mode('playground', 'compare')"),
     Command(

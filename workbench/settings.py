@@ -24,6 +24,8 @@ from services.hub import HubConnection
 from workbench import locations
 
 if TYPE_CHECKING:
+    from services.artifacts.storage import Storage
+    from services.artifacts.workspace import Artifacts
     from services.infra.arm import AzureTarget
 
 ENV_PREFIX = "WORKBENCH_"
@@ -141,7 +143,17 @@ class ArtifactsSettings(Section):
     """Blob container for model parameters (adapters, merged models)."""
 
     datasets_container: str = "datasets"
-    """Blob container for datasets and RAG documents."""
+    """Blob container for datasets and RAG collections."""
+
+    connection_string: SecretStr | None = None
+    """Storage connection string, for the Azure Storage emulator or development only (production signs in
+    with Azure identity). Set it through `WORKBENCH_ARTIFACTS__CONNECTION_STRING`; never printed."""
+
+    remote_dir: Path | None = None
+    """A folder (e.g. a shared mount) used as remote storage instead of Azure Blob Storage."""
+
+    workers: int = Field(default=8, gt=0, le=64)
+    """Files moved in parallel by a push or pull."""
 
 
 class RagSettings(Section):
@@ -397,6 +409,30 @@ def azure_target(settings: Settings, env: str, *, credential: Any = None) -> Azu
         poll_seconds=azure.poll_seconds,
         credential=credential,
     )
+
+
+def artifacts_for(settings: Settings) -> Artifacts:
+    """The workspace's artifacts, with the remote storage the `artifacts` section describes."""
+    from services.artifacts.workspace import Artifacts
+
+    section = settings.artifacts
+    return Artifacts(settings.workspace.data_dir, open_remote=lambda: remote_storage(section), workers=section.workers)
+
+
+def remote_storage(section: ArtifactsSettings) -> Storage | None:
+    """The remote: a shared folder, else Azure Blob Storage (connection string, else endpoint + Azure identity)."""
+    if section.remote_dir is not None:
+        from services.artifacts.storage import LocalFolderStorage
+
+        return LocalFolderStorage(section.remote_dir)
+    secret = section.connection_string.get_secret_value() if section.connection_string else None
+    if not (secret or section.blob_endpoint):
+        return None
+    from services.artifacts.blob import open_blob_storage
+
+    models, datasets = section.models_container, section.datasets_container
+    containers = {"adapter": models, "merged-model": models, "dataset": datasets, "collection": datasets}
+    return open_blob_storage(containers=containers, account_url=section.blob_endpoint, connection_string=secret)
 
 
 def infra_values(env: str, outputs: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from services.artifacts.evals import attach_run
 from services.chat.session import Answer
 from services.errors import NotFoundError, UsageError
 from services.evals.runner import CaseResult, EvalRun
@@ -34,6 +35,7 @@ def save_run(store: Store, run: EvalRun) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (run.id, run.suite, run.started, passed, failed, json.dumps(run.inputs, sort_keys=True), results),
         )
+    attach_run(store, run.id, run.inputs)
 
 
 def load_run(store: Store, run_id: str) -> EvalRun:

@@ -36,7 +36,7 @@ def list_adapters(data_dir: Path) -> list[Adapter]:
 
 
 def _adapter(path: Path) -> Adapter:
-    manifest, config = _json(path / "manifest.json"), _json(path / "adapter_config.json")
+    manifest, config = read_json_object(path / "manifest.json"), read_json_object(path / "adapter_config.json")
     base = manifest.get("base_model") or {}
     created = datetime.fromtimestamp((path / "adapter_config.json").stat().st_mtime, UTC)
     return Adapter(
@@ -51,7 +51,7 @@ def _adapter(path: Path) -> Adapter:
     )
 
 
-def _json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from `path`; {} when it is missing or unreadable (an adapter still loads without it)."""
     try:
         data = json.loads(path.read_text())

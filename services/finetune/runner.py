@@ -107,7 +107,7 @@ def train(job_dir: Path, data_dir: Path, *, resume: bool, stop: threading.Event)
     if stop.is_set():
         return "cancelled"
     save_adapter(job_dir, spec, model, tokenizer, resolved, trainer.state.log_history, labels)
-    register(data_dir, job_dir, spec)
+    register(data_dir, job_dir)
     return "completed"
 
 
@@ -210,19 +210,19 @@ def save_adapter(
     return adapter
 
 
-def register(data_dir: Path, job_dir: Path, spec: JobSpec) -> None:
-    """Record the adapter in the workspace store (the artifacts issue adds storage and labels)."""
-    import getpass
+def register(data_dir: Path, job_dir: Path) -> None:
+    """Register the adapter as an artifact version (`<job name>@<job id>`) with its lineage.
 
-    manifest = (job_dir / "adapter" / "manifest.json").read_text()
-    store = Store(data_dir)
-    store.migrate()
-    with store.transaction() as db:
-        db.execute(
-            "INSERT OR REPLACE INTO artifacts (kind, name, version, manifest, created_by, created_at) "
-            "VALUES ('adapter', ?, ?, ?, ?, ?)",
-            (spec.name, job_dir.name, manifest, getpass.getuser(), jobs._now()),
-        )
+    A failure is logged, not fatal: the adapter is saved, and the Artifacts mode registers it later.
+    """
+    from services.artifacts.sources import register_adapter
+    from services.artifacts.workspace import Artifacts
+    from services.errors import WorkbenchError
+
+    try:
+        register_adapter(Artifacts(data_dir), job_dir)
+    except (WorkbenchError, OSError) as exc:
+        print(f"warning: adapter not registered as an artifact: {exc}", file=sys.stderr, flush=True)
 
 
 def _sha256(path: Path) -> str | None:

@@ -111,13 +111,13 @@ def test_local_with_the_demo_model(
 
 
 def test_placeholder_mode(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
-    async def artifacts(pilot: Pilot[Any]) -> None:
+    async def deploy(pilot: Pilot[Any]) -> None:
         await hub_ready(pilot)
-        await pilot.press("4")
+        await pilot.press("6")
         await pilot.pause()
 
     app = make_app(make_settings(snapshot_hub.endpoint))
-    assert snap_compare(app, terminal_size=SIZE, run_before=artifacts)
+    assert snap_compare(app, terminal_size=SIZE, run_before=deploy)
 
 
 def test_keys_screen(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:

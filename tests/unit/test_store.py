@@ -14,7 +14,7 @@ def test_migrate_creates_schema_in_wal_mode(tmp_path: Path) -> None:
     with store.connect() as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"jobs", "artifacts", "labels", "releases", "audit_log"} <= tables
+    assert {"jobs", "artifacts", "artifact_evals", "releases", "audit_log", "eval_runs"} <= tables
 
 
 def test_migrate_is_idempotent_and_keeps_data(tmp_path: Path) -> None:

@@ -44,6 +44,11 @@ class TransferBar(Horizontal):
         """Replace the figures with a short note, e.g. "cancelling…"."""
         self.query_one("#transfer-stats", Label).update(text)
 
+    def show_fraction(self, fraction: float, text: str) -> None:
+        """Progress as a fraction with a line of figures (transfers measured in other units, e.g. layers)."""
+        self.query_one(ProgressBar).update(total=1.0, progress=fraction)
+        self.note(text)
+
     def show_progress(self, progress: TransferProgress) -> None:
         self.query_one(ProgressBar).update(total=1.0, progress=progress.fraction)
         self.query_one("#transfer-stats", Label).update(transfer_line(progress))

@@ -1,0 +1,142 @@
+"""What an artifact version is: its files, its manifest and its lineage; and how users name one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from services.errors import UsageError
+
+Kind = Literal["adapter", "merged-model", "dataset", "collection"]
+KINDS: tuple[str, ...] = get_args(Kind)
+MANIFEST = "manifest.json"
+"""Written last: a version without it is not published and invisible to readers."""
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a version, relative to the version folder."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A version's contents and lineage; the same JSON in the workspace and in remote storage."""
+
+    kind: str
+    name: str
+    version: str
+    files: tuple[FileEntry, ...]
+    lineage: dict[str, Any] = field(default_factory=dict)
+    """Where it came from: base model and revision, dataset hashes, job config, git revision, ..."""
+    created_by: str = ""
+    created_at: str = ""
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def digest(self) -> str:
+        """sha256 over the file list: two versions with the same files have the same digest."""
+        listing = "\n".join(f"{f.path}\0{f.sha256}\0{f.size}" for f in sorted(self.files, key=lambda f: f.path))
+        return hashlib.sha256(listing.encode()).hexdigest()
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["files"] = [asdict(f) for f in self.files]
+        return json.dumps(data, indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, *, origin: str) -> Manifest:
+        """Parse a manifest; UsageError naming `origin` when it is not one."""
+        try:
+            data = json.loads(raw)
+            files = tuple(FileEntry(str(f["path"]), str(f["sha256"]), int(f["size"])) for f in data["files"])
+            return cls(
+                kind=str(data["kind"]),
+                name=str(data["name"]),
+                version=str(data["version"]),
+                files=files,
+                lineage=dict(data.get("lineage") or {}),
+                created_by=str(data.get("created_by", "")),
+                created_at=str(data.get("created_at", "")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"{origin}: not a valid artifact manifest ({exc})", hint="was it written by the workbench?"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a user typed: `NAME`, `NAME@VERSION` or `NAME:LABEL`."""
+
+    name: str
+    version: str | None = None
+    label: str | None = None
+
+    def __str__(self) -> str:
+        return self.name + (f"@{self.version}" if self.version else "") + (f":{self.label}" if self.label else "")
+
+
+def parse_ref(text: str) -> Ref:
+    """`NAME[@VERSION|:LABEL]` as a Ref; UsageError on anything else."""
+    name, version, label = text, None, None
+    if "@" in text:
+        name, version = text.split("@", 1)
+    elif ":" in text:
+        name, label = text.split(":", 1)
+    if not all(NAME_PATTERN.match(part) for part in (name, version, label) if part is not None):
+        raise UsageError(
+            f"{text!r} is not an artifact reference",
+            hint="write NAME, NAME@VERSION or NAME:LABEL (letters, digits, '.', '_', '-')",
+        )
+    return Ref(name, version, label)
+
+
+def check_name(what: str, value: str) -> str:
+    if not NAME_PATTERN.match(value):
+        raise UsageError(f"{what} {value!r} is not allowed", hint="use letters, digits, '.', '_' and '-' (max 128)")
+    return value
+
+
+def version_prefix(kind: str, name: str, version: str) -> str:
+    """The storage key of a version folder: `<kind>/<name>/<version>`."""
+    return f"{kind}/{name}/{version}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_files(folder: Path) -> tuple[FileEntry, ...]:
+    """Every regular file under `folder` (symlinks followed, manifest excluded), hashed, sorted by path."""
+    entries = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel != MANIFEST:
+            entries.append(FileEntry(rel, sha256_file(path), path.stat().st_size))
+    return tuple(entries)
+
+
+def kind_of(key: str) -> str:
+    """The artifact kind a storage key belongs to (its first segment)."""
+    return key.split("/", 1)[0]

@@ -1,0 +1,214 @@
+"""Push and pull: copy one version between the workspace and a remote storage.
+
+Both directions move files in parallel, skip files whose hash already matches (so an interrupted
+copy simply resumes), and write the manifest last, so a reader sees a version whole or not at all.
+A push first takes the version's push lock (an atomic create): a second pusher with other contents
+is refused while the first is at work or after it published; one with the same contents joins in.
+Every pulled file is verified against the manifest before it takes its place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.artifacts.model import MANIFEST, FileEntry, Manifest, sha256_file, version_prefix
+from services.artifacts.storage import LocalFolderStorage, OnBytes, Storage
+from services.errors import CancelledError, IntegrityError, VersionConflictError
+from services.progress import CancelToken, OnTransfer, TransferMeter
+from services.store import utcnow
+
+LOCK = ".push-lock"
+WORKERS = 8
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What a push or pull moved."""
+
+    ref: str
+    files_copied: int
+    files_skipped: int
+    bytes_copied: int
+    bytes_skipped: int
+    seconds: float
+    already_there: bool
+    """The destination had the whole version already (published with the same files)."""
+
+
+def push(
+    manifest: Manifest,
+    *,
+    workspace: LocalFolderStorage,
+    remote: Storage,
+    owner: str,
+    workers: int = WORKERS,
+    on_progress: OnTransfer | None = None,
+    cancel: CancelToken | None = None,
+) -> CopyReport:
+    """Publish a workspace version to `remote`; VersionConflictError when it holds other contents."""
+    started = time.monotonic()
+    prefix = _prefix(manifest)
+    if _published(remote, manifest):
+        return _nothing_to_do(manifest, started)
+    _take_lock(remote, manifest, owner)
+    present = remote.hashes(prefix)
+    todo = [f for f in manifest.files if present.get(f"{prefix}/{f.path}") != f.sha256]
+
+    def send(entry: FileEntry, on_bytes: OnBytes) -> None:
+        key = f"{prefix}/{entry.path}"
+        remote.upload(key, workspace.path(key), sha256=entry.sha256, on_bytes=on_bytes)
+
+    moved = _copy_all(manifest, todo, send, workers, on_progress, cancel)
+    if not remote.create(f"{prefix}/{MANIFEST}", manifest.to_json()) and not _published(remote, manifest):
+        raise _conflict(manifest, remote)
+    remote.delete(f"{prefix}/{LOCK}")
+    return _report(manifest, todo, moved, started)
+
+
+def pull(
+    manifest: Manifest,
+    *,
+    remote: Storage,
+    workspace: LocalFolderStorage,
+    workers: int = WORKERS,
+    on_progress: OnTransfer | None = None,
+    cancel: CancelToken | None = None,
+) -> CopyReport:
+    """Fetch a published version into the workspace, every file verified; IntegrityError names a corrupt one."""
+    started = time.monotonic()
+    prefix = _prefix(manifest)
+    if _published(workspace, manifest):
+        return _nothing_to_do(manifest, started)
+    todo = [f for f in manifest.files if not _intact(workspace.path(f"{prefix}/{f.path}"), f)]
+
+    def fetch(entry: FileEntry, on_bytes: OnBytes) -> None:
+        target = workspace.path(f"{prefix}/{entry.path}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".partial-{target.name}-{os.getpid()}-{threading.get_ident()}")
+        try:
+            remote.download(f"{prefix}/{entry.path}", partial, on_bytes=on_bytes)
+            _verify(partial, entry, manifest, remote)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    moved = _copy_all(manifest, todo, fetch, workers, on_progress, cancel)
+    if not workspace.create(f"{prefix}/{MANIFEST}", manifest.to_json()) and not _published(workspace, manifest):
+        raise _conflict(manifest, workspace)
+    return _report(manifest, todo, moved, started)
+
+
+def _prefix(manifest: Manifest) -> str:
+    return version_prefix(manifest.kind, manifest.name, manifest.version)
+
+
+def _published(storage: Storage, manifest: Manifest) -> bool:
+    """True when `storage` has this version with the same files; VersionConflictError when with others."""
+    raw = storage.read(f"{_prefix(manifest)}/{MANIFEST}")
+    if raw is None:
+        return False
+    there = Manifest.from_json(raw, origin=f"{storage.description}: {manifest.ref}")
+    if there.digest() != manifest.digest():
+        raise _conflict(manifest, storage, there)
+    return True
+
+
+def _conflict(manifest: Manifest, storage: Storage, there: Manifest | None = None) -> VersionConflictError:
+    if there is None:
+        raw = storage.read(f"{_prefix(manifest)}/{MANIFEST}")
+        there = Manifest.from_json(raw, origin=storage.description) if raw else None
+    who = f" by {there.created_by} at {there.created_at}" if there else ""
+    return VersionConflictError(
+        f"{manifest.ref} is already published in {storage.description}{who} with other contents",
+        hint="versions are immutable: register yours under a new version",
+    )
+
+
+def _take_lock(remote: Storage, manifest: Manifest, owner: str) -> None:
+    """Claim the version for this push, or join a push of the same contents (a resumed one)."""
+    key = f"{_prefix(manifest)}/{LOCK}"
+    mine = {"owner": owner, "digest": manifest.digest(), "started": utcnow()}
+    if remote.create(key, json.dumps(mine).encode()):
+        return
+    raw = remote.read(key)
+    theirs = json.loads(raw) if raw else {}
+    if theirs.get("digest") in (None, mine["digest"]):
+        return
+    raise VersionConflictError(
+        f"{manifest.ref} is being pushed to {remote.description} by {theirs.get('owner')} "
+        f"(since {theirs.get('started')}) with other contents",
+        hint="register yours under a new version; if that push was abandoned, "
+        f"`workbench artifacts rm {manifest.ref} --remote` clears it",
+    )
+
+
+def _intact(path: Path, entry: FileEntry) -> bool:
+    return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
+
+
+def _verify(path: Path, entry: FileEntry, manifest: Manifest, remote: Storage) -> None:
+    if not _intact(path, entry):
+        raise IntegrityError(
+            f"{manifest.ref}: file {entry.path} from {remote.description} does not match its manifest "
+            f"(expected sha256 {entry.sha256[:12]}…, {entry.size} bytes)",
+            hint="the stored copy is damaged: push the version again from a workspace that has it intact",
+        )
+
+
+def _copy_all(
+    manifest: Manifest,
+    todo: list[FileEntry],
+    copy: Callable[[FileEntry, OnBytes], None],
+    workers: int,
+    on_progress: OnTransfer | None,
+    cancel: CancelToken | None,
+) -> int:
+    """Run `copy` over `todo` in parallel (largest first) with one progress meter; return bytes moved."""
+    meter = TransferMeter(manifest.size, on_progress)
+    meter.skip(manifest.size - sum(f.size for f in todo))
+    stop = threading.Event()
+
+    def on_bytes(n: int) -> None:
+        meter.add(n)
+        if stop.is_set() or (cancel is not None and cancel.cancelled):
+            raise CancelledError(f"copy of {manifest.ref} cancelled", hint="run it again to resume")
+
+    def task(entry: FileEntry) -> None:
+        on_bytes(0)
+        copy(entry, on_bytes)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(task, f) for f in sorted(todo, key=lambda f: -f.size)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        stop.set()
+        errors = [f.exception() for f in done if f.exception() is not None]
+        for future in futures:
+            future.cancel()
+    if errors:
+        raise errors[0]  # type: ignore[misc]
+    meter.finish()
+    return meter.done_bytes - (manifest.size - sum(f.size for f in todo))
+
+
+def _nothing_to_do(manifest: Manifest, started: float) -> CopyReport:
+    return CopyReport(manifest.ref, 0, len(manifest.files), 0, manifest.size, time.monotonic() - started, True)
+
+
+def _report(manifest: Manifest, todo: list[FileEntry], moved: int, started: float) -> CopyReport:
+    skipped = [f for f in manifest.files if f not in todo]
+    return CopyReport(
+        manifest.ref,
+        files_copied=len(todo),
+        files_skipped=len(skipped),
+        bytes_copied=moved,
+        bytes_skipped=sum(f.size for f in skipped),
+        seconds=time.monotonic() - started,
+        already_there=False,
+    )
