@@ -11,6 +11,7 @@ BENCHES = {
     "stream": "bench.stream",
     "ingest": "bench.ingest",
     "query": "bench.query",
+    "images": "bench.images",
     "artifacts": "bench.artifacts",
 }
 

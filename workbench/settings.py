@@ -152,7 +152,7 @@ class ArtifactsSettings(Section):
     remote_dir: Path | None = None
     """A folder (e.g. a shared mount) used as remote storage instead of Azure Blob Storage."""
 
-    workers: int = Field(default=8, gt=0, le=64)
+    workers: int = Field(default=16, gt=0, le=64)
     """Files moved in parallel by a push or pull."""
 
 

@@ -26,8 +26,16 @@ if TYPE_CHECKING:
 
     from services.artifacts.storage import OnBytes
 
-MAX_CONCURRENCY = 4
+MAX_CONCURRENCY = 2
 """Parallel block transfers within one large file (files themselves also move in parallel)."""
+BLOCK_BYTES = 16 << 20
+"""Block (and download chunk) size: fewer, larger requests than the SDK's 4 MiB, with bounded memory
+(files in flight x MAX_CONCURRENCY x BLOCK_BYTES)."""
+TRANSFER_OPTIONS: dict[str, Any] = {
+    "max_block_size": BLOCK_BYTES,
+    "max_single_put_size": BLOCK_BYTES,
+    "max_chunk_get_size": BLOCK_BYTES,
+}
 
 
 class BlobStorage:
@@ -182,7 +190,7 @@ def open_blob_storage(
 
     if connection_string:
         try:
-            service = BlobServiceClient.from_connection_string(connection_string)
+            service = BlobServiceClient.from_connection_string(connection_string, **TRANSFER_OPTIONS)
         except ValueError:
             raise CredentialsError(
                 "the artifacts connection string is malformed", hint="check WORKBENCH_ARTIFACTS__CONNECTION_STRING"
@@ -190,9 +198,8 @@ def open_blob_storage(
     elif account_url:
         from azure.identity import DefaultAzureCredential
 
-        service = BlobServiceClient(
-            account_url, credential=DefaultAzureCredential(exclude_interactive_browser_credential=True)
-        )
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        service = BlobServiceClient(account_url, credential=credential, **TRANSFER_OPTIONS)
     else:
         raise NotFoundError("no artifact storage is configured", hint="set artifacts.blob_endpoint")
     return BlobStorage(service, containers)

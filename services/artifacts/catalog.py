@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from services.artifacts.model import KINDS, MANIFEST, Manifest, Ref, check_name, scan_files, version_prefix
-from services.artifacts.storage import LocalFolderStorage, Storage, link_or_copy
+from services.artifacts.storage import LocalFolderStorage, Storage, copy_file, link_or_copy
 from services.errors import ArtifactInUseError, NotFoundError, UsageError, VersionConflictError
 from services.store import Store, utcnow
 
@@ -144,9 +144,11 @@ class Catalog:
         *,
         lineage: dict[str, Any],
         actor: str,
+        link: bool = True,
     ) -> Manifest:
-        """Add `folder`'s files as a new version (hard links where possible). Registering the same
-        files again returns the existing version; other files under a taken version are refused."""
+        """Add `folder`'s files as a new version: hard-linked when `link` (files the workbench wrote and
+        never changes), else copied (a user's files, which may be edited in place later). Registering
+        the same files again returns the existing version; other files under a taken version are refused."""
         if kind not in KINDS:
             raise UsageError(f"unknown artifact kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
         storage = self._local()
@@ -162,8 +164,9 @@ class Catalog:
             if there.digest() == manifest.digest():
                 return there
             raise VersionConflictError(f"{manifest.ref} exists with other files", hint="choose another --version")
+        place = link_or_copy if link else copy_file
         for entry in files:
-            link_or_copy(folder / entry.path, storage.path(f"{prefix}/{entry.path}"))
+            place(folder / entry.path, storage.path(f"{prefix}/{entry.path}"))
         if not storage.create(f"{prefix}/{MANIFEST}", manifest.to_json()):
             raise VersionConflictError(f"{manifest.ref} was registered at the same time by another process")
         self.index(manifest)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.artifacts.model import Manifest
-from services.artifacts.storage import link_or_copy
+from services.artifacts.storage import copy_file
 from services.artifacts.workspace import Artifacts, artifacts_root
 from services.finetune.adapters import list_adapters, read_json_object
 
@@ -79,13 +79,13 @@ def register_finished_jobs(artifacts: Artifacts) -> list[Manifest]:
 
 
 def register_path(artifacts: Artifacts, kind: str, path: Path, *, name: str, version: str | None = None) -> Manifest:
-    """A file or folder (a dataset, a merged model) as a new version of artifact `name`."""
+    """A user's file or folder (a dataset, a merged model) as a new version of `name`, copied in."""
     lineage: dict[str, Any] = {"source": str(path.resolve())}
     version = version or new_version()
     if path.is_dir():
-        return artifacts.local.register(kind, name, version, path, lineage=lineage, actor=artifacts.actor)
+        return artifacts.local.register(kind, name, version, path, lineage=lineage, actor=artifacts.actor, link=False)
     with tempfile.TemporaryDirectory(dir=_staging(artifacts)) as tmp:
-        link_or_copy(path, Path(tmp) / path.name)
+        copy_file(path, Path(tmp) / path.name)
         return artifacts.local.register(kind, name, version, Path(tmp), lineage=lineage, actor=artifacts.actor)
 
 

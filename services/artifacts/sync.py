@@ -25,7 +25,7 @@ from services.progress import CancelToken, OnTransfer, TransferMeter
 from services.store import utcnow
 
 LOCK = ".push-lock"
-WORKERS = 8
+WORKERS = 16
 
 
 @dataclass(frozen=True)
