@@ -221,8 +221,11 @@ class ArtifactsScreen(ModeScreen):
     def transfer(self, artifacts: Artifacts, verb: str, ref: str, cancel: CancelToken) -> None:
         from services.artifacts.model import parse_ref
 
+        def progressed(progress: TransferProgress) -> None:
+            self.post_message(self.Progressed(progress))
+
         copy = artifacts.push if verb == "push" else artifacts.pull
-        report = copy(parse_ref(ref), on_progress=lambda p: self.post_message(self.Progressed(p)), cancel=cancel)
+        report = copy(parse_ref(ref), on_progress=progressed, cancel=cancel)
         self.post_message(self.Transferred(verb, report))
 
     @on(Progressed)
