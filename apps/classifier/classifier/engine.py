@@ -1,0 +1,154 @@
+"""The classification model: a sequence-classification base plus an optional PEFT adapter, offline.
+
+Label names come, in order, from the `labels` setting, the adapter's `manifest.json` (what the
+workbench's fine-tunes record) and the model config's `id2label`. Inference runs one request at
+a time (a lock per model) in batches, and stops between batches once the deadline has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("classifier.engine")
+
+
+class LoadError(RuntimeError):
+    """The model or adapter cannot be loaded; the message says which and what to set."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Class probabilities per text, in label order, and the tokens the model read."""
+
+    probabilities: list[list[float]]
+    tokens: int
+
+
+@dataclass
+class Classifier:
+    """A loaded sequence-classification model, its tokenizer and its label names."""
+
+    model: Any
+    tokenizer: Any
+    labels: list[str]
+    multi_label: bool
+    adapter: str | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def classify(self, texts: list[str], *, max_length: int, batch_size: int, deadline: float) -> Scores | None:
+        """Probabilities for `texts`; None when the deadline passes first (blocking: run in a thread)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not self.lock.acquire(timeout=min(remaining, threading.TIMEOUT_MAX)):
+            return None
+        try:
+            return self._batches(texts, max_length=max_length, batch_size=batch_size, deadline=deadline)
+        finally:
+            self.lock.release()
+
+    def _batches(self, texts: list[str], *, max_length: int, batch_size: int, deadline: float) -> Scores | None:
+        import torch
+
+        probabilities: list[list[float]] = []
+        tokens = 0
+        for start in range(0, len(texts), batch_size):
+            if time.monotonic() > deadline:
+                return None
+            batch = texts[start : start + batch_size]
+            encoded = self.tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            tokens += int(encoded["attention_mask"].sum())
+            with torch.inference_mode():
+                logits = self.model(**encoded.to(self.model.device)).logits.float()
+            scores = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+            probabilities.extend(scores.cpu().tolist())
+        return Scores(probabilities, tokens)
+
+
+def load_classifier(
+    model_path: Path, adapter_path: Path | None, *, labels: list[str] | None, merge_adapter: bool
+) -> Classifier:
+    """The base from `model_path` with the adapter from `adapter_path` applied (offline)."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.disable_default_handler()  # its records go to the root logger's JSON handler instead
+    hf_logging.enable_propagation()
+    _require_folder(model_path, "CLASSIFIER_MODEL_PATH", "config.json")
+    if adapter_path is not None:
+        _require_folder(adapter_path, "CLASSIFIER_ADAPTER_PATH", "adapter_config.json")
+    names = labels or manifest_labels(adapter_path)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_path, local_files_only=True, **device_kwargs(), **label_kwargs(names)
+    )
+    if adapter_path is not None:
+        model = apply_adapter(model, adapter_path, merge=merge_adapter)
+    model.eval()
+    tokenizer = _tokenizer(model_path, adapter_path)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return Classifier(
+        model=model,
+        tokenizer=tokenizer,
+        labels=[str(model.config.id2label[i]) for i in range(model.config.num_labels)],
+        multi_label=model.config.problem_type == "multi_label_classification",
+        adapter=adapter_path.name if adapter_path is not None else None,
+    )
+
+
+def manifest_labels(adapter_path: Path | None) -> list[str] | None:
+    """The labels a workbench fine-tune recorded in the adapter's manifest.json, if any."""
+    if adapter_path is None or not (adapter_path / "manifest.json").is_file():
+        return None
+    try:
+        found = json.loads((adapter_path / "manifest.json").read_text(encoding="utf-8")).get("labels")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [str(label) for label in found] if isinstance(found, list) and found else None
+
+
+def label_kwargs(labels: list[str] | None) -> dict[str, Any]:
+    if not labels:
+        return {}
+    return {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
+    }
+
+
+def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:
+    """`model` with the PEFT adapter loaded (for inference), folded into its weights when `merge`."""
+    from peft import PeftModel
+
+    peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
+    return peft_model.merge_and_unload() if merge else peft_model
+
+
+def device_kwargs() -> dict[str, Any]:
+    """bf16 on the first CUDA GPU when there is one, fp32 on the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"dtype": torch.bfloat16, "device_map": {"": 0}}
+    return {"dtype": torch.float32}
+
+
+def _tokenizer(model_path: Path, adapter_path: Path | None) -> Any:
+    from transformers import AutoTokenizer
+
+    own = adapter_path is not None and (adapter_path / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(adapter_path if own else model_path, local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _require_folder(folder: Path, setting: str, marker: str) -> None:
+    if not (folder / marker).is_file():
+        raise LoadError(f"{setting}={folder} has no {marker}: mount the model folder there")
