@@ -13,6 +13,7 @@ BENCHES = {
     "query": "bench.query",
     "images": "bench.images",
     "artifacts": "bench.artifacts",
+    "deploy": "bench.deploy",
 }
 
 

@@ -16,8 +16,6 @@ class Mode:
     """Default key that switches to the mode (remappable through `ui.keys`)."""
     summary: str
     """What the mode is for, in one sentence."""
-    plans: tuple[str, ...] = ()
-    """What it will do, for modes that are not built yet."""
 
     @property
     def binding_id(self) -> str:
@@ -43,12 +41,6 @@ MODES: tuple[Mode, ...] = (
         "Playground",
         "3",
         "Chat with base and fine-tuned models, build and inspect RAG collections, run prompt test suites.",
-        (
-            "Chat with a cached model or a base model plus adapter, tokens streamed as they come.",
-            "Build ChromaDB collections from the team's datasets and inspect what retrieval returns.",
-            "Compare two variants side by side on the same prompt.",
-            "Keep prompt test suites with assertions and run them headless as a release gate.",
-        ),
     ),
     Mode(
         "artifacts",
@@ -57,38 +49,14 @@ MODES: tuple[Mode, ...] = (
         "Adapters, merged models, datasets and collections: versions with lineage and labels, pushed to "
         "and pulled from Azure Blob Storage.",
     ),
-    Mode(
-        "images",
-        "Images",
-        "5",
-        "Build the team's LLM apps into Docker images and push them to a registry.",
-        (
-            "Build an app under apps/ with live build output.",
-            "Tag and push to the registry (Azure Container Registry in production).",
-        ),
-    ),
+    Mode("images", "Images", "5", "Build the team's LLM apps into Docker images and push them to a registry."),
     Mode(
         "deploy",
         "Deploy",
         "6",
-        "Deploy an app version to the deployment server, with health gating and rollback.",
-        (
-            "Deploy an image to the Docker engine on the deploy server over SSH.",
-            "Switch traffic only after the new version is healthy; keep an audit trail.",
-            "Roll back to the previous release with one key.",
-        ),
+        "Deploy an app version to a target over SSH: health-gated, zero-downtime switch, one-key rollback, history.",
     ),
-    Mode(
-        "infra",
-        "Infra",
-        "7",
-        "Validate, preview, deploy and tear down the ARM templates in infra/.",
-        (
-            "Validate the templates and show a what-if preview before any change.",
-            "Provision storage, registry, network and the two VMs.",
-            "Tear an environment down when it is no longer needed.",
-        ),
-    ),
+    Mode("infra", "Infra", "7", "Validate, preview, deploy and tear down the ARM templates in infra/."),
 )
 
 MODE_BY_ID = {mode.id: mode for mode in MODES}

@@ -128,3 +128,39 @@ class VersionConflictError(WorkbenchError):
 
 class ArtifactInUseError(WorkbenchError):
     """An artifact version cannot be deleted because a label or a live release points to it."""
+
+
+class HostKeyError(AccessDeniedError):
+    """A deploy target's SSH host key is unknown or changed; the connection is refused."""
+
+
+class TargetUnavailableError(WorkbenchError):
+    """A deploy target's Docker engine cannot be reached."""
+
+
+class DeployLockedError(WorkbenchError):
+    """Another deploy holds the target's lock for this app."""
+
+
+class DeployFailedError(WorkbenchError):
+    """A deploy step failed; the old version keeps serving. `logs` holds the new container's last lines."""
+
+    def __init__(self, message: str, *, hint: str | None = None, logs: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.logs = logs
+
+
+class DockerUnavailableError(WorkbenchError):
+    """The Docker engine cannot be reached (not running, wrong `images.docker_host`, no permission)."""
+
+
+class ImageBuildError(WorkbenchError):
+    """A Docker build failed: a Dockerfile step, the build context or the base image."""
+
+
+class RegistryError(WorkbenchError):
+    """The container registry cannot be reached, or it rejected a push or a request."""
+
+
+class RegistryAuthError(RegistryError, AccessDeniedError):
+    """The registry refused the credentials, or none were given where it needs some."""

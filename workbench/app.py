@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +24,6 @@ from textual.worker import Worker
 from screens import catalog
 from screens.base import forward_failure
 from screens.models import ModelsScreen
-from screens.placeholder import PlaceholderScreen
 from services.errors import CancelledError, HubUnavailableError, WorkbenchError
 from services.gpu import Gpu, describe, detect_gpus
 from services.hub import HubConnection, check_online
@@ -43,7 +41,9 @@ LAZY_MODES = {
     "finetune": "screens.finetune:FinetuneScreen",
     "playground": "screens.playground:PlaygroundScreen",
     "artifacts": "screens.artifacts:ArtifactsScreen",
+    "deploy": "screens.deploy:DeployScreen",
     "infra": "screens.infra:InfraScreen",
+    "images": "screens.images:ImagesScreen",
 }
 """Modes whose screen module (and the libraries it needs) is imported when the mode first opens."""
 
@@ -60,12 +60,12 @@ def lazy_screen(target: str) -> Callable[[], Screen[Any]]:
 
 
 def mode_screens() -> dict[str, str | Callable[[], Screen[Any]]]:
-    """The base screen of every mode: the built ones, and placeholders that say what the others will do."""
+    """The base screen of every mode: Models at once, the others imported when first opened."""
     built: dict[str, Callable[[], Screen[Any]]] = {
         "models": ModelsScreen,
         **{mode: lazy_screen(target) for mode, target in LAZY_MODES.items()},
     }
-    return {mode.id: built.get(mode.id, partial(PlaceholderScreen, mode.id)) for mode in catalog.MODES}
+    return {mode.id: built[mode.id] for mode in catalog.MODES}
 
 
 def failure_text(error: BaseException) -> tuple[str, SeverityLevel]:

@@ -17,8 +17,10 @@ import click
 from services.errors import UsageError, WorkbenchError
 from workbench.cli_artifacts import artifacts
 from workbench.cli_context import Context, pass_context
+from workbench.cli_deploy import deploy, rollback, status
 from workbench.cli_eval import chat, eval_
 from workbench.cli_finetune import finetune
+from workbench.cli_image import image
 from workbench.cli_infra import infra
 from workbench.cli_rag import rag
 
@@ -292,7 +294,11 @@ cli.add_command(infra)
 cli.add_command(eval_)
 cli.add_command(chat)
 cli.add_command(rag)
+cli.add_command(image)
 cli.add_command(artifacts)
+cli.add_command(deploy)
+cli.add_command(rollback)
+cli.add_command(status)
 
 
 def main() -> None:

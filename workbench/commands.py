@@ -74,6 +74,8 @@ COMMANDS: tuple[Command, ...] = (
         "Append the last chat exchange to a suite file as a case",
         "in_mode('playground', 'save_case')",
     ),
+    Command("images: Build", "Build the highlighted app into a Docker image", "in_mode('images', 'build')"),
+    Command("images: Push", "Push the highlighted app's image to the registry", "in_mode('images', 'push')"),
     Command("app: Show keys", "List every key of the current screen", "keys"),
     *(Command(f"app: Switch to {mode.title}", mode.summary, f"switch_mode('{mode.id}')") for mode in MODES),
 )

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -26,6 +26,7 @@ from workbench import locations
 if TYPE_CHECKING:
     from services.artifacts.storage import Storage
     from services.artifacts.workspace import Artifacts
+    from services.deploy.target import Target
     from services.infra.arm import AzureTarget
 
 ENV_PREFIX = "WORKBENCH_"
@@ -105,6 +106,39 @@ class AzureSettings(Section):
     """Seconds between progress checks of a running deployment when ARM does not say (Retry-After)."""
 
 
+class TargetAppSettings(Section):
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    """Public port the target's proxy serves this app on. Unset: the target's `app_port`."""
+
+    artifacts: dict[str, str] = Field(default_factory=dict)
+    """Artifacts the app mounts read-only at `/artifacts/<mount>`: mount to `NAME:LABEL` or `NAME@VERSION`."""
+
+    env: dict[str, str] = Field(default_factory=dict)
+    """Plain environment of the app's container (never secrets), e.g. `CHATBOT_ADAPTER_PATH`."""
+
+    api_keys_env: str | None = None
+    """Variable on the deploying machine holding the app's API keys (comma-separated); they reach the
+    container as a read-only file, never its environment or argv."""
+
+    api_keys_file_env: str = "API_KEYS_FILE"
+    """Variable telling the app where that file is, e.g. `CHATBOT_API_KEYS_FILE`."""
+
+    gpus: int | None = None
+    """GPUs the container gets (-1: all). Unset: none."""
+
+    memory: str | None = None
+    """Memory limit, e.g. `8g`."""
+
+    cpus: float | None = Field(default=None, gt=0)
+    """CPU limit, e.g. `2`."""
+
+    suite: Path | None = None
+    """Prompt suite that must pass before a deploy goes on (the gate)."""
+
+    ready_timeout_s: float = Field(default=120.0, gt=0)
+    """Seconds the new container gets to answer `/readyz` with 200."""
+
+
 class TargetSettings(Section):
     host: str
     """Deployment VM's address: public DNS name, else public IP, else private IP."""
@@ -121,18 +155,70 @@ class TargetSettings(Section):
     registry: str | None = None
     """Registry login server this target pulls images from (its environment's registry)."""
 
+    docker_host: str | None = None
+    """Docker engine: `ssh://user@host[:port]` or `unix:///path`. Unset: `ssh://<user>@<host>:<ssh_port>`."""
+
+    identity_file: Path | None = None
+    """SSH private key for the target. Unset: your ssh-agent and default keys."""
+
+    known_hosts: Path | None = None
+    """known_hosts file for the target. Unset: yours and the system's. An unknown host key is always refused."""
+
+    keep: int = Field(default=3, ge=1)
+    """Old versions kept (stopped) per app for instant rollback."""
+
+    proxy_image: str = "nginx:1.27-alpine"
+    """Reverse proxy image run on the target in front of the apps."""
+
+    apps: dict[str, TargetAppSettings] = Field(default_factory=dict)
+    """How each app runs on this target."""
+
 
 class TargetsSettings(Section):
     dev: TargetSettings | None = None
     """The dev environment's deployment server (written by `workbench infra up --env dev`)."""
 
+    staging: TargetSettings | None = None
+    """A staging deployment server (deploys to prod can require staging first: `--target staging --target prod`)."""
+
     prod: TargetSettings | None = None
-    """The prod environment's deployment server (written by `workbench infra up --env prod`)."""
+    """The prod environment's deployment server (written by `workbench infra up --env prod`). `-dirty` versions
+    are refused here."""
 
 
 class RegistrySettings(Section):
     login_server: str | None = None
     """Registry images are pushed to, e.g. `myacr.azurecr.io` (written by `workbench infra up --env dev`)."""
+
+    auth: Literal["docker-config", "password", "acr"] = "docker-config"
+    """How to log in: `docker-config` (Docker's config and credential helpers, as after `docker login`),
+    `password` (`registry.username` + the variable `registry.password_env`), `acr` (Azure identity)."""
+
+    username: str | None = None
+    """Registry user for `auth = "password"`."""
+
+    password_env: str = "WORKBENCH_REGISTRY_PASSWORD"
+    """Name of the environment variable holding the password for `auth = "password"` (never printed or in argv)."""
+
+    plain_http: bool = False
+    """Speak plain HTTP to the registry's API (a test registry; the engine needs it as an insecure registry too)."""
+
+
+class ImagesSettings(Section):
+    apps_dir: Path = Path("apps")
+    """Folder whose subfolders with a Dockerfile are the team's apps (relative to where the workbench runs)."""
+
+    app_dirs: list[Path] = Field(default_factory=list)
+    """More app folders, each with a Dockerfile (its folder name is the app's name)."""
+
+    base_image: str | None = None
+    """Base image every build gets as `BASE_IMAGE`. Unset: each Dockerfile's own default (a slim Python image)."""
+
+    base_images: dict[str, str] = Field(default_factory=dict)
+    """Base image per app name, over `images.base_image`, e.g. `chatbot = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"`."""
+
+    docker_host: str | None = None
+    """Docker engine that builds and pushes, e.g. `unix:///var/run/docker.sock`. Unset: `DOCKER_HOST`, else local."""
 
 
 class ArtifactsSettings(Section):
@@ -209,6 +295,9 @@ class Settings(BaseSettings):
 
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     """Container registry for the apps' images."""
+
+    images: ImagesSettings = Field(default_factory=ImagesSettings)
+    """Images mode: where the apps are, their base images and the Docker engine that builds them."""
 
     artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
     """Where adapters, datasets and collections are stored."""
@@ -392,6 +481,8 @@ def effective_rows(settings: Settings, layers: list[Layer]) -> list[tuple[str, A
 def _json_safe(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
     return str(value) if isinstance(value, Path) else value
 
 
@@ -433,6 +524,45 @@ def remote_storage(section: ArtifactsSettings) -> Storage | None:
     models, datasets = section.models_container, section.datasets_container
     containers = {"adapter": models, "merged-model": models, "dataset": datasets, "collection": datasets}
     return open_blob_storage(containers=containers, account_url=section.blob_endpoint, connection_string=secret)
+
+
+def deploy_target(settings: Settings, name: str) -> Target:
+    """The deploy target `name` (dev, staging or prod) from the `targets` section."""
+    from services.deploy.target import AppSpec, Target
+
+    section = getattr(settings.targets, name, None) if name in TargetsSettings.model_fields else None
+    if section is None:
+        raise ConfigError(
+            f"no deploy target {name!r} is configured",
+            hint=f"add [targets.{name}] with `host` (and [targets.{name}.apps.APP] with `port`) to workbench.toml",
+        )
+    apps = {
+        app: AppSpec(
+            name=app,
+            port=a.port or section.app_port,
+            artifacts=dict(a.artifacts),
+            env=dict(a.env),
+            api_keys_env=a.api_keys_env,
+            api_keys_file_env=a.api_keys_file_env,
+            gpus=a.gpus,
+            memory=a.memory,
+            cpus=a.cpus,
+            suite=a.suite,
+            ready_timeout_s=a.ready_timeout_s,
+        )
+        for app, a in section.apps.items()
+    }
+    return Target(
+        name=name,
+        docker_host=section.docker_host or f"ssh://{section.user}@{section.host}:{section.ssh_port}",
+        environment=name,
+        apps=apps,
+        identity_file=section.identity_file,
+        known_hosts=section.known_hosts,
+        keep=section.keep,
+        proxy_image=section.proxy_image,
+        registry=section.registry,
+    )
 
 
 def infra_values(env: str, outputs: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import pytest
 from textual.command import CommandList, CommandPalette
 
 from screens.models import ModelsScreen
-from screens.placeholder import PlaceholderScreen
 from services.errors import NotFoundError
 from tests.fakehub import FakeHub
 from tests.ui.conftest import TINY, SettingsFactory, copy_cache, make_app, settle, wait_for
@@ -20,14 +19,12 @@ async def test_number_keys_switch_modes(make_settings: SettingsFactory) -> None:
     app = make_app(make_settings())
     async with app.run_test(size=(140, 42)) as pilot:
         assert app.current_mode == "models" and isinstance(app.screen, ModelsScreen)
-        for key, mode in [("2", "finetune"), ("7", "infra"), ("3", "playground"), ("1", "models")]:
+        modes = [("2", "finetune"), ("7", "infra"), ("4", "artifacts"), ("6", "deploy"), ("3", "playground")]
+        for key, mode in [*modes, ("5", "images"), ("1", "models")]:
             await pilot.press(key)
             await pilot.pause()
             assert app.current_mode == mode
             assert app.screen.query_one(ModeBar).active == mode
-        await pilot.press("5")
-        assert isinstance(app.screen, PlaceholderScreen)
-        assert "Not built yet" in str(app.screen.query_one(".placeholder-text").render())
 
 
 async def test_keys_remapped_from_settings(make_settings: SettingsFactory) -> None:

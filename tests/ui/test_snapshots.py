@@ -110,11 +110,11 @@ def test_local_with_the_demo_model(
     assert snap_compare(app, terminal_size=SIZE, run_before=local)
 
 
-def test_placeholder_mode(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
+def test_deploy_without_targets(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
     async def deploy(pilot: Pilot[Any]) -> None:
         await hub_ready(pilot)
         await pilot.press("6")
-        await pilot.pause()
+        await settle(pilot)
 
     app = make_app(make_settings(snapshot_hub.endpoint))
     assert snap_compare(app, terminal_size=SIZE, run_before=deploy)

@@ -13,6 +13,8 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 def commands(group: click.Group, prefix: str = "workbench") -> list[str]:
     found = []
     for name, command in group.commands.items():
+        if command.hidden:  # `deploy run` is what `workbench deploy APP` calls
+            continue
         path = f"{prefix} {name}"
         found += commands(command, path) if isinstance(command, click.Group) else [path]
     return found

@@ -1,0 +1,403 @@
+"""One deploy, as a visible pipeline: lock, gate, resolve, pull, artifacts, start, ready, switch, record.
+
+Each step reports `running` then `done` (or `failed`) with its duration. On any failure the new
+container's last log lines are captured, the container is removed, the old version keeps serving,
+the lock is released and the release is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from services.deploy import lock, proxy, releases, volumes
+from services.deploy.engine import connect
+from services.deploy.target import AppSpec, Target
+from services.errors import DeployFailedError, UsageError, WorkbenchError
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+    from services.artifacts.workspace import Artifacts
+
+STEPS = ("lock", "gate", "resolve", "pull", "artifacts", "start", "ready", "switch", "drain", "record")
+StepState = Literal["running", "done", "failed", "skipped"]
+DRAIN_S = 2.0
+"""Time the proxy's old workers get to finish their requests before the old container stops."""
+STOP_TIMEOUT_S = 10
+"""Seconds a stopping container gets between SIGTERM and SIGKILL."""
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A step changed state; `seconds` is its duration so far."""
+
+    step: str
+    state: StepState
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the app's prompt suite said about the candidate."""
+
+    passed: int
+    failed: int
+    run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What to deploy where."""
+
+    target: Target
+    app: str
+    image: str
+    """`registry/app:tag` (or `registry/app@sha256:...`)."""
+    version: str
+    registry_auth: dict[str, str] | None = field(default=None, repr=False)
+    """docker-py `auth_config` for the registry (the password travels in the API request, never argv)."""
+    gate: Callable[[], GateResult] | None = None
+    artifact_refs: dict[str, str] | None = None
+    """Pinned artifact references per mount (a redeploy of an old release); None: the target's settings."""
+    rollback_of: str | None = None
+
+
+OnStep = Callable[[StepEvent], None]
+Confirm = Callable[[str], bool]
+
+
+def release_id() -> str:
+    return f"r{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def container_name(app: str, version: str, rid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{app}-{version}-{rid[-4:]}")[:120]
+
+
+def check_version(target: Target, version: str) -> None:
+    """A `-dirty` build (uncommitted changes) never goes to a prod target."""
+    from services.images.apps import is_deployable
+
+    if not is_deployable(version, target.environment):
+        raise UsageError(
+            f"{version} was built from a tree with uncommitted changes; it cannot go to {target.name} (prod)",
+            hint="commit, rebuild and push, then deploy the clean version",
+        )
+
+
+def deploy(
+    request: DeployRequest,
+    *,
+    artifacts: Artifacts,
+    actor: str,
+    on_step: OnStep | None = None,
+    confirm: Confirm | None = None,
+) -> releases.Release:
+    """Run the pipeline; the new release, or DeployFailedError (the old version still serving)."""
+    check_version(request.target, request.version)
+    run = _Run(request, artifacts, actor, on_step or (lambda event: None), confirm or (lambda question: False))
+    with connect(request.target) as client:
+        return run.execute(client)
+
+
+class Steps:
+    """Reports each step's start, end and duration; a failure names the step."""
+
+    def __init__(self, on_step: OnStep) -> None:
+        self.on_step = on_step
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[Callable[[str], None]]:
+        """Run a step; the yielded function sets the detail shown when it is done."""
+        started = time.monotonic()
+        detail = [""]
+        self.on_step(StepEvent(name, "running"))
+        try:
+            yield lambda text: detail.__setitem__(0, text)
+        except WorkbenchError as exc:
+            self.on_step(StepEvent(name, "failed", time.monotonic() - started, exc.message))
+            raise
+        except Exception as exc:
+            self.on_step(StepEvent(name, "failed", time.monotonic() - started, str(exc)[:300]))
+            raise DeployFailedError(f"deploy step {name!r} failed: {str(exc)[:300]}") from exc
+        self.on_step(StepEvent(name, "done", time.monotonic() - started, detail[0]))
+
+
+class _Run:
+    """The state of one deploy while it runs."""
+
+    def __init__(self, request: DeployRequest, artifacts: Artifacts, actor: str, on_step: OnStep, confirm: Confirm):
+        self.request, self.artifacts, self.actor, self.on_step, self.confirm = (
+            request,
+            artifacts,
+            actor,
+            on_step,
+            confirm,
+        )
+        self.spec: AppSpec = request.target.app(request.app)
+        self.rid = release_id()
+        self.started = time.monotonic()
+        self.bom: dict[str, Any] = {
+            "image": request.image,
+            "version": request.version,
+            "target": request.target.name,
+            "deployer": actor,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "artifacts": [],
+        }
+        if request.rollback_of:
+            self.bom["rollback_of"] = request.rollback_of
+        self.container: Any = None
+        self.step = Steps(on_step).step
+
+    def execute(self, client: DockerClient) -> releases.Release:
+        req = self.request
+        store = self.artifacts.store
+        with self.step("lock"):
+            image = _lock_image(client, req.target)
+            releases.recover(client, store, req.target, req.app, self.confirm)
+            lock.acquire(client, req.app, owner=self.actor, version=req.version, image=image)
+        releases.begin(store, self.rid, req.app, req.target.name, req.version, self.actor, self.bom)
+        try:
+            return self._steps(client)
+        except BaseException as exc:
+            self._fail(client, exc)
+            raise
+        finally:
+            with contextlib.suppress(WorkbenchError, Exception):
+                lock.release(client, req.app)
+
+    def _steps(self, client: DockerClient) -> releases.Release:
+        req = self.request
+        self._gate()
+        with self.step("resolve") as note:
+            reference = _resolve(client, req.image, req.registry_auth)
+            note(reference.split("@", 1)[1][:19])
+        self.bom["digest"] = reference.split("@", 1)[1]
+        with self.step("pull"):
+            client.images.pull(reference, auth_config=req.registry_auth)
+        with self.step("artifacts") as note:
+            mounts = self._mount_artifacts(client, reference)
+            note(", ".join(f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]) or "none")
+        with self.step("start") as note:
+            proxy.ensure_network(client)
+            self.container = self._start(client, reference, mounts)
+            note(self.container.name)
+        with self.step("ready") as note:
+            waited = wait_ready(self.container, self.spec)
+            note(f"/readyz after {waited:.1f} s")
+        with self.step("switch") as note:
+            old = switch(client, req.target, self.spec, self.container.name)
+            note(f"from {old}" if old else "first version")
+        self.bom["serving_after_s"] = round(time.monotonic() - self.started, 2)
+        with self.step("drain") as note:
+            drain(client, old, self.container.name)
+            note(f"{old} stopped, kept for rollback" if old else "nothing to drain")
+        with self.step("record"):
+            self.bom["container"] = self.container.name
+            self.bom["duration_s"] = round(time.monotonic() - self.started, 2)
+            release = releases.finish(self.artifacts.store, self.rid, "live", self.bom)
+            releases.prune(client, req.app, keep=req.target.keep, live=self.container.name)
+        return release
+
+    def _gate(self) -> None:
+        if self.request.gate is None:
+            self.on_step(StepEvent("gate", "skipped", detail="no suite configured"))
+            return
+        with self.step("gate") as note:
+            result = self.request.gate()
+            self.bom["suite"] = {"passed": result.passed, "failed": result.failed, "run_id": result.run_id}
+            note(f"{result.passed} passed, {result.failed} failed")
+            if not result.ok:
+                raise DeployFailedError(
+                    f"the prompt suite failed ({result.failed} of {result.passed + result.failed} cases)",
+                    hint=f"see `workbench eval show {result.run_id}`" if result.run_id else None,
+                )
+
+    def _mount_artifacts(self, client: DockerClient, image: str) -> dict[str, dict[str, str]]:
+        from services.artifacts.model import parse_ref
+
+        refs = self.request.artifact_refs if self.request.artifact_refs is not None else self.spec.artifacts
+        mounts = {}
+        for mount, ref in refs.items():
+            manifest, folder = _fetch(self.artifacts, parse_ref(ref))
+            volume = volumes.mount_artifact(client, image, manifest, folder)
+            mounts[volume] = {"bind": f"/artifacts/{mount}", "mode": "ro"}
+            self.bom["artifacts"].append(
+                {"mount": mount, "ref": ref, "kind": manifest.kind, "name": manifest.name,
+                 "version": manifest.version, "digest": manifest.digest(),
+                 "base_model": manifest.lineage.get("base_model")}
+            )  # fmt: skip
+        return mounts
+
+    def _start(self, client: DockerClient, image: str, mounts: dict[str, dict[str, str]]) -> Any:
+        req, spec = self.request, self.spec
+        name = container_name(req.app, req.version, self.rid)
+        environment = dict(spec.env)
+        keys = _api_keys(spec)
+        if keys:
+            mounts[volumes.secrets_volume(client, image, name, keys)] = {"bind": "/run/secrets/workbench", "mode": "ro"}
+            environment[spec.api_keys_file_env] = "/run/secrets/workbench/api_keys"
+        labels = {
+            "workbench.role": "app",
+            "workbench.app": req.app,
+            "workbench.version": req.version,
+            "workbench.digest": self.bom["digest"],
+            "workbench.release": self.rid,
+            "workbench.deployer": self.actor,
+            "workbench.artifacts": json.dumps([f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]]),
+            "workbench.bom": json.dumps(self.bom, sort_keys=True),
+        }
+        return client.containers.run(
+            image,
+            name=name,
+            detach=True,
+            network=proxy.NETWORK,
+            environment=environment,
+            volumes=mounts,
+            labels=labels,
+            restart_policy={"Name": "unless-stopped"},
+            **_resources(spec),
+        )
+
+    def _fail(self, client: DockerClient, exc: BaseException) -> None:
+        logs = ""
+        if self.container is not None:
+            with contextlib.suppress(Exception):
+                logs = self.container.logs(tail=40).decode(errors="replace")
+            releases.remove_container(client, self.container.name)
+        self.bom["error"] = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        self.bom["logs"] = logs[-4000:]
+        self.bom["duration_s"] = round(time.monotonic() - self.started, 2)
+        releases.finish(self.artifacts.store, self.rid, "failed", self.bom)
+        if isinstance(exc, DeployFailedError) and logs and not exc.logs:
+            exc.logs = logs
+
+
+READY_PROBE = """
+import sys, time, urllib.request
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    try:
+        if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200:
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+"""
+
+
+def wait_ready(container: Any, spec: AppSpec) -> float:
+    """Seconds until the container's /readyz answers 200, polled from inside it by one exec;
+    DeployFailedError on timeout or when the container stops."""
+    started = time.monotonic()
+    url = f"http://127.0.0.1:{spec.container_port}/readyz"
+    with contextlib.suppress(Exception):  # an exec into a container that died fails: told apart below
+        if container.exec_run(["python3", "-c", READY_PROBE, url, str(spec.ready_timeout_s)]).exit_code == 0:
+            return time.monotonic() - started
+    container.reload()
+    if container.status != "running":
+        state = container.attrs["State"]
+        raise DeployFailedError(f"{container.name} stopped before it was ready (exit {state.get('ExitCode')})")
+    raise DeployFailedError(
+        f"{container.name} was not ready within {spec.ready_timeout_s:.0f} s (/readyz never answered 200)",
+        hint="its last log lines are below; the old version keeps serving",
+    )
+
+
+def switch(client: DockerClient, target: Target, spec: AppSpec, new: str) -> str | None:
+    """Route the app's port to container `new`; returns the container it served before."""
+    gateway = proxy.ensure_proxy(client, target)
+    old = proxy.routed_to(gateway, spec.name)
+    proxy.route(gateway, spec.name, spec.port, new, spec.container_port)
+    return old
+
+
+def drain(client: DockerClient, old: str | None, new: str) -> None:
+    """Let the proxy's old workers finish their requests to `old`, then stop it (kept for rollback)."""
+    if not old or old == new:
+        return
+    time.sleep(DRAIN_S)
+    with contextlib.suppress(Exception):
+        client.containers.get(old).stop(timeout=STOP_TIMEOUT_S)
+
+
+def _lock_image(client: DockerClient, target: Target) -> str:
+    """An image the target has, for the lock container: the proxy's (pulled when missing)."""
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(target.proxy_image)
+    except ImageNotFound:
+        client.images.pull(target.proxy_image)
+    return target.proxy_image
+
+
+def _resolve(client: DockerClient, image: str, auth: dict[str, str] | None) -> str:
+    """`repository@sha256:...` for `image`, asked of the registry by the target's engine."""
+    if "@sha256:" in image:
+        return image
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    data = client.images.get_registry_data(image, auth_config=auth)
+    return f"{repository}@{data.id}"
+
+
+def _fetch(artifacts: Artifacts, ref: Any) -> tuple[Any, Any]:
+    """The manifest and workspace folder of `ref`: pulled (verified) from remote storage when there is one."""
+    from services.errors import NotFoundError
+
+    try:
+        remote = artifacts.remote
+    except NotFoundError:
+        manifest = artifacts.local.resolve(ref)
+    else:
+        manifest = remote.resolve(ref)
+        artifacts.pull(_pinned(manifest))
+    return manifest, artifacts.folder(manifest)
+
+
+def _pinned(manifest: Any) -> Any:
+    from services.artifacts.model import Ref
+
+    return Ref(manifest.name, version=manifest.version)
+
+
+def _api_keys(spec: AppSpec) -> list[str]:
+    import os
+
+    if not spec.api_keys_env:
+        return []
+    raw = os.environ.get(spec.api_keys_env, "")
+    keys = [k.strip() for k in raw.replace(",", "\n").splitlines() if k.strip()]
+    if not keys:
+        raise UsageError(
+            f"app {spec.name}: no API keys in ${spec.api_keys_env}", hint=f"export {spec.api_keys_env}=KEY1,KEY2"
+        )
+    return keys
+
+
+def _resources(spec: AppSpec) -> dict[str, Any]:
+    from docker.types import DeviceRequest
+
+    options: dict[str, Any] = {}
+    if spec.memory:
+        options["mem_limit"] = spec.memory
+    if spec.cpus:
+        options["nano_cpus"] = int(spec.cpus * 1e9)
+    if spec.gpus is not None:
+        options["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
+    return options

@@ -1,0 +1,136 @@
+"""The deploy test bed: fixture images in the test registry and a target that is the second Docker engine,
+reached over SSH with the test bed's key and pinned host key.
+
+Run as a script (`python -m tests.integration.deploy_support APP IMAGE VERSION DATA_DIR`) it deploys
+once, so a test can kill a deploy halfway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.deploy.target import AppSpec, Target
+
+STATE = Path(os.environ.get("WORKBENCH_TESTBED_DIR", "/var/lib/workbench-testbed"))
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "deploy"
+NS_IP = "10.203.0.2"
+APPS = {
+    "fx-first": 18101,
+    "fx-swap": 18102,
+    "fx-broken": 18103,
+    "fx-rollback": 18104,
+    "fx-lock": 18105,
+    "fx-kill": 18106,
+    "fx-art": 18107,
+}
+"""Every test app with its public port: one proxy serves them all, so it is never recreated between tests."""
+
+
+def read_testbed() -> dict[str, str]:
+    path = STATE / "testbed.json"
+    if not path.is_file():
+        message = f"{path} missing: run `scripts/testbed up` first"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return dict(json.loads(path.read_text()))
+
+
+def registry_auth(tb: dict[str, str]) -> dict[str, str]:
+    password = Path(tb["WORKBENCH_TESTBED_REGISTRY_PASSWORD_FILE"]).read_text().strip()
+    return {"username": tb["WORKBENCH_TESTBED_REGISTRY_USER"], "password": password}
+
+
+def target(tb: dict[str, str], **apps: AppSpec) -> Target:
+    """The staging target on the deploy host, with every test app (overridden by `apps`)."""
+    specs = {name: AppSpec(name, port, ready_timeout_s=30) for name, port in APPS.items()}
+    specs.update(apps)
+    return Target(
+        "staging",
+        f"ssh://{tb['WORKBENCH_TESTBED_DEPLOY_SSH']}",
+        "staging",
+        apps=specs,
+        identity_file=Path(tb["WORKBENCH_TESTBED_DEPLOY_SSH_KEY"]),
+        known_hosts=Path(tb["WORKBENCH_TESTBED_DEPLOY_KNOWN_HOSTS"]),
+        keep=2,
+        proxy_image=tb["WORKBENCH_TESTBED_PROXY_IMAGE"],
+    )
+
+
+def app_spec(name: str, **changes: Any) -> AppSpec:
+    return replace(AppSpec(name, APPS[name], ready_timeout_s=30), **changes)
+
+
+@dataclass(frozen=True)
+class Images:
+    v1: str
+    v2: str
+    broken: str
+
+
+def build_and_push(tb: dict[str, str], repository: str = "deploy-fixture") -> Images:
+    """The fixture app as versions 1.0.0 and 2.0.0 and a broken 3.0.0, pushed to the test registry."""
+    import docker
+
+    host = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DOCKER_HOST"])
+    auth = registry_auth(tb)
+    tags = []
+    for version, broken in (("1.0.0", "0"), ("2.0.0", "0"), ("3.0.0", "1")):
+        tag = f"{tb['WORKBENCH_TESTBED_REGISTRY']}/{repository}:{version}"
+        args = {"BASE_IMAGE": tb["WORKBENCH_TESTBED_BASE_IMAGE"], "VERSION": version, "BROKEN": broken}
+        host.images.build(path=str(FIXTURE), tag=tag, buildargs=args, rm=True)
+        for line in host.images.push(tag, auth_config=auth, stream=True, decode=True):
+            assert "error" not in line, line
+        tags.append(tag)
+    host.close()
+    return Images(*tags)
+
+
+def clean_target(tb: dict[str, str]) -> None:
+    """Remove everything earlier deploys left on the deploy engine (containers, volumes, the network)."""
+    import docker
+
+    engine = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"])
+    for container in engine.containers.list(all=True, filters={"label": "workbench.role"}):
+        container.remove(force=True)
+    for volume in engine.volumes.list(filters={"label": "workbench.role"}):
+        volume.remove(force=True)
+    for network in engine.networks.list(names=["wb-net"]):
+        network.remove()
+    engine.close()
+
+
+def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, dict[str, Any]]:
+    """GET through the target's proxy, without any proxy of the environment."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{NS_IP}:{port}{path}", timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+def main(argv: list[str]) -> None:
+    """Deploy APP IMAGE VERSION with the workspace in DATA_DIR (used by the killed-deploy test)."""
+    from services.artifacts.workspace import Artifacts
+    from services.deploy.pipeline import DeployRequest, deploy
+
+    app, image, version, data_dir = argv
+    tb = read_testbed()
+    spec = app_spec(app, env={"READY_AFTER_S": "60"}, ready_timeout_s=90)
+    request = DeployRequest(target(tb, **{app: spec}), app, image, version, registry_auth=registry_auth(tb))
+    print("deploying", flush=True)
+    deploy(request, artifacts=Artifacts(Path(data_dir)), actor="killed@test", on_step=lambda e: print(e, flush=True))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
