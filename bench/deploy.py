@@ -78,7 +78,8 @@ def main() -> None:
     from services.deploy.pipeline import DeployRequest, deploy
     from services.deploy.rollback import rollback
     from services.deploy.target import AppSpec
-    from tests.integration.deploy_support import build_and_push, clean_target, read_testbed, registry_auth, target
+    from tests.integration.deploy_support import build_and_push, clean_target, registry_auth, target
+    from tests.testbed import read_testbed
 
     tb = read_testbed()
     clean_target(tb)

@@ -6,30 +6,20 @@ fail under CI=true.
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from services.artifacts.blob import BlobStorage, open_blob_storage
 from services.artifacts.storage import Storage
+from tests.testbed import read_testbed
 
-STATE = Path(os.environ.get("WORKBENCH_TESTBED_DIR", "/var/lib/workbench-testbed"))
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 """The emulator's published development key (the only key Azurite accepts by default)."""
 
 
 def azurite_url() -> str:
-    path = STATE / "testbed.json"
-    if not path.is_file():
-        message = f"{path} missing: run `scripts/testbed up` first"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return str(json.loads(path.read_text())["WORKBENCH_TESTBED_AZURITE_BLOB_URL"])
+    return read_testbed()["WORKBENCH_TESTBED_AZURITE_BLOB_URL"]
 
 
 def connection_string(key: str = AZURITE_KEY) -> str:

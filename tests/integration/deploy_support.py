@@ -8,7 +8,6 @@ once, so a test can kill a deploy halfway.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
@@ -16,11 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from services.deploy.target import AppSpec, Target
+from tests.testbed import read_testbed
 
-STATE = Path(os.environ.get("WORKBENCH_TESTBED_DIR", "/var/lib/workbench-testbed"))
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "deploy"
 NS_IP = "10.203.0.2"
 APPS = {
@@ -33,16 +30,6 @@ APPS = {
     "fx-art": 18107,
 }
 """Every test app with its public port: one proxy serves them all, so it is never recreated between tests."""
-
-
-def read_testbed() -> dict[str, str]:
-    path = STATE / "testbed.json"
-    if not path.is_file():
-        message = f"{path} missing: run `scripts/testbed up` first"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return dict(json.loads(path.read_text()))
 
 
 def registry_auth(tb: dict[str, str]) -> dict[str, str]:

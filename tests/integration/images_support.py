@@ -8,7 +8,6 @@ developer machine and fails under CI=true, where the test bed must be up.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -18,12 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from services.images.ops import ImagesConfig
 from services.images.registry import RegistryAccess
+from tests.testbed import read_testbed
 
-STATE = Path(os.environ.get("WORKBENCH_TESTBED_DIR", "/var/lib/workbench-testbed"))
 PASSWORD_ENV = "WB_TEST_REGISTRY_PASSWORD"
 DEPLOY_HOST_IP = "10.203.0.2"
 """Address of the deployment engine's network namespace: its published ports answer there."""
@@ -61,13 +58,7 @@ class ImagesBed:
 
 
 def images_bed() -> ImagesBed:
-    path = STATE / "testbed.json"
-    if not path.is_file():
-        message = f"{path} missing: run `scripts/testbed up` first"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    values = json.loads(path.read_text())
+    values = read_testbed()
     return ImagesBed(
         docker_host=values["WORKBENCH_TESTBED_DOCKER_HOST"],
         deploy_docker_host=values["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"],

@@ -30,10 +30,10 @@ from tests.integration.deploy_support import (
     build_and_push,
     clean_target,
     get,
-    read_testbed,
     registry_auth,
     target,
 )
+from tests.testbed import read_testbed
 
 pytestmark = pytest.mark.integration
 

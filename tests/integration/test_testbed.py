@@ -18,19 +18,14 @@ from pathlib import Path
 
 import pytest
 
-STATE = Path(os.environ.get("WORKBENCH_TESTBED_DIR", "/var/lib/workbench-testbed"))
+from tests.testbed import read_testbed
+
 TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
 def tb() -> dict[str, str]:
-    path = STATE / "testbed.json"
-    if not path.is_file():
-        msg = f"{path} missing: run `scripts/testbed up` first"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return json.loads(path.read_text())
+    return read_testbed()
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
