@@ -14,6 +14,7 @@ BENCHES = {
     "images": "bench.images",
     "artifacts": "bench.artifacts",
     "deploy": "bench.deploy",
+    "chatbot": "bench.chatbot",
 }
 
 

@@ -1,0 +1,130 @@
+"""Chatbot end-to-end latency for a short completion vs `model.generate` in-process, same settings.
+
+Ours: the app (apps/chatbot) served by uvicorn on loopback, asked through the official OpenAI client
+(HTTP, auth, metrics, JSON logs, the streaming engine). Peer: the same base model with the same
+adapter merged, the same rendered chat prompt, `model.generate` greedy with the same token budget.
+Goal (the apps issue): overhead <= 10 %. `python -m bench chatbot`.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.common import report
+
+MAX_TOKENS = 32
+RUNS = 15
+QUESTION = "How do I request GPU time for a fine-tune?"
+
+
+def make_adapter(model: Path, folder: Path) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(7)
+    lora = LoraConfig(
+        r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False
+    )
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model), lora).save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(model).save_pretrained(folder)
+
+
+def serve(model: Path, adapter: Path) -> tuple[str, object]:
+    """The chatbot on a loopback port; its base URL and the uvicorn server."""
+    import uvicorn
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "apps" / "chatbot"))
+    from chatbot.app import create_app
+    from chatbot.settings import Settings
+
+    settings = Settings(model_path=model, adapter_path=adapter, api_keys="bench-key", log_level="WARNING")  # type: ignore[call-arg]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_config=None, log_level="warning"))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server
+
+
+def wait_ready(url: str) -> None:
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if opener.open(f"{url}/readyz", timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the chatbot did not become ready")
+
+
+def peer_latencies(model: Path, adapter: Path, system: str) -> tuple[list[float], int]:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model), adapter).merge_and_unload().eval()
+    tokenizer = AutoTokenizer.from_pretrained(adapter)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": QUESTION}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    times, produced = [], 0
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        with torch.inference_mode():
+            ids = lm.generate(**inputs, max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=pad)
+        times.append(time.perf_counter() - started)
+        produced = int(ids.shape[1] - inputs["input_ids"].shape[1])
+    return times, produced
+
+
+def main() -> None:
+    from openai import OpenAI
+
+    from services.demo import build_tiny_llama
+
+    with tempfile.TemporaryDirectory(prefix="bench-chatbot-") as tmp:
+        model = build_tiny_llama(Path(tmp) / "model")
+        adapter = Path(tmp) / "adapter"
+        make_adapter(model, adapter)
+        url, server = serve(model, adapter)
+        wait_ready(url)
+        client = OpenAI(base_url=f"{url}/v1", api_key="bench-key")
+        ours, tokens = [], 0
+        for _ in range(RUNS + 2):  # two warm-up requests
+            started = time.perf_counter()
+            answer = client.chat.completions.create(
+                model="chatbot", messages=[{"role": "user", "content": QUESTION}], max_tokens=MAX_TOKENS, temperature=0
+            )
+            ours.append(time.perf_counter() - started)
+            tokens = answer.usage.completion_tokens if answer.usage else 0
+        from chatbot.settings import Settings
+
+        system = Settings(model_path=model, api_keys="x").system_prompt  # type: ignore[call-arg]
+        peer, peer_tokens = peer_latencies(model, adapter, system)
+        server.should_exit = True  # type: ignore[attr-defined]
+    print(f"completion tokens: chatbot {tokens}, model.generate {peer_tokens} (greedy, max {MAX_TOKENS})")
+    overhead_ms = (statistics.median(ours[2:]) - statistics.median(peer)) * 1000
+    print(f"fixed overhead per request (HTTP, auth, JSON, streamer thread): {overhead_ms:.0f} ms")
+    report(
+        "chatbot latency, median of 15 short completions",
+        statistics.median(ours[2:]),
+        statistics.median(peer),
+        "s",
+        goal="<= 1.10",
+        higher_is_better=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
