@@ -108,7 +108,7 @@ def deploy(
 ) -> releases.Release:
     """Run the pipeline; the new release, or DeployFailedError (the old version still serving)."""
     check_version(request.target, request.version)
-    run = _Run(request, artifacts, actor, on_step or (lambda event: None), confirm or (lambda question: False))
+    run = DeployRun(request, artifacts, actor, on_step or (lambda event: None), confirm or (lambda question: False))
     with connect(request.target) as client:
         return run.execute(client)
 
@@ -136,17 +136,15 @@ class Steps:
         self.on_step(StepEvent(name, "done", time.monotonic() - started, detail[0]))
 
 
-class _Run:
-    """The state of one deploy while it runs."""
+class DeployRun:
+    """The state of one deploy while it runs; `execute` runs it on an open engine client."""
 
     def __init__(self, request: DeployRequest, artifacts: Artifacts, actor: str, on_step: OnStep, confirm: Confirm):
-        self.request, self.artifacts, self.actor, self.on_step, self.confirm = (
-            request,
-            artifacts,
-            actor,
-            on_step,
-            confirm,
-        )
+        self.request = request
+        self.artifacts = artifacts
+        self.actor = actor
+        self.on_step = on_step
+        self.confirm = confirm
         self.spec: AppSpec = request.target.app(request.app)
         self.rid = release_id()
         self.started = time.monotonic()
@@ -177,7 +175,7 @@ class _Run:
             self._fail(client, exc)
             raise
         finally:
-            with contextlib.suppress(WorkbenchError, Exception):
+            with contextlib.suppress(Exception):  # the outcome is decided; a lost lock is cleared later
                 lock.release(client, req.app)
 
     def _steps(self, client: DockerClient) -> releases.Release:

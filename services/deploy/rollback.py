@@ -45,7 +45,7 @@ def rollback(
                 artifact_refs={a["mount"]: f"{a['name']}@{a['version']}" for a in previous.bom.get("artifacts", [])},
                 rollback_of=live.id if live else None,
             )  # fmt: skip
-            return pipeline._Run(request, artifacts, actor, report, lambda question: False).execute(client)
+            return pipeline.DeployRun(request, artifacts, actor, report, lambda question: False).execute(client)
         return _restart(client, target, app, container, previous, live, artifacts, actor, report)
 
 
