@@ -21,8 +21,9 @@ from textual.worker import Worker
 
 from screens.base import ModeScreen
 from services.deploy.pipeline import STEPS, StepEvent
+from services.errors import WorkbenchError
 from workbench.render_deploy import release_line, uptime
-from workbench.settings import TargetsSettings, artifacts_for, deploy_target
+from workbench.settings import artifacts_for, configured_targets, deploy_target
 from workbench.widgets import ConfirmScreen
 from workbench.widgets.prompt import PromptScreen
 from workbench.widgets.typed_confirm import TypedConfirmScreen
@@ -66,7 +67,7 @@ class DeployScreen(ModeScreen):
         self.busy = False
 
     def compose_body(self) -> ComposeResult:
-        names = [n for n in TargetsSettings.model_fields if getattr(self.context.settings.targets, n) is not None]
+        names = configured_targets(self.context.settings)
         with Horizontal(id="deploy-bar"):
             yield Label("Target ", id="deploy-target-label")
             options = [(n, n) for n in names]
@@ -160,7 +161,7 @@ class DeployScreen(ModeScreen):
 
         try:
             return app_version(self.context.settings, app)
-        except Exception:  # not an app under images.apps_dir: the user types the version
+        except WorkbenchError:  # not an app under images.apps_dir: the user types the version
             return ""
 
     def _confirm_deploy(self, app: str, name: str, version: str | None) -> None:

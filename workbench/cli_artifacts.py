@@ -15,7 +15,7 @@ from services.errors import UsageError
 from workbench.cli_context import Context, pass_context
 
 if TYPE_CHECKING:
-    from services.artifacts.catalog import Catalog, VersionInfo
+    from services.artifacts.catalog import Catalog
     from services.artifacts.model import Ref
     from services.artifacts.workspace import Artifacts
 
@@ -76,19 +76,11 @@ def artifacts_show(obj: Context, ref: str, remote: bool, as_json: bool) -> None:
 
     arts = _artifacts(obj)
     catalog = arts.catalog(remote=remote)
-    info = _info(catalog, _ref(ref))
+    info = catalog.info(_ref(ref))
     evals = evals_for(arts.store, info.manifest.name, info.manifest.version)
     click.echo(
         render_artifacts.show_json(info, evals) if as_json else render_artifacts.show_text(info, evals, _where(catalog))
     )
-
-
-def _info(catalog: Catalog, ref: Ref) -> VersionInfo:
-    from services.artifacts.catalog import VersionInfo
-
-    manifest = catalog.resolve(ref)
-    labels = [label for label, v in catalog.labels(manifest.kind, manifest.name).items() if v == manifest.version]
-    return VersionInfo(manifest, tuple(sorted(labels)))
 
 
 @artifacts.command("add")

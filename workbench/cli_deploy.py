@@ -197,9 +197,9 @@ def status(obj: Context, targets: tuple[str, ...], as_json: bool, log_lines: int
     from services.deploy import releases
     from services.deploy.engine import connect
     from workbench import render_deploy
-    from workbench.settings import TargetsSettings, artifacts_for, deploy_target
+    from workbench.settings import artifacts_for, configured_targets, deploy_target
 
-    names = targets or tuple(n for n in TargetsSettings.model_fields if getattr(obj.settings.targets, n) is not None)
+    names = targets or tuple(configured_targets(obj.settings))
     store = artifacts_for(obj.settings).store
     found: list[Any] = []
     for name in names:

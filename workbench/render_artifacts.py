@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from services.artifacts.catalog import VersionInfo
@@ -107,7 +108,7 @@ def show_json(info: VersionInfo, evals: list[EvalLink]) -> str:
         "lineage": info.manifest.lineage,
         "digest": info.manifest.digest(),
         "file_list": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in info.manifest.files],
-        "eval_runs": [e.__dict__ for e in evals],
+        "eval_runs": [asdict(e) for e in evals],
     }
     return json.dumps(data, indent=2)
 
@@ -123,4 +124,4 @@ def copy_text(report: CopyReport, verb: str, where: str) -> str:
 
 
 def copy_json(report: CopyReport) -> str:
-    return json.dumps(report.__dict__, indent=2)
+    return json.dumps(asdict(report), indent=2)

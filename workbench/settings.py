@@ -526,6 +526,11 @@ def remote_storage(section: ArtifactsSettings) -> Storage | None:
     return open_blob_storage(containers=containers, account_url=section.blob_endpoint, connection_string=secret)
 
 
+def configured_targets(settings: Settings) -> list[str]:
+    """Names of the deploy targets the `targets` section sets, in order (dev, staging, prod)."""
+    return [name for name in TargetsSettings.model_fields if getattr(settings.targets, name) is not None]
+
+
 def deploy_target(settings: Settings, name: str) -> Target:
     """The deploy target `name` (dev, staging or prod) from the `targets` section."""
     from services.deploy.target import AppSpec, Target

@@ -70,6 +70,12 @@ class Catalog:
             )
         return Manifest.from_json(raw, origin=f"{self.storage.description}: {ref}")
 
+    def info(self, ref: Ref) -> VersionInfo:
+        """The version `ref` names, with the labels pointing at it."""
+        manifest = self.resolve(ref)
+        labels = self.labels(manifest.kind, manifest.name)
+        return VersionInfo(manifest, tuple(sorted(label for label, v in labels.items() if v == manifest.version)))
+
     def kind_of(self, name: str) -> str:
         """The kind artifact `name` has here; NotFoundError when it has no version here."""
         for kind in KINDS:

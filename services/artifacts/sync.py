@@ -171,8 +171,9 @@ def _copy_all(
     cancel: CancelToken | None,
 ) -> int:
     """Run `copy` over `todo` in parallel (largest first) with one progress meter; return bytes moved."""
+    already = manifest.size - sum(f.size for f in todo)
     meter = TransferMeter(manifest.size, on_progress)
-    meter.skip(manifest.size - sum(f.size for f in todo))
+    meter.skip(already)
     stop = threading.Event()
 
     def on_bytes(n: int) -> None:
@@ -194,7 +195,7 @@ def _copy_all(
     if errors:
         raise errors[0]  # type: ignore[misc]
     meter.finish()
-    return meter.done_bytes - (manifest.size - sum(f.size for f in todo))
+    return meter.done_bytes - already
 
 
 def _nothing_to_do(manifest: Manifest, started: float) -> CopyReport:

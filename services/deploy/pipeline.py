@@ -356,6 +356,7 @@ def _resolve(client: DockerClient, image: str, auth: dict[str, str] | None) -> s
 
 def _fetch(artifacts: Artifacts, ref: Any) -> tuple[Any, Any]:
     """The manifest and workspace folder of `ref`: pulled (verified) from remote storage when there is one."""
+    from services.artifacts.model import Ref
     from services.errors import NotFoundError
 
     try:
@@ -364,14 +365,8 @@ def _fetch(artifacts: Artifacts, ref: Any) -> tuple[Any, Any]:
         manifest = artifacts.local.resolve(ref)
     else:
         manifest = remote.resolve(ref)
-        artifacts.pull(_pinned(manifest))
+        artifacts.pull(Ref(manifest.name, version=manifest.version))
     return manifest, artifacts.folder(manifest)
-
-
-def _pinned(manifest: Any) -> Any:
-    from services.artifacts.model import Ref
-
-    return Ref(manifest.name, version=manifest.version)
 
 
 def _api_keys(spec: AppSpec) -> list[str]:

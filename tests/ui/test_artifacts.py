@@ -74,9 +74,7 @@ async def test_lineage_push_pull_and_label(
 
         await pilot.press("p")
         await wait_for(pilot, lambda: "pushed" in str(screen.query_one("#artifacts-status", Static).render()))
-        remote = Artifacts(tmp_path / "other", open_remote=lambda: workspace.local.storage).remote
         assert (tmp_path / "remote" / "adapter" / "demo-run" / "v1" / "manifest.json").is_file()
-        del remote
 
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.where == "remote" and bool(screen.infos))
