@@ -1,9 +1,10 @@
 """The demo workspace: real, tiny, offline things for every mode to act on.
 
-`init_demo` places a tiny Llama-architecture model (random weights, a BPE tokenizer trained
-here) and the packaged all-MiniLM-L6-v2 embedding model into the HF cache layout, so
-`from_pretrained` finds both offline, and writes an instruction dataset and RAG documents into
-the workspace. It is idempotent: a second run finds everything in place and changes nothing.
+`init_demo` places a tiny Llama-architecture model (seeded random weights, a BPE tokenizer
+trained on the demo corpus; the same bytes on every machine) and the packaged all-MiniLM-L6-v2
+embedding model into the HF cache layout, so `from_pretrained` finds both offline, and writes an
+instruction dataset and RAG documents into the workspace. It is idempotent: a second run finds
+everything in place and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from services.cache import cached_snapshot
 from services.rag.embeddings import packaged_minilm
@@ -68,7 +70,7 @@ def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
         created.append(str(job))
     suite = demo_dir / "suite.yaml"
     if not suite.exists():
-        shutil.copyfile(Path(str(resources.files("services") / "demo_data" / "suite.yaml")), suite)
+        shutil.copyfile(_demo_data("suite.yaml"), suite)
         created.append(str(suite))
     return DemoWorkspace(
         model=DEMO_MODEL,
@@ -92,40 +94,102 @@ def _demo_job(dataset: Path, model_folder: Path) -> str:
     return commented_toml(spec)
 
 
+TINY_LLAMA = {
+    "vocab_size": 512,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 512,
+}
+"""The demo model's dimensions; the vocabulary is the packaged tokenizer's."""
+
+SPECIAL_TOKENS = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+TOKEN_IDS = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 3}
+"""Ids of the special tokens in `demo_data/tokenizer.json` (trained first, so they come first)."""
+
+
 def build_tiny_llama(folder: Path, *, seed: int = DEMO_SEED) -> Path:
-    """Save a tiny random-weight LlamaForCausalLM and its locally trained tokenizer into `folder`."""
-    import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
-    from transformers.utils import logging as hf_logging
+    """Save the tiny Llama-architecture demo model, byte for byte the same on every machine.
 
-    hf_logging.disable_progress_bar()
+    Every file is written here rather than by `save_pretrained`, whose output carries the library
+    version and changes between releases: the configs are fixed JSON, the tokenizer is the packaged
+    one (see `train_tokenizer`), and the weights come from Python's seeded generator, whose stream
+    is stable across versions, in a fixed order.
+    """
+    from safetensors.numpy import save_file
 
-    tokenizer = train_tokenizer(seed=seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=32,
-    )
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / "config.json", _llama_config())
+    _write_json(folder / "generation_config.json", {**TOKEN_IDS, "max_new_tokens": 32})
+    _write_json(folder / "tokenizer_config.json", _tokenizer_config())
+    shutil.copyfile(_demo_data("tokenizer.json"), folder / "tokenizer.json")
+    (folder / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    save_file(_random_weights(seed), str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "README.md").write_text(MODEL_CARD)
     return folder
+
+
+def _llama_config() -> dict[str, object]:
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        **TINY_LLAMA,
+        **TOKEN_IDS,
+        "hidden_act": "silu",
+        "rms_norm_eps": 1e-06,
+        "rope_theta": 10000.0,
+        "initializer_range": 0.02,
+        "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+    }
+
+
+def _tokenizer_config() -> dict[str, object]:
+    return {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512, **SPECIAL_TOKENS}
+
+
+def _write_json(path: Path, value: dict[str, object]) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def _random_weights(seed: int) -> dict[str, Any]:
+    """Llama weights: normal(0, 0.02) matrices, RMS norms at 1; the head is tied to the embeddings."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(seed)
+    weights = {}
+    for name, shape in _llama_shapes():
+        if name.endswith("norm.weight"):
+            weights[name] = np.ones(shape, dtype=np.float32)
+        else:
+            count = int(np.prod(shape))
+            weights[name] = np.array([rng.gauss(0.0, 0.02) for _ in range(count)], dtype=np.float32).reshape(shape)
+    return weights
+
+
+def _llama_shapes() -> list[tuple[str, tuple[int, ...]]]:
+    dims = TINY_LLAMA
+    hidden, inner, vocab = dims["hidden_size"], dims["intermediate_size"], dims["vocab_size"]
+    kv = hidden // dims["num_attention_heads"] * dims["num_key_value_heads"]
+    shapes: list[tuple[str, tuple[int, ...]]] = [("model.embed_tokens.weight", (vocab, hidden))]
+    for i in range(dims["num_hidden_layers"]):
+        layer = f"model.layers.{i}"
+        shapes += [
+            (f"{layer}.self_attn.q_proj.weight", (hidden, hidden)),
+            (f"{layer}.self_attn.k_proj.weight", (kv, hidden)),
+            (f"{layer}.self_attn.v_proj.weight", (kv, hidden)),
+            (f"{layer}.self_attn.o_proj.weight", (hidden, hidden)),
+            (f"{layer}.mlp.gate_proj.weight", (inner, hidden)),
+            (f"{layer}.mlp.up_proj.weight", (inner, hidden)),
+            (f"{layer}.mlp.down_proj.weight", (hidden, inner)),
+            (f"{layer}.input_layernorm.weight", (hidden,)),
+            (f"{layer}.post_attention_layernorm.weight", (hidden,)),
+        ]
+    return [*shapes, ("model.norm.weight", (hidden,))]
 
 
 CHAT_TEMPLATE = (
@@ -134,8 +198,24 @@ CHAT_TEMPLATE = (
 )
 
 
+def demo_tokenizer():  # type: ignore[no-untyped-def]
+    """The demo model's tokenizer (the packaged `demo_data/tokenizer.json`)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(_demo_data("tokenizer.json")),
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=512,
+        **SPECIAL_TOKENS,
+    )
+
+
 def train_tokenizer(*, seed: int = DEMO_SEED, vocab_size: int = 512):  # type: ignore[no-untyped-def]
-    """A byte-level BPE tokenizer trained in a second on the demo corpus."""
+    """A byte-level BPE tokenizer trained in a second on the demo corpus.
+
+    This made `demo_data/tokenizer.json` (`train_tokenizer().save_pretrained(DIR)`); the demo model
+    ships that file rather than training anew, since trainer output may change between releases.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -151,13 +231,7 @@ def train_tokenizer(*, seed: int = DEMO_SEED, vocab_size: int = 512):  # type: i
     )
     bpe.train_from_iterator(_corpus(seed), trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=512,
+        tokenizer_object=bpe, chat_template=CHAT_TEMPLATE, model_max_length=512, **SPECIAL_TOKENS
     )
 
 
@@ -222,8 +296,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _demo_data(name: str) -> Path:
+    return Path(str(resources.files("services") / "demo_data" / name))
+
+
 def _packaged_documents() -> list[Path]:
-    folder = resources.files("services") / "demo_data" / "documents"
+    folder = _demo_data("documents")
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith((".md", ".txt")))
 
 
@@ -251,7 +329,7 @@ tags: [llama, demo]
 # workbench-demo/tiny-llama
 
 A tiny Llama-architecture model made by `workbench demo init`: 2 layers, hidden size 64, random
-weights and a byte-level BPE tokenizer trained locally. It loads with `from_pretrained` offline
+weights and a byte-level BPE tokenizer trained on the demo corpus. It loads with `from_pretrained` offline
 and fine-tunes on a CPU in well under a second per step. Its answers are noise until you
 fine-tune it on the demo dataset.
 """

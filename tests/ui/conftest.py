@@ -2,7 +2,7 @@
 
 Every app here writes only under the test's `tmp_path`: HOME, the HF cache and the workspace
 point there, the GPU is a fixed fake, and the demo workspace is copied in from one built per
-session (hard links: cheap and byte-identical).
+session.
 """
 
 from __future__ import annotations
@@ -51,8 +51,12 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_cache(template: Path, target: Path) -> Path:
-    """Copy an HF cache (symlinks kept, blobs hard-linked) and give every entry a fixed time."""
-    shutil.copytree(template, target, symlinks=True, copy_function=os.link)
+    """Copy an HF cache (symlinks kept) and give every entry a fixed time.
+
+    Blobs are copied, not hard-linked: a link shares the inode, so another test reading the
+    template (a model load in a worker that outlives its test) would move this copy's access time.
+    """
+    shutil.copytree(template, target, symlinks=True)
     for path in [target, *target.rglob("*")]:
         os.utime(path, (FIXED_TIME, FIXED_TIME), follow_symlinks=False)
     return target
