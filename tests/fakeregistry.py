@@ -4,6 +4,9 @@ Auth modes: `basic` (distribution with htpasswd), `bearer` (a token realm taking
 distribution's token auth does) and `acr` (Azure Container Registry: `POST /oauth2/exchange` turns
 an Azure AD token into a refresh token; `/oauth2/token` turns a refresh token, by POST or as the
 basic-auth password of the null-GUID user, into an access token). Every request is recorded.
+
+An ACR is only ever spoken to over HTTPS at an `*.azurecr.io` name: `login_server` gives the fake
+that name and `RouteTransport` carries a client's requests for it to the fake on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+import httpx
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 ACR_USER = "00000000-0000-0000-0000-000000000000"
@@ -55,6 +60,8 @@ class FakeRegistry:
     refresh_tokens: list[str] = field(default_factory=list)
     access_tokens: list[str] = field(default_factory=list)
     page_size: int = 2
+    login_server: str = ""
+    """The name clients use (e.g. `wbtest.azurecr.io`, over HTTPS through `RouteTransport`); empty: `server`."""
 
     def __enter__(self) -> FakeRegistry:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
@@ -71,6 +78,15 @@ class FakeRegistry:
     @property
     def server(self) -> str:
         return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def service(self) -> str:
+        """The registry's name in token requests and challenges."""
+        return self.login_server or self.server
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.login_server}" if self.login_server else f"http://{self.server}"
 
     def add_image(self, repository: str, tag: str, layers: tuple[int, ...] = (1000, 2000)) -> str:
         """Store a manifest under `repository:tag`; returns its digest."""
@@ -142,12 +158,9 @@ def _handler(registry: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             if registry.auth == "basic":
                 value = 'Basic realm="fake-registry"'
             else:
-                realm = (
-                    f"http://{registry.server}/oauth2/token"
-                    if registry.auth == "acr"
-                    else f"http://{registry.server}/token"
-                )
-                value = f'Bearer realm="{realm}",service="{registry.server}"' + (f',scope="{scope}"' if scope else "")
+                path = "/oauth2/token" if registry.auth == "acr" else "/token"
+                realm = f"{registry.base_url}{path}"
+                value = f'Bearer realm="{realm}",service="{registry.service}"' + (f',scope="{scope}"' if scope else "")
             errors = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
             self._json(401, errors, {"WWW-Authenticate": value, "Docker-Distribution-API-Version": "registry/2.0"})
 
@@ -210,7 +223,7 @@ def _handler(registry: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             path = urllib.parse.urlsplit(self.path).path
             if path == "/oauth2/exchange" and registry.auth == "acr":
                 ok = form.get("grant_type") == "access_token" and form.get("access_token") == AAD_TOKEN
-                if ok and form.get("service") == registry.server:
+                if ok and form.get("service") == registry.service:
                     self._json(200, {"refresh_token": registry.issue_refresh_token()})
                 else:
                     self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid AAD token"}]})
@@ -223,3 +236,23 @@ def _handler(registry: FakeRegistry) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
 
     return Handler
+
+
+class RouteTransport(httpx.BaseTransport):
+    """The network, in tests: requests for a routed host name go, as plain HTTP, to a local fake
+    (`{"wbtest.azurecr.io": "127.0.0.1:5123"}`); any other host is unreachable."""
+
+    def __init__(self, routes: dict[str, str]) -> None:
+        self.routes = routes
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = self.routes.get(request.url.host)
+        if target is None:
+            raise httpx.ConnectError(f"no route to {request.url.host}", request=request)
+        host, port = target.rsplit(":", 1)
+        request.url = request.url.copy_with(scheme="http", host=host, port=int(port))
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()

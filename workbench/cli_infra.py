@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from services.infra.templates import InfraInputs
 
 ENV = click.Choice(ENVIRONMENTS)
-PARAM_HELP = "Override a template parameter: NAME=VALUE, or NAME=@FILE to read the value from a file (repeatable)."
+PARAM_HELP = (
+    "Override a template parameter: NAME=VALUE, or NAME=@FILE to read the value from a file (repeatable). "
+    "Give secure parameters as NAME=@FILE only: argv shows in process lists and shell history."
+)
+PARAM_METAVAR = "NAME=VALUE|NAME=@FILE"
 
 
 @click.group()
@@ -57,7 +61,7 @@ def _inputs(obj: Context, env: str, params: tuple[str, ...], *, deploy: bool) ->
 
 @infra.command("validate")
 @click.option("--env", type=ENV, help="Only this environment (default: every one).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help=PARAM_HELP)
+@click.option("--param", "params", multiple=True, metavar=PARAM_METAVAR, help=PARAM_HELP)
 @pass_context
 def infra_validate(obj: Context, env: str | None, params: tuple[str, ...]) -> None:
     """Check templates, parameter files, cloud-init and our policies offline (no credentials needed)."""
@@ -83,7 +87,7 @@ def infra_validate(obj: Context, env: str | None, params: tuple[str, ...]) -> No
 
 @infra.command("what-if")
 @click.option("--env", type=ENV, required=True, help="Environment to preview.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help=PARAM_HELP)
+@click.option("--param", "params", multiple=True, metavar=PARAM_METAVAR, help=PARAM_HELP)
 @pass_context
 def infra_what_if(obj: Context, env: str, params: tuple[str, ...]) -> None:
     """Preview what `up` would create, modify or delete (ARM what-if; changes nothing)."""
@@ -97,7 +101,7 @@ def infra_what_if(obj: Context, env: str, params: tuple[str, ...]) -> None:
 
 @infra.command("up")
 @click.option("--env", type=ENV, required=True, help="Environment to deploy.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help=PARAM_HELP)
+@click.option("--param", "params", multiple=True, metavar=PARAM_METAVAR, help=PARAM_HELP)
 @click.option("--skip-quota-check", is_flag=True, help="Deploy without checking the vCPU quota first.")
 @pass_context
 def infra_up(obj: Context, env: str, params: tuple[str, ...], skip_quota_check: bool) -> None:

@@ -2,8 +2,8 @@
 
 The same models describe a variant in the Playground and the `variants` entries of a prompt
 suite. Retrieved text is data, never instructions: the default template fences it between
-explicit markers and tells the model so; `render_prompt` strips the markers from retrieved text
-so a document cannot close the fence early.
+explicit markers and tells the model so; `render_prompt` removes the markers from retrieved text
+and sources until none is left, so a document cannot close or re-form the fence.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ DEFAULT_TEMPLATE = (
 """Used with RAG on; with RAG off a variant on this template sends the question alone."""
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_MARKER = re.compile("|".join(re.escape(marker) for marker in (FENCE_OPEN, FENCE_CLOSE)), re.IGNORECASE)
 
 
 class _Model(BaseModel):
@@ -101,12 +102,25 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def format_context(hits: Sequence[Hit]) -> str:
-    """Retrieved chunks, numbered with their source, with fence markers removed from their text."""
+    """Retrieved chunks, numbered with their one-line source, with fence markers removed from both."""
     blocks = []
     for number, hit in enumerate(hits, start=1):
-        text = hit.text.replace(FENCE_OPEN, "").replace(FENCE_CLOSE, "")
-        blocks.append(f"[{number}] source: {hit.source}\n{text.strip()}")
+        blocks.append(f"[{number}] source: {clean_source(hit.source)}\n{without_markers(hit.text).strip()}")
     return "\n\n".join(blocks)
+
+
+def without_markers(text: str) -> str:
+    """`text` with every fence marker (in any case) removed until none is left: removing one cannot
+    join its neighbours into another."""
+    cleaned = _MARKER.sub("", text)
+    while cleaned != text:
+        text, cleaned = cleaned, _MARKER.sub("", cleaned)
+    return cleaned
+
+
+def clean_source(source: str) -> str:
+    """A chunk's source on one line (a source cannot start a block of its own), without fence markers."""
+    return without_markers(" ".join(source.split()))
 
 
 def render_prompt(variant: Variant, question: str, hits: Sequence[Hit]) -> str:

@@ -13,12 +13,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import regex  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
     from services.chat.session import Answer
 
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+REGEX_TIMEOUT_S = 1.0
+"""How long one `regex` assertion may search an answer; a suite's pattern is not trusted to end."""
 
 Embed = Callable[[Sequence[str]], list[list[float]]]
 """Texts to embedding vectors (the `similar` assertion's model)."""
@@ -77,13 +80,17 @@ class Regex(_Assertion):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
+            regex.compile(value)
+        except regex.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
     def reason(self, answer: Answer, reference: str | None, embed: Embed) -> str | None:
-        return None if re.search(self.value, answer.text) else f"no match in answer {_quote(answer.text)}"
+        try:
+            found = regex.search(self.value, answer.text, timeout=REGEX_TIMEOUT_S)
+        except TimeoutError:
+            return f"stopped after {REGEX_TIMEOUT_S:g} s (the pattern backtracks too much; simplify it)"
+        return None if found else f"no match in answer {_quote(answer.text)}"
 
 
 class Json(_Assertion):

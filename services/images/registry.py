@@ -58,6 +58,8 @@ class RegistryAccess:
     """Folder of Docker's `config.json`; None: `DOCKER_CONFIG`, else `~/.docker`."""
     credential: Any = field(default=None, repr=False, compare=False)
     """An Azure TokenCredential for `acr` instead of DefaultAzureCredential (tests, scripts)."""
+    transport: Any = field(default=None, repr=False, compare=False)
+    """An httpx transport for ACR's token exchange instead of the network (tests)."""
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     """Where `password_env` is looked up; None: the process environment."""
 

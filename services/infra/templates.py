@@ -33,6 +33,7 @@ SSH_KEY_PARAMETER = "adminSshPublicKey"
 DEPLOY_TIME = frozenset({SSH_KEY_PARAMETER})
 PUBLIC_KEY_PREFIXES = ("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-", "sk-ssh-ed25519@", "sk-ecdsa-sha2-")
 DEFAULT_KEYS = ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
+SECURE_HINT = "pass a secure value as --param NAME=@FILE (a file only you can read), never NAME=VALUE in argv"
 DOCUMENTATION_NETS = tuple(
     ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 )
@@ -175,20 +176,25 @@ def _declared(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
-    """`NAME=VALUE` pairs from the command line; `NAME=@FILE` reads the value from a file."""
+    """`NAME=VALUE` pairs from the command line; `NAME=@FILE` reads the value from a file (one trailing
+    newline dropped). An argument is never repeated in a message: it may be a secret typed wrongly."""
     found: dict[str, str] = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs, start=1):
         name, eq, value = pair.partition("=")
         if not eq or not name.strip():
-            raise UsageError(f"--param '{name}' has no '='", hint="write --param NAME=VALUE or --param NAME=@FILE")
-        if value.startswith("@"):
-            path = Path(value[1:]).expanduser()
-            try:
-                value = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise UsageError(f"--param {name}: cannot read {path}: {exc.strerror}") from None
-        found[name.strip()] = value
+            raise UsageError(f"--param number {number} is not NAME=VALUE or NAME=@FILE", hint=SECURE_HINT)
+        found[name.strip()] = read_param_file(name.strip(), value[1:]) if value.startswith("@") else value
     return found
+
+
+def read_param_file(name: str, file: str) -> str:
+    """The value of `--param NAME=@FILE`: the file's text without its trailing newline."""
+    path = Path(file).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--param {name}: cannot read {path}: {exc.strerror}") from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 def convert_override(name: str, text: str, spec: Mapping[str, Any]) -> Any:
@@ -362,9 +368,10 @@ def _one_parameter(inputs: InfraInputs, name: str, spec: Mapping[str, Any], depl
         return _missing(inputs, name, spec, deploy)
     value = inputs.values[name]
     if kind in SECURE_TYPES and inputs.sources.get(name) == inputs.params_path.name:
-        return [Finding("error", at, "a secure parameter's value is in a file; use a Key Vault reference or --param")]
+        hint = f"use a Key Vault reference or --param {name}=@FILE (a file only you can read)"
+        return [Finding("error", at, f"a secure parameter's value is in a file: {hint}")]
     found = [Finding("error", at, problem) for problem in value_problems(value, spec)]
-    if isinstance(value, str) and _documentation_range(value):
+    if kind not in SECURE_TYPES and isinstance(value, str) and _documentation_range(value):
         found.append(Finding("warning", at, f"{value} is a documentation range: set your office or VPN range"))
     return found
 
@@ -376,6 +383,8 @@ def _missing(inputs: InfraInputs, name: str, spec: Mapping[str, Any], deploy: bo
     if name in DEPLOY_TIME:
         hint = "set azure.ssh_public_key (or create ~/.ssh/id_ed25519.pub), or pass --param NAME=@FILE"
         return [Finding("error" if deploy else "warning", at, f"no value yet: {hint}")]
+    if str(spec.get("type", "")).lower() in SECURE_TYPES:
+        return [Finding("error", at, f"required (no default): a Key Vault reference, or --param {name}=@FILE")]
     return [Finding("error", at, "required (no default): give it a value in the parameter file")]
 
 
@@ -386,7 +395,8 @@ def _at(inputs: InfraInputs, name: str) -> str:
 
 
 def value_problems(value: Any, spec: Mapping[str, Any]) -> list[str]:
-    """What is wrong with `value` for a parameter declared as `spec` (type, allowed values, bounds)."""
+    """What is wrong with `value` for a parameter declared as `spec` (type, allowed values, bounds);
+    a secure parameter's value is never part of the text."""
     kind = str(spec.get("type", "")).lower()
     expected: dict[str, tuple[type, ...]] = {
         "string": (str,),
@@ -403,7 +413,12 @@ def value_problems(value: Any, spec: Mapping[str, Any]) -> list[str]:
     problems = []
     allowed = spec.get("allowedValues")
     if isinstance(allowed, list) and value not in allowed:
-        problems.append(f"{value!r} is not one of {allowed}")
+        secure = kind in SECURE_TYPES
+        problems.append(
+            "the value (secure, not shown) is not one of the allowed values"
+            if secure
+            else f"{value!r} is not one of {allowed}"
+        )
     problems += _bounds(value, spec)
     return problems
 

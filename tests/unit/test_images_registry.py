@@ -13,7 +13,7 @@ import pytest
 from azure.core.credentials import AccessToken
 
 from services.errors import ConfigError, CredentialsError, RegistryAuthError, RegistryError
-from services.images.acr import ACR_USERNAME, acr_credentials, exchange_token, token_expiry
+from services.images.acr import ACR_USERNAME, acr_credentials, acr_token_scope, exchange_token, token_expiry
 from services.images.registry import (
     RegistryAccess,
     RegistryClient,
@@ -21,7 +21,7 @@ from services.images.registry import (
     docker_config_credentials,
     resolve_credentials,
 )
-from tests.fakeregistry import AAD_TOKEN, FakeRegistry, fake_jwt
+from tests.fakeregistry import AAD_TOKEN, FakeRegistry, RouteTransport, fake_jwt
 
 CANARY = "canary-Registry-Pw-4b7d"
 
@@ -153,31 +153,34 @@ def test_bearer_token_realm_with_basic_credentials() -> None:
 
 # ---------------------------------------------------------------- ACR
 
+ACR_HOST = "wbtest.azurecr.io"
+
 
 @pytest.fixture
 def acr() -> Iterator[FakeRegistry]:
-    with FakeRegistry(auth="acr") as registry:
+    with FakeRegistry(auth="acr", login_server=ACR_HOST) as registry:
         yield registry
 
 
+def route(registry: FakeRegistry, host: str = ACR_HOST) -> RouteTransport:
+    return RouteTransport({host: registry.server})
+
+
 def acr_access(registry: FakeRegistry, credential: Any = None) -> RegistryAccess:
-    return RegistryAccess(registry.server, auth="acr", plain_http=True, credential=credential or AadCredential())
+    credential = credential or AadCredential()
+    return RegistryAccess(ACR_HOST, auth="acr", credential=credential, transport=route(registry))
 
 
 def test_exchange_of_the_aad_token_for_a_refresh_token(acr: FakeRegistry) -> None:
-    refresh = exchange_token(acr.server, AAD_TOKEN, scheme="http", tenant="tenant-1")
+    refresh = exchange_token(ACR_HOST, AAD_TOKEN, tenant="tenant-1", transport=route(acr))
     assert refresh == acr.refresh_tokens[0]
     post = next(s for s in acr.seen if s.path == "/oauth2/exchange")
     form = dict(pair.split("=", 1) for pair in post.body.split("&"))
-    assert form == {
-        "grant_type": "access_token",
-        "service": acr.server.replace(":", "%3A"),
-        "access_token": AAD_TOKEN,
-        "tenant": "tenant-1",
-    }
+    assert form == {"grant_type": "access_token", "service": ACR_HOST, "access_token": AAD_TOKEN, "tenant": "tenant-1"}
     assert post.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert post.headers["Host"] == ACR_HOST
     with pytest.raises(RegistryAuthError) as err:
-        exchange_token(acr.server, "not-the-aad-token", scheme="http")
+        exchange_token(ACR_HOST, "not-the-aad-token", transport=route(acr))
     assert "refused the Azure AD token" in err.value.message and "AcrPush" in (err.value.hint or "")
 
 
@@ -187,8 +190,8 @@ def test_acr_login_lists_tags_with_the_refresh_token(acr: FakeRegistry) -> None:
     creds = acr_credentials(acr_access(acr, credential))
     assert creds.username == ACR_USERNAME and creds.source == "Azure identity"
     assert creds.expires_at == pytest.approx(time.time() + acr.refresh_lifetime_s, abs=5)
-    assert credential.scopes == ["https://management.azure.com/.default"]
-    with RegistryClient(acr_access(acr)) as client:
+    assert credential.scopes == ["https://containerregistry.azure.net/.default"]  # ACR's audience, not ARM's
+    with RegistryClient(acr_access(acr), transport=route(acr)) as client:
         assert client.tags("chatbot") == ["v1"]
     assert acr.access_tokens  # the token service handed out an access token for the tags call
 
@@ -206,6 +209,65 @@ def test_acr_without_azure_credentials(acr: FakeRegistry) -> None:
     with pytest.raises(CredentialsError) as err:
         acr_credentials(acr_access(acr, BrokenCredential()))
     assert CANARY not in str(err.value) and "az login" in (err.value.hint or "")
+
+
+def test_acr_token_never_goes_over_plain_http() -> None:
+    credential = AadCredential(CANARY)
+    with FakeRegistry(auth="acr") as posing:
+        access = RegistryAccess(posing.server, auth="acr", plain_http=True, credential=credential)
+        with pytest.raises(ConfigError) as err:
+            acr_credentials(access)
+        with pytest.raises(ConfigError):
+            RegistryLogin(access).credentials()
+    assert posing.seen == [] and credential.scopes == []  # no request, and no Azure token was even asked for
+    assert "HTTPS" in err.value.message and "plain_http" in err.value.message
+
+
+@pytest.mark.parametrize(
+    "host", ["registry.example.com", "wbtest.azurecr.io.example.com", "wbtestazurecr.io", "wbtest.azurecr.io:8443"]
+)
+def test_acr_token_goes_only_to_azure_container_registry_hosts(host: str) -> None:
+    credential, name = AadCredential(CANARY), host.partition(":")[0]
+    with FakeRegistry(auth="acr", login_server=host) as posing:
+        access = RegistryAccess(host, auth="acr", credential=credential, transport=route(posing, name))
+        with pytest.raises(ConfigError) as err:
+            acr_credentials(access)
+        with pytest.raises(ConfigError):
+            exchange_token(host, CANARY, transport=route(posing, name))
+    assert posing.seen == [] and credential.scopes == []
+    assert host in err.value.message and "azurecr.io" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("server", "scope"),
+    [
+        ("myacr.azurecr.io", "https://containerregistry.azure.net/.default"),
+        ("MyAcr.AzureCR.io:443", "https://containerregistry.azure.net/.default"),
+        ("myacr-abc123.azurecr.io", "https://containerregistry.azure.net/.default"),
+        ("myacr.azurecr.cn", "https://management.chinacloudapi.cn/.default"),
+        ("myacr.azurecr.us", "https://management.usgovcloudapi.net/.default"),
+    ],
+)
+def test_azure_container_registry_hosts_and_their_token_scope(server: str, scope: str) -> None:
+    assert acr_token_scope(server) == scope
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "azurecr.io",
+        ".azurecr.io",
+        "myacr.azurecr.io.",
+        "myacr.azurecr.io@evil.example",
+        "evil.example/myacr.azurecr.io",
+        "myacr.azurecr.io:5000",
+        "127.0.0.1:5000",
+        "myacr.azurecr.de",
+    ],
+)
+def test_other_hosts_are_not_azure_container_registries(server: str) -> None:
+    with pytest.raises(ConfigError):
+        acr_token_scope(server)
 
 
 def test_token_expiry_reads_exp_only() -> None:

@@ -78,12 +78,11 @@ class Readiness:
 
     def __init__(self) -> None:
         self.status: Literal["loading", "ready", "failed"] = "loading"
-        self.error: str | None = None
         self.resources: Resources | None = None
 
     def require(self) -> Resources:
         if self.resources is None:
-            what = "failed to load (see /readyz)" if self.status == "failed" else "is still loading"
+            what = "failed to load (the service log has the error)" if self.status == "failed" else "is still loading"
             raise ApiError(503, f"the model {what}", kind="service_unavailable", code=f"model_{self.status}")
         return self.resources
 
@@ -120,9 +119,9 @@ def start_loading(readiness: Readiness, settings: Settings, loader: Loader, metr
         started = time.perf_counter()
         try:
             resources = loader(settings)
-        except Exception as exc:  # any loading problem is reported by /readyz, not raised
-            readiness.status, readiness.error = "failed", f"{type(exc).__name__}: {str(exc)[:500]}"
-            log.error("loading failed", extra={"error": readiness.error})
+        except Exception as exc:  # /readyz says "failed" to anyone; the details (paths) go to the log only
+            readiness.status = "failed"
+            log.error("loading failed", extra={"error": f"{type(exc).__name__}: {str(exc)[:500]}"})
             return
         readiness.resources, readiness.status = resources, "ready"
         metrics.ready.set(1)
@@ -145,8 +144,6 @@ def add_routes(app: FastAPI, settings: Settings, readiness: Readiness, metrics: 
             body["adapter"] = readiness.resources.lm.adapter
             retriever = readiness.resources.retriever
             body["collection"] = retriever.name if retriever else None
-        if readiness.error:
-            body["error"] = readiness.error
         return JSONResponse(body, status_code=200 if readiness.status == "ready" else 503)
 
     @app.get("/metrics")

@@ -2,7 +2,8 @@
 message the retrieved context fenced by the workbench's template.
 
 Retrieved text is data, never instructions: the template says so, and the fence markers are
-removed from retrieved text so that a document cannot close the fence early. The layout matches
+removed from retrieved text and sources until none is left, so that a document cannot close or
+re-form the fence. The layout matches
 the workbench Playground, so a deployed chatbot answers the prompts it was tried on.
 """
 
@@ -15,6 +16,7 @@ from chatbot.retrieval import Hit
 from chatbot.settings import FENCE_CLOSE, FENCE_OPEN
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_MARKER = re.compile("|".join(re.escape(marker) for marker in (FENCE_OPEN, FENCE_CLOSE)), re.IGNORECASE)
 
 Messages = list[dict[str, str]]
 
@@ -25,12 +27,25 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def format_context(hits: Sequence[Hit]) -> str:
-    """Retrieved chunks, numbered with their source, with fence markers removed from their text."""
+    """Retrieved chunks, numbered with their one-line source, with fence markers removed from both."""
     blocks = []
     for number, hit in enumerate(hits, start=1):
-        text = hit.text.replace(FENCE_OPEN, "").replace(FENCE_CLOSE, "")
-        blocks.append(f"[{number}] source: {hit.source}\n{text.strip()}")
+        blocks.append(f"[{number}] source: {clean_source(hit.source)}\n{without_markers(hit.text).strip()}")
     return "\n\n".join(blocks)
+
+
+def without_markers(text: str) -> str:
+    """`text` with every fence marker (in any case) removed until none is left: removing one cannot
+    join its neighbours into another."""
+    cleaned = _MARKER.sub("", text)
+    while cleaned != text:
+        text, cleaned = cleaned, _MARKER.sub("", cleaned)
+    return cleaned
+
+
+def clean_source(source: str) -> str:
+    """A chunk's source on one line (a source cannot start a block of its own), without fence markers."""
+    return without_markers(" ".join(source.split()))
 
 
 def last_user_text(messages: Messages) -> str | None:

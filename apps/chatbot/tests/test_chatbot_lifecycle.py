@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -47,8 +49,11 @@ def test_health_at_once_and_ready_only_after_loading(
         assert client.post("/v1/chat/completions", json=ask("hi", max_tokens=2)).status_code == 200
 
 
-def test_a_failed_load_is_reported_by_readyz(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
-    settings = make_settings(model_path=tmp_path / "nothing-mounted")
+def test_a_failed_load_is_generic_in_readyz_and_detailed_in_the_log(
+    make_settings: Callable[..., Settings], tmp_path: Path, log_lines: io.StringIO
+) -> None:
+    canary = tmp_path / "canary-Model-Dir-5e21"
+    settings = make_settings(model_path=canary)
 
     with TestClient(create_app(settings), headers=AUTH) as client:
         for _ in range(500):
@@ -56,10 +61,14 @@ def test_a_failed_load_is_reported_by_readyz(make_settings: Callable[..., Settin
             if state["status"] != "loading":
                 break
             threading.Event().wait(0.01)
-        assert client.get("/readyz").status_code == 503
-        assert state["status"] == "failed"
-        assert "CHATBOT_MODEL_PATH" in state["error"]
+        anonymous = TestClient(client.app).get("/readyz")
         assert client.post("/v1/chat/completions", json=ask("hi")).json()["error"]["code"] == "model_failed"
+
+    assert anonymous.status_code == 503
+    assert anonymous.json() == state == {"status": "failed", "model": "chatbot"}
+    assert "canary" not in anonymous.text and "/" not in anonymous.text
+    failure = next(json.loads(line) for line in log_lines.getvalue().splitlines() if "loading failed" in line)
+    assert str(canary) in failure["error"] and "CHATBOT_MODEL_PATH" in failure["error"]
 
 
 def test_the_mounted_collection_is_only_read(loaded: tuple[Resources, str, str], demo_collection: Path) -> None:

@@ -63,16 +63,24 @@ def test_health_at_once_and_ready_only_after_loading(
         assert client.post("/v1/classify", json={"texts": ["a"]}).status_code == 200
 
 
-def test_a_failed_load_is_reported_by_readyz(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(adapter_path=tmp_path)), headers=AUTH) as client:
+def test_a_failed_load_is_generic_in_readyz_and_detailed_in_the_log(
+    make_settings: Callable[..., Settings], tmp_path: Path, log_lines: io.StringIO
+) -> None:
+    canary = tmp_path / "canary-Adapter-Dir-7c03"
+    canary.mkdir()
+    with TestClient(create_app(make_settings(adapter_path=canary)), headers=AUTH) as client:
         for _ in range(500):
             state = client.get("/readyz").json()
             if state["status"] != "loading":
                 break
             threading.Event().wait(0.01)
+        anonymous = TestClient(client.app).get("/readyz")
 
-    assert state["status"] == "failed"
-    assert "CLASSIFIER_ADAPTER_PATH" in state["error"]
+    assert anonymous.status_code == 503
+    assert anonymous.json() == state and state["status"] == "failed" and "error" not in state
+    assert "canary" not in anonymous.text and "/" not in anonymous.text
+    failure = next(json.loads(line) for line in log_lines.getvalue().splitlines() if "loading failed" in line)
+    assert str(canary) in failure["error"] and "CLASSIFIER_ADAPTER_PATH" in failure["error"]
 
 
 def test_metrics_count_requests_texts_and_tokens(client: TestClient) -> None:
