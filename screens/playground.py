@@ -22,6 +22,7 @@ from screens.playground_suites import SuitesPane
 from services.playground import PlaygroundSession
 from services.rag.chroma import open_client
 from workbench.messages import CacheChanged, OpenAdapter
+from workbench.settings import chat_endpoints
 
 TABS = ("chat", "collections", "suites")
 
@@ -49,7 +50,9 @@ class PlaygroundScreen(ModeScreen):
         settings = self.context.settings
         data_dir = settings.workspace.data_dir
         factory = partial(open_client, settings.rag, data_dir=data_dir)
-        self.session = session = PlaygroundSession(cache_dir=self.context.hub.cache_path, client_factory=factory)
+        self.session = session = PlaygroundSession(
+            cache_dir=self.context.hub.cache_path, client_factory=factory, endpoints=chat_endpoints(settings)
+        )
         with TabbedContent(id="playground-tabs", initial="chat"):
             with TabPane("Chat (f2)", id="chat"):
                 yield ChatPane(session, data_dir=data_dir, id="chat-pane")

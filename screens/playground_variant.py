@@ -45,7 +45,7 @@ class VariantForm(Vertical):
         yield _row("adapter", Select([], prompt="no adapter", compact=True, id=self._wid("adapter")), "-only-local")
         yield _row(
             "endpoint",
-            Input(placeholder="http://127.0.0.1:8000/v1", compact=True, id=self._wid("endpoint")),
+            Input(placeholder="[chat.endpoints] name, or a URL", compact=True, id=self._wid("endpoint")),
             "-only-openai",
         )
         yield _row(
@@ -55,7 +55,7 @@ class VariantForm(Vertical):
         )
         yield _row(
             "key env",
-            Input(placeholder="OPENAI_API_KEY (name only)", compact=True, id=self._wid("key-env")),
+            Input(placeholder="from the named endpoint", compact=True, id=self._wid("key-env")),
             "-only-openai",
         )
         yield _row("system", Input(placeholder="system prompt", compact=True, id=self._wid("system")))

@@ -27,6 +27,10 @@ class ConfigError(WorkbenchError):
     exit_code = 2
 
 
+class UntrustedEndpointError(ConfigError):
+    """A variant (from a suite or the Playground) asks to send an API key to an endpoint the user did not trust."""
+
+
 class UsageError(WorkbenchError):
     """The request itself is invalid (bad argument combination, bad pattern)."""
 
@@ -43,6 +47,10 @@ class AccessDeniedError(WorkbenchError):
 
 class HubUnavailableError(WorkbenchError):
     """The hub cannot be reached, or offline mode is on."""
+
+
+class HubResponseError(WorkbenchError):
+    """The hub (or a mirror) answered with something malformed or unsafe: bad JSON, headers, sizes or names."""
 
 
 class InsufficientDiskError(WorkbenchError):

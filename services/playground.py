@@ -19,6 +19,7 @@ from services.errors import UsageError
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
+    from services.chat.remote import EndpointPolicy
     from services.chat.session import ChatEngine
 
 DEMO_SUITE = Path("demo") / "suite.yaml"
@@ -53,8 +54,11 @@ class PlaygroundSession:
     `lock` serialises generation: a chat turn and a suite run never use the loaded models at once.
     """
 
-    def __init__(self, *, cache_dir: Path, client_factory: Callable[[], ClientAPI]) -> None:
+    def __init__(
+        self, *, cache_dir: Path, client_factory: Callable[[], ClientAPI], endpoints: EndpointPolicy | None = None
+    ) -> None:
         self.cache_dir = cache_dir
+        self.endpoints = endpoints
         self.lock = threading.Lock()
         self._client_factory = client_factory
         self._client: ClientAPI | None = None
@@ -74,7 +78,9 @@ class PlaygroundSession:
 
         with self._open:
             if self._engine is None:
-                self._engine = ChatEngine(cache_dir=self.cache_dir, rag_client_factory=self.client)
+                self._engine = ChatEngine(
+                    cache_dir=self.cache_dir, rag_client_factory=self.client, endpoints=self.endpoints
+                )
             return self._engine
 
     def close(self) -> None:

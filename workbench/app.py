@@ -30,8 +30,9 @@ from services.hub import HubConnection, check_online
 from workbench.commands import WorkbenchCommands
 from workbench.context import WorkbenchContext
 from workbench.messages import CacheChanged, WorkerFailed
-from workbench.settings import Settings, hub_connection
-from workbench.widgets import KeysScreen, StatusInfo, short_path
+from workbench.settings import Layer, Settings, hub_connection, untrusted_project
+from workbench.trust import ProjectTrust, question_text
+from workbench.widgets import ConfirmScreen, KeysScreen, StatusInfo, short_path
 from workbench.widgets.keys import key_rows
 
 KEYS_HINT = 'Remap keys by binding id in workbench.toml, e.g. [ui.keys] "mode.models" = "f1,1".'
@@ -108,11 +109,20 @@ class WorkbenchApp(App[None]):
     class DemoReady(Message):
         created: list[str]
 
-    def __init__(self, settings: Settings, *, init_demo_on_empty: bool = True, gpus: list[Gpu] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        init_demo_on_empty: bool = True,
+        gpus: list[Gpu] | None = None,
+        untrusted: ProjectTrust | None = None,
+    ) -> None:
         """`init_demo_on_empty`: create the demo workspace when the HF cache is empty.
-        `gpus`: assume these GPUs instead of detecting them (tests, snapshots)."""
+        `gpus`: assume these GPUs instead of detecting them (tests, snapshots).
+        `untrusted`: a project file whose secret-routing keys were ignored; the app asks once to trust it."""
         super().__init__()
         self.settings = settings
+        self.untrusted = untrusted
         self.context = WorkbenchContext(settings, hub_connection(settings), gpus)
         self.init_demo_on_empty = init_demo_on_empty
         self.set_keymap(settings.ui.keys)
@@ -129,6 +139,21 @@ class WorkbenchApp(App[None]):
             self.status = replace(self.status, gpu=describe(self.context.gpus))
         if self.init_demo_on_empty:
             self.first_start(self.context.hub, self.settings.workspace.data_dir)
+        if self.untrusted is not None and not self.untrusted.declined:
+            self.ask_trust(self.untrusted)
+
+    def ask_trust(self, project: ProjectTrust) -> None:
+        """Ask whether the project file may route secrets; the answer is recorded with its hash."""
+
+        def answered(trusted: bool | None) -> None:
+            project.decide(bool(trusted))
+            verdict = "trusted: its keys apply from the next start" if trusted else "not trusted: its keys stay ignored"
+            self.notify(f"{project.path.name} {verdict}", title="Project settings")
+
+        question = ConfirmScreen(
+            "Trust this project's settings?", question_text(project), confirm_label="Trust", danger=True
+        )
+        self.push_screen(question, answered)
 
     async def action_in_mode(self, mode: str, action: str) -> None:
         """Switch to `mode` and run `action` on its screen (command palette entries)."""
@@ -207,6 +232,7 @@ class WorkbenchApp(App[None]):
         self.notify(text, title=event.description, severity=severity, timeout=10, markup=False)
 
 
-def run_app(settings: Settings) -> None:
-    """Build the app from `settings` and run it until the user quits."""
-    WorkbenchApp(settings).run()
+def run_app(settings: Settings, layers: list[Layer] | None = None) -> None:
+    """Build the app from `settings` and run it until the user quits (asking to trust the project file
+    when `layers` show its secret-routing keys were ignored)."""
+    WorkbenchApp(settings, untrusted=untrusted_project(layers or [])).run()

@@ -23,6 +23,7 @@ from workbench.cli_finetune import finetune
 from workbench.cli_image import image
 from workbench.cli_infra import infra
 from workbench.cli_rag import rag
+from workbench.cli_trust import trust
 
 if TYPE_CHECKING:
     from services.progress import TransferProgress
@@ -69,7 +70,7 @@ def cli(ctx: click.Context, debug: bool, config_file: Path | None) -> None:
     if ctx.invoked_subcommand is None:
         from workbench.app import run_app
 
-        run_app(ctx.obj.settings)
+        run_app(*ctx.obj.loaded())
 
 
 # ---------------------------------------------------------------- config
@@ -294,6 +295,7 @@ cli.add_command(infra)
 cli.add_command(eval_)
 cli.add_command(chat)
 cli.add_command(rag)
+cli.add_command(trust)
 cli.add_command(image)
 cli.add_command(artifacts)
 cli.add_command(deploy)

@@ -25,6 +25,7 @@ class Context:
 
         if self._loaded is None:
             self._loaded = load_with_layers(project_file=self.config_file or PROJECT_FILE)
+            _warn_untrusted(self._loaded[1])
         return self._loaded
 
     @property
@@ -41,3 +42,13 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def _warn_untrusted(layers: list[Layer]) -> None:
+    """One line on stderr naming the project file's ignored keys and how to allow them."""
+    from workbench.settings import untrusted_project
+    from workbench.trust import warning_line
+
+    project = untrusted_project(layers)
+    if project is not None:
+        click.echo(warning_line(project), err=True)

@@ -29,10 +29,16 @@ def rag_client_factory(obj: Context) -> Callable[[], ClientAPI]:
     return open_chroma
 
 
-def chat_engine(obj: Context) -> ChatEngine:
+def chat_engine(obj: Context, *, typed: Variant | None = None) -> ChatEngine:
+    """The engine with the endpoints the user trusts; `typed`: a variant the user gave on the command
+    line, whose endpoint and key variable are theirs to trust."""
     from services.chat.session import ChatEngine
+    from workbench.settings import chat_endpoints
 
-    return ChatEngine(cache_dir=obj.cache_dir(), rag_client_factory=rag_client_factory(obj))
+    endpoints = chat_endpoints(obj.settings)
+    if typed is not None:
+        endpoints = endpoints.allowing(typed.endpoint, typed.api_key_env)
+    return ChatEngine(cache_dir=obj.cache_dir(), rag_client_factory=rag_client_factory(obj), endpoints=endpoints)
 
 
 @click.group("eval")
@@ -57,7 +63,8 @@ def eval_run(
     json_file: Path | None,
     quiet: bool,
 ) -> None:
-    """Run SUITE_FILE; exit 0 when every assertion passes, 1 when one fails, 2 when the suite is invalid."""
+    """Run SUITE_FILE; exit 0 when every assertion passes, 1 when one fails, 2 when the suite is invalid
+    or a variant would send a key to an endpoint not in [chat.endpoints] of your user settings."""
     from services.evals.junit import to_junit
     from services.evals.runner import run_suite
     from services.evals.runs import save_run
@@ -118,7 +125,7 @@ def eval_ls(obj: Context, limit: int, as_json: bool) -> None:
 @click.option("--revision", help="Model revision in the HF cache (default: main).")
 @click.option("--adapter", type=click.Path(path_type=Path, file_okay=False), help="PEFT adapter folder (unmerged).")
 @click.option("--4bit", "load_4bit", is_flag=True, help="Load the model in 4-bit (CUDA only).")
-@click.option("--endpoint", help="OpenAI-compatible base URL, e.g. http://host:8000/v1.")
+@click.option("--endpoint", help="OpenAI-compatible base URL, e.g. http://host:8000/v1, or a [chat.endpoints] name.")
 @click.option("--api-key-env", help="Environment variable holding the endpoint's API key.")
 @click.option("--collection", help="RAG: answer with chunks from this Chroma collection.")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=4, show_default=True, help="RAG: chunks to retrieve.")
@@ -133,7 +140,7 @@ def chat(obj: Context, /, question: str, show_prompt: bool, **options: Any) -> N
     from services.chat.session import Answer
 
     variant = chat_variant(**options)
-    engine = chat_engine(obj)
+    engine = chat_engine(obj, typed=variant)
     answer: Answer | None = None
     for item in engine.stream(variant, question):
         if isinstance(item, Answer):

@@ -58,11 +58,12 @@ def suite_gate(settings: Settings, suite: Path) -> Callable[[], GateResult]:
         from services.evals.suite import load_suite
         from services.rag.chroma import open_client
         from services.store import Store
-        from workbench.settings import hub_connection
+        from workbench.settings import chat_endpoints, hub_connection
 
         engine = ChatEngine(
             cache_dir=hub_connection(settings).cache_path,
             rag_client_factory=lambda: open_client(settings.rag, data_dir=settings.workspace.data_dir),
+            endpoints=chat_endpoints(settings),
         )
         try:
             run = run_suite(load_suite(suite), engine=engine)

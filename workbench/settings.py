@@ -4,28 +4,35 @@ Precedence, lowest first: built-in defaults, `./workbench.toml` (the team's shar
 file under the XDG config dir, then `WORKBENCH_*` environment variables (sections nest with `__`,
 e.g. `WORKBENCH_HUB__ENDPOINT`). Nothing reads configuration at import time: `load_settings()` is
 the one factory, shared by the CLI, the TUI and the tests.
+
+A project file comes with a cloned repository, so its keys that route secrets or trust
+(`SECRET_ROUTING`) are dropped until the user trusts that exact file (`workbench.trust`); the
+dropped keys stay on the project layer as `ignored` so the front-ends can say which and why.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources import EnvSettingsSource
 
 from services.errors import ConfigError
 from services.hub import HubConnection
-from workbench import locations
+from workbench import locations, trust
+from workbench.trust import ProjectTrust
 
 if TYPE_CHECKING:
     from services.artifacts.storage import Storage
     from services.artifacts.workspace import Artifacts
+    from services.chat.remote import EndpointPolicy
     from services.deploy.target import Target
     from services.infra.arm import AzureTarget
 
@@ -146,6 +153,14 @@ class TargetSettings(Section):
     user: str = "azureuser"
     """SSH user on the deployment VM (key login only)."""
 
+    @field_validator("host", "user")
+    @classmethod
+    def _ssh_name(cls, value: str, info: Any) -> str:
+        """A plain host or login name: never something ssh would read as an option."""
+        from services.deploy.target import validate_ssh_host, validate_ssh_user
+
+        return validate_ssh_host(value) if info.field_name == "host" else validate_ssh_user(value)
+
     ssh_port: int = Field(default=22, gt=0, lt=65536)
     """SSH port of the deployment VM."""
 
@@ -265,6 +280,21 @@ class RagSettings(Section):
     """Chunks a query retrieves unless told otherwise."""
 
 
+class ChatEndpointSettings(Section):
+    url: str = Field(min_length=1)
+    """OpenAI-compatible base URL, e.g. `https://chat.internal/v1`."""
+
+    api_key_env: str | None = None
+    """Name of the environment variable whose key may be sent to `url` (never printed)."""
+
+
+class ChatSettings(Section):
+    endpoints: dict[str, ChatEndpointSettings] = Field(default_factory=dict)
+    """Endpoints trusted with a key, by name, e.g. `[chat.endpoints.team] url = "...", api_key_env = "TEAM_KEY"`.
+    Suites and the Playground name them (`endpoint: team`); a key goes to no other endpoint. Honoured from
+    your user file and the environment only (a project file needs `workbench trust`)."""
+
+
 class Settings(BaseSettings):
     """Effective workbench settings."""
 
@@ -305,6 +335,9 @@ class Settings(BaseSettings):
     rag: RagSettings = Field(default_factory=RagSettings)
     """RAG collections: the Chroma store, the embedding model and chunking."""
 
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    """OpenAI-compatible endpoints trusted with an API key."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -318,12 +351,49 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+SECRET_ROUTING: tuple[str, ...] = (
+    "hub.endpoint",
+    "hub.token",
+    "hub.cache_dir",
+    "workspace.data_dir",
+    "azure.subscription_id",
+    "azure.resource_group",
+    "azure.arm_endpoint",
+    "azure.ca_bundle",
+    "azure.ssh_public_key",
+    "azure.infra_dir",
+    "azure.params_dir",
+    "targets",
+    "registry",
+    "images.docker_host",
+    "images.apps_dir",
+    "images.app_dirs",
+    "artifacts.blob_endpoint",
+    "artifacts.connection_string",
+    "artifacts.remote_dir",
+    "artifacts.models_container",
+    "artifacts.datasets_container",
+    "rag.server_url",
+    "rag.server_token_env",
+    "rag.path",
+    "chat",
+)
+"""Keys (a section: all of it) that send a secret somewhere, choose what is trusted (hosts, host keys,
+CA files, SSH keys) or where state and code are read from; a project file sets them only once trusted."""
+
+
 @dataclass(frozen=True)
 class Layer:
     """One source of settings values, in precedence order."""
 
     name: str
     values: dict[str, Any]
+    ignored: dict[str, Any] = field(default_factory=dict)
+    """Dotted key to value: what an untrusted project file set and the loader dropped."""
+    untrusted: ProjectTrust | None = None
+    """Set on an untrusted project file that had secret-routing keys."""
+    unfiltered: dict[str, Any] | None = None
+    """The untrusted file's values before dropping: still checked, so a bad value is reported either way."""
 
 
 def load_settings(
@@ -334,6 +404,11 @@ def load_settings(
 ) -> Settings:
     """Build the effective settings; raise `ConfigError` naming the file and key on bad input."""
     return _build(_layers(project_file, user_file, environ))[0]
+
+
+def untrusted_project(layers: list[Layer]) -> ProjectTrust | None:
+    """The project file whose secret-routing keys were ignored, if any."""
+    return next((layer.untrusted for layer in layers if layer.untrusted is not None), None)
 
 
 def load_with_layers(
@@ -348,20 +423,65 @@ def load_with_layers(
 
 def _layers(project_file: Path | None, user_file: Path | None, environ: Mapping[str, str] | None) -> list[Layer]:
     user_file = user_file if user_file is not None else locations.user_config_file()
-    files = [f for f in (project_file, user_file) if f is not None]
-    layers = [Layer(str(f), _read_toml(f)) for f in files if f.is_file()]
+    layers = []
+    if project_file is not None and project_file.is_file():
+        layers.append(_project_layer(project_file, trust.store_beside(user_file)))
+    if user_file.is_file():
+        layers.append(Layer(str(user_file), _read_toml(user_file)))
     layers.append(Layer("environment", _env_values(environ)))
     return layers
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _project_layer(path: Path, store: Path) -> Layer:
+    """The project file's values; secret-routing ones only when this exact content is trusted."""
+    content = _read_bytes(path)
+    values = parse_toml(path, content)
+    digest = trust.digest_of(content)
+    state = trust.state_of(path, digest, store)
+    if state == "trusted":
+        return Layer(str(path), values)
+    unfiltered = copy.deepcopy(values)
+    ignored = drop_secret_routing(values)
+    found = ProjectTrust(path.absolute(), digest, store, tuple(ignored), state == "declined") if ignored else None
+    return Layer(str(path), values, ignored, found, unfiltered if ignored else None)
+
+
+def drop_secret_routing(values: dict[str, Any]) -> dict[str, Any]:
+    """Remove the `SECRET_ROUTING` keys from `values` in place; return them flattened (dotted key: value)."""
+    dropped: dict[str, Any] = {}
+    for dotted in SECRET_ROUTING:
+        *parents, leaf = dotted.split(".")
+        node: Any = values
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            dropped |= _flatten(dotted, node.pop(leaf))
+    return dropped
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        return {key: v for name, item in value.items() for key, v in _flatten(f"{prefix}.{name}", item).items()}
+    return {prefix: value}
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from None
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    return parse_toml(path, _read_bytes(path))
+
+
+def parse_toml(path: Path, content: bytes) -> dict[str, Any]:
+    """A settings file's values (sections checked); `ConfigError` naming `path` on bad TOML."""
+    try:
+        data = tomllib.loads(content.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from None
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         known = ", ".join(Settings.model_fields)
@@ -390,11 +510,17 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _build(layers: list[Layer]) -> tuple[Settings, list[Layer]]:
+    if any(layer.unfiltered is not None for layer in layers):
+        _validate([replace(layer, values=layer.unfiltered or layer.values) for layer in layers])
+    return _validate(layers), layers
+
+
+def _validate(layers: list[Layer]) -> Settings:
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = _merge(merged, layer.values)
     try:
-        return Settings.model_validate(merged), layers
+        return Settings.model_validate(merged)
     except ValidationError as exc:
         raise _config_error(exc, layers) from None
 
@@ -475,15 +601,37 @@ def effective_rows(settings: Settings, layers: list[Layer]) -> list[tuple[str, A
             shown = ("set" if value else "unset") if isinstance(value, SecretStr) or key == "token" else value
             rows.append((".".join(loc), _json_safe(shown), source_of(loc, layers)))
     rows.append(("hub.token (effective)", token_source(settings, layers), "huggingface_hub"))
+    return rows + ignored_rows(layers)
+
+
+def ignored_rows(layers: list[Layer]) -> list[tuple[str, Any, str]]:
+    """(`key (ignored)`, value, why) for each secret-routing key an untrusted project file set."""
+    rows = []
+    for layer in layers:
+        why = f"ignored: {layer.name} is not trusted, run `workbench trust`"
+        for key, value in layer.ignored.items():
+            secret = "token" in key or key.endswith("connection_string")
+            rows.append((f"{key} (ignored)", "set" if secret else _json_safe(value), why))
     return rows
 
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_json_safe(item) for item in value]
     return str(value) if isinstance(value, Path) else value
+
+
+def chat_endpoints(settings: Settings) -> EndpointPolicy:
+    """The endpoints the user trusts with an API key (`[chat.endpoints]`); no other gets one."""
+    from services.chat.remote import Endpoint, EndpointPolicy
+
+    endpoints = tuple(Endpoint(name, e.url, e.api_key_env) for name, e in settings.chat.endpoints.items())
+    where = f"add it to [chat.endpoints] in your user settings ({locations.user_config_file()})"
+    return EndpointPolicy(endpoints, allow_hint=where)
 
 
 def azure_target(settings: Settings, env: str, *, credential: Any = None) -> AzureTarget:

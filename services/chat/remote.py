@@ -2,6 +2,11 @@
 
 The API key comes from the environment variable the variant names, never from the variant itself;
 it is redacted from every error message, because a server may echo request headers back.
+
+A suite is a file anyone can hand you, so it does not decide where a key goes: `EndpointPolicy`
+holds the endpoints the user trusted in their own settings (a name, a URL and the one variable whose
+key that URL may receive). A variant names one of them, or gives a URL with no key at all; a URL
+with a key that is not that exact trusted pair is refused before any request.
 """
 
 from __future__ import annotations
@@ -10,14 +15,97 @@ import json
 import os
 from collections.abc import Generator, Iterator
 from contextlib import closing
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from services.chat.local import Generated, Messages
 from services.chat.variant import Variant
-from services.errors import ChatBackendError
+from services.errors import ChatBackendError, UntrustedEndpointError
 from services.progress import CancelToken
 
 NO_KEY = "not-needed"  # the client insists on some key; servers without auth ignore it
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An endpoint the user trusts with the key in `api_key_env` (None: with no key)."""
+
+    name: str
+    url: str
+    api_key_env: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointPolicy:
+    """Where a variant's key may go: only to an endpoint of the user's own settings."""
+
+    endpoints: tuple[Endpoint, ...] = ()
+    allow_hint: str = "add it to [chat.endpoints] in your user settings"
+    """How to allow a refused endpoint, ending the refusal's one line."""
+
+    def named(self, name: str | None) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    def allowing(self, url: str | None, api_key_env: str | None) -> EndpointPolicy:
+        """This policy plus one pair the user gave themselves (e.g. on the command line)."""
+        if not url or not api_key_env or self.named(url) is not None:
+            return self
+        return replace(self, endpoints=(*self.endpoints, Endpoint(url, url, api_key_env)))
+
+    def resolve(self, variant: Variant, *, label: str | None = None) -> Variant:
+        """The variant with a named endpoint's URL and key variable; `UntrustedEndpointError` when
+        it would send a key anywhere the user did not trust."""
+        if variant.backend != "openai":
+            return variant
+        label = label or f"variant {variant.name!r}"
+        named = self.named(variant.endpoint)
+        if named is not None:
+            return _use(named, variant, label)
+        if not _is_url(variant.endpoint):
+            names = ", ".join(e.name for e in self.endpoints) or "none yet"
+            raise UntrustedEndpointError(
+                f"{label} names endpoint {variant.endpoint!r}, which is not in [chat.endpoints] "
+                f"(known: {names}); {self.allow_hint}"
+            )
+        if variant.api_key_env and not self._trusts(variant.endpoint or "", variant.api_key_env):
+            raise UntrustedEndpointError(
+                f"{label} asks to send ${variant.api_key_env} to {variant.endpoint}; {self.allow_hint} to allow it"
+            )
+        return variant
+
+    def _trusts(self, url: str, api_key_env: str) -> bool:
+        return any(same_url(e.url, url) and e.api_key_env == api_key_env for e in self.endpoints)
+
+
+def _use(endpoint: Endpoint, variant: Variant, label: str) -> Variant:
+    if variant.api_key_env and variant.api_key_env != endpoint.api_key_env:
+        trusted = f"${endpoint.api_key_env}" if endpoint.api_key_env else "no key"
+        raise UntrustedEndpointError(
+            f"{label} asks to send ${variant.api_key_env} to endpoint {endpoint.name!r} ({endpoint.url}), "
+            f"which is trusted with {trusted} only; name the endpoint without api_key_env"
+        )
+    return variant.model_copy(update={"endpoint": endpoint.url, "api_key_env": endpoint.api_key_env})
+
+
+def _is_url(text: str | None) -> bool:
+    parts = urlsplit(text or "")
+    return parts.scheme in {"http", "https"} and bool(parts.hostname)
+
+
+def same_url(a: str, b: str) -> bool:
+    """Equal base URLs: scheme and host case-insensitive, default ports and a trailing slash ignored."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(url: str) -> tuple[Any, ...]:
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        port = -1
+    host = (parts.hostname or "").lower()
+    return parts.scheme.lower(), host, port, parts.path.rstrip("/"), parts.query, parts.username, parts.password
 
 
 def api_key(variant: Variant) -> str:

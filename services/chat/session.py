@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.chat.local import Generated, LocalModels, Messages, adapter_version, generate_stream, resolve_model
+from services.chat.remote import EndpointPolicy
 from services.chat.variant import Variant, render_prompt
 from services.errors import ChatBackendError, WorkbenchError
 from services.progress import CancelToken
@@ -66,10 +67,20 @@ def _rate(tokens: int, latency: float, ttft: float | None) -> float:
 
 
 class ChatEngine:
-    """Answers questions with variants; keeps local models loaded between turns (one base per model)."""
+    """Answers questions with variants; keeps local models loaded between turns (one base per model).
 
-    def __init__(self, *, cache_dir: Path, rag_client_factory: Callable[[], ClientAPI] | None = None) -> None:
+    `endpoints`: where an OpenAI-compatible variant may send its key (default: nowhere).
+    """
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path,
+        rag_client_factory: Callable[[], ClientAPI] | None = None,
+        endpoints: EndpointPolicy | None = None,
+    ) -> None:
         self.cache_dir = cache_dir
+        self.endpoints = endpoints or EndpointPolicy()
         self.models = LocalModels(cache_dir=cache_dir)
         self._rag_client_factory = rag_client_factory
         self._rag_client: ClientAPI | None = None
@@ -88,6 +99,7 @@ class ChatEngine:
         pieces: list[str] = []
         clock = _Clock()
         try:
+            variant = self.endpoints.resolve(variant)
             backend = self._prepare(variant)
             clock = _Clock()  # model loading is not part of an answer's latency
             hits = self.retrieve(variant, question)
@@ -135,7 +147,7 @@ class ChatEngine:
                 if variant.adapter:
                     info["adapter"] = {"path": variant.adapter, "sha256": adapter_version(Path(variant.adapter))}
             else:
-                info["endpoint"] = variant.endpoint
+                info["endpoint"] = self.endpoints.resolve(variant).endpoint
             if variant.rag is not None:
                 info["collection"] = self._collection_version(variant.rag.collection)
         except Exception as exc:  # a missing input is recorded, and its cases fail with the reason

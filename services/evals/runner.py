@@ -61,12 +61,16 @@ def run_suite(
     cancel: CancelToken | None = None,
     embed: Embed | None = None,
 ) -> EvalRun:
-    """Answer every case with every chosen variant and check its assertions."""
-    chosen = choose_variants(suite, variants)
+    """Answer every case with every chosen variant and check its assertions.
+
+    Raises `UntrustedEndpointError` before any request when a variant would send a key to an
+    endpoint the engine's policy does not trust.
+    """
+    chosen = trusted_variants(suite, choose_variants(suite, variants), engine)
     embed = embed or Embedder(cache_dir=engine.cache_dir)
-    run = EvalRun(new_run_id(), str(suite.path), _now(), [], suite_inputs(suite, chosen, engine))
+    run = EvalRun(new_run_id(), str(suite.path), _now(), [], suite_inputs(suite, list(chosen.values()), engine))
     for case in suite.cases:
-        for variant in (v for v in suite.variants_of(case) if v in chosen):
+        for variant in (chosen[v.name] for v in suite.variants_of(case) if v.name in chosen):
             if cancel is not None and cancel.cancelled:
                 return run
             result = run_case(suite, case, variant, engine=engine, embed=embed, cancel=cancel)
@@ -74,6 +78,12 @@ def run_suite(
             if on_result is not None:
                 on_result(result)
     return run
+
+
+def trusted_variants(suite: Suite, variants: list[Variant], engine: ChatEngine) -> dict[str, Variant]:
+    """The variants by name with named endpoints resolved; refuses the whole suite if one is untrusted."""
+    label = f"{suite.path}: suite variant"
+    return {v.name: engine.endpoints.resolve(v, label=f"{label} {v.name!r}") for v in variants}
 
 
 def choose_variants(suite: Suite, names: list[str] | None) -> list[Variant]:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from services.chat.remote import Endpoint, EndpointPolicy
 from services.chat.session import Answer, ChatEngine, collect
 from services.chat.variant import Variant
 from services.demo import DEMO_MODEL, DemoWorkspace, init_demo
+from services.errors import UntrustedEndpointError
 from services.evals.runner import run_suite
 from services.evals.suite import parse_suite
 from services.progress import CancelToken
@@ -127,9 +129,12 @@ def remote(server: FakeOpenAI, **fields: object) -> Variant:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+def server(monkeypatch: pytest.MonkeyPatch, engine: ChatEngine) -> Iterator[FakeOpenAI]:
+    """The fake endpoint, trusted by `engine` (as the user's [chat.endpoints] would) with these key variables."""
     monkeypatch.setenv("TEAM_API_KEY", CANARY)
     with FakeOpenAI(key=CANARY) as fake:
+        trusted = tuple(Endpoint(k.lower(), fake.endpoint, k) for k in ("TEAM_API_KEY", "WRONG_KEY", "UNSET_KEY_VAR"))
+        monkeypatch.setattr(engine, "endpoints", EndpointPolicy(trusted))
         yield fake
 
 
@@ -196,3 +201,26 @@ cases:
     assert not down.passed and down.failures[0].startswith("error: endpoint http://127.0.0.1:9/v1: cannot connect")
     assert len(run.inputs["variants"]["local"]["revision"]) == 40  # the cache commit of the model
     assert CANARY not in repr(run)
+
+
+def test_a_suite_is_refused_before_any_request_when_a_key_would_leave(
+    server: FakeOpenAI, demo: DemoWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", CANARY)
+    text = f"""
+variants:
+  - {{name: fine, backend: openai, endpoint: "{server.endpoint}"}}
+  - {{name: evil, backend: openai, endpoint: "{server.endpoint}", api_key_env: AZURE_CLIENT_SECRET}}
+cases:
+  - {{name: gpu, question: "Where is the GPU?"}}
+"""
+    untrusting = ChatEngine(cache_dir=Path(demo.cache_dir))  # the default trusts no endpoint with a key
+    with pytest.raises(UntrustedEndpointError) as err:
+        run_suite(parse_suite(text, tmp_path / "s.yaml"), engine=untrusting)
+    assert "suite variant 'evil' asks to send $AZURE_CLIENT_SECRET to " in err.value.message
+    assert server.requests == [] and err.value.exit_code == 2
+    answer = collect(untrusting.stream(remote(server, api_key_env="AZURE_CLIENT_SECRET"), "hi"))
+    assert answer.error is not None and "asks to send $AZURE_CLIENT_SECRET" in answer.error
+    assert server.requests == []
+    keyless = collect(untrusting.stream(remote(server), "hi"))  # no key: nothing secret leaves
+    assert "HTTP 403" in (keyless.error or "") and server.requests[0]["auth"] == "Bearer not-needed"

@@ -158,3 +158,86 @@ def test_the_demo_suite_fails_only_its_planted_case(run: Run, hub: Path) -> None
     }
     for kind in ("equals", "contains", "icontains", "label", "similar", "json"):
         assert f"  - {kind} " in result.stdout
+
+
+REMOTE_SUITE = """\
+variants:
+  - {{name: x, backend: openai, endpoint: "{endpoint}", api_key_env: {key_env}, model: team-chat}}
+cases:
+  - name: hello
+    question: hi
+    asserts:
+      - {{type: icontains, value: development server}}
+"""
+
+
+def user_settings(tmp_path: Path, text: str) -> None:
+    """The user's own settings file under the XDG_CONFIG_HOME that `run` sets."""
+    path = tmp_path / "config" / "llm-workbench" / "workbench.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_a_suite_cannot_send_a_secret_to_its_own_endpoint(run: Run, tmp_path: Path) -> None:
+    suite = tmp_path / "evil.yaml"
+    with FakeOpenAI() as server:
+        suite.write_text(REMOTE_SUITE.format(endpoint=server.endpoint, key_env="AZURE_CLIENT_SECRET"))
+        result = run("eval", "run", str(suite), env={"AZURE_CLIENT_SECRET": CANARY})
+    assert server.requests == []
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert "suite variant 'x' asks to send $AZURE_CLIENT_SECRET to " + server.endpoint in line
+    assert "add it to [chat.endpoints] in your user settings" in line and "to allow it" in line
+    assert CANARY not in result.output
+
+
+def test_a_project_file_cannot_trust_an_endpoint_for_a_suite(run: Run, tmp_path: Path) -> None:
+    suite = tmp_path / "evil.yaml"
+    with FakeOpenAI() as server:
+        project = tmp_path / "workbench.toml"
+        project.write_text(f'[chat.endpoints.team]\nurl = "{server.endpoint}"\napi_key_env = "AZURE_CLIENT_SECRET"\n')
+        suite.write_text(REMOTE_SUITE.format(endpoint="team", key_env="AZURE_CLIENT_SECRET"))
+        result = run("--config", str(project), "eval", "run", str(suite), env={"AZURE_CLIENT_SECRET": CANARY})
+    assert server.requests == [] and result.exit_code == 2
+    assert "run `workbench trust`" in result.stderr and "names endpoint 'team'" in result.stderr
+
+
+def test_an_endpoint_trusted_in_the_user_file_gets_its_key(run: Run, tmp_path: Path) -> None:
+    with FakeOpenAI(key=CANARY) as server:
+        user_settings(tmp_path, f'[chat.endpoints.team]\nurl = "{server.endpoint}"\napi_key_env = "TEAM_KEY"\n')
+        by_name, by_url = tmp_path / "by-name.yaml", tmp_path / "by-url.yaml"
+        by_name.write_text(REMOTE_SUITE.format(endpoint="team", key_env="TEAM_KEY"))
+        by_url.write_text(REMOTE_SUITE.format(endpoint=server.endpoint + "/", key_env="TEAM_KEY"))
+        results = [run("eval", "run", str(suite), env={"TEAM_KEY": CANARY}) for suite in (by_name, by_url)]
+        other = tmp_path / "other-key.yaml"
+        other.write_text(REMOTE_SUITE.format(endpoint="team", key_env="AZURE_CLIENT_SECRET"))
+        refused = run("eval", "run", str(other), env={"TEAM_KEY": CANARY, "AZURE_CLIENT_SECRET": "x"})
+    for result in results:
+        assert result.exit_code == 0, result.output
+        assert CANARY not in result.output
+    assert [r["auth"] for r in server.requests] == [f"Bearer {CANARY}"] * 2
+    assert refused.exit_code == 2 and "trusted with $TEAM_KEY only" in refused.stderr
+
+
+def test_the_deploy_gate_refuses_a_suite_that_would_send_a_secret(
+    hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.errors import UntrustedEndpointError
+    from workbench.deploy_setup import suite_gate
+    from workbench.settings import load_settings
+
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", CANARY)
+    monkeypatch.setenv("TEAM_KEY", CANARY)
+    suite = tmp_path / "gate.yaml"
+    with FakeOpenAI(key=CANARY) as server:
+        suite.write_text(REMOTE_SUITE.format(endpoint=server.endpoint, key_env="AZURE_CLIENT_SECRET"))
+        env = environ(hub / "hub", tmp_path / "data")
+        user = tmp_path / "user.toml"
+        with pytest.raises(UntrustedEndpointError):
+            suite_gate(load_settings(project_file=None, user_file=user, environ=env), suite)()
+        assert server.requests == []
+        user.write_text(f'[chat.endpoints.team]\nurl = "{server.endpoint}"\napi_key_env = "TEAM_KEY"\n')
+        suite.write_text(REMOTE_SUITE.format(endpoint="team", key_env="TEAM_KEY"))
+        result = suite_gate(load_settings(project_file=None, user_file=user, environ=env), suite)()
+    assert (result.passed, result.failed) == (1, 0)
+    assert [r["auth"] for r in server.requests] == [f"Bearer {CANARY}"]

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from services.errors import ConfigError
+from workbench import trust
 from workbench.cli import cli
 from workbench.image_setup import images_config
 from workbench.settings import effective_rows, load_with_layers
@@ -35,6 +36,8 @@ def test_from_the_project_file_and_the_environment(tmp_path: Path) -> None:
         '[images.base_images]\nchatbot = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"\n'
     )
     environ = {"WORKBENCH_REGISTRY__PLAIN_HTTP": "true", "WORKBENCH_REGISTRY_PASSWORD": CANARY}
+    store = trust.store_beside(tmp_path / "none.toml")  # registry and app folders route secrets: trust the file
+    trust.record(project, trust.digest_of(project.read_bytes()), store, trusted=True)
     settings, layers = load_with_layers(project_file=project, user_file=tmp_path / "none.toml", environ=environ)
     config = images_config(settings)
     assert config.registry.server == "reg.example:5000" and config.registry.plain_http
