@@ -77,8 +77,11 @@ def failure_text(error: BaseException) -> tuple[str, SeverityLevel]:
     return f"unexpected {type(error).__name__}: {error}", "error"
 
 
-class WorkbenchApp(App[None]):
-    """LLM Workbench: one mode per area, switched with the number keys."""
+class WorkbenchApp(App[bool]):
+    """LLM Workbench: one mode per area, switched with the number keys.
+
+    It returns True when it should start again with settings loaded anew (a project file was trusted).
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "LLM Workbench"
@@ -147,8 +150,10 @@ class WorkbenchApp(App[None]):
 
         def answered(trusted: bool | None) -> None:
             project.decide(bool(trusted))
-            verdict = "trusted: its keys apply from the next start" if trusted else "not trusted: its keys stay ignored"
-            self.notify(f"{project.path.name} {verdict}", title="Project settings")
+            if trusted:
+                self.exit(True)  # start again at once, with the project's keys
+            else:
+                self.notify(f"{project.path.name} not trusted: its keys stay ignored", title="Project settings")
 
         question = ConfirmScreen(
             "Trust this project's settings?", question_text(project), confirm_label="Trust", danger=True
@@ -232,7 +237,10 @@ class WorkbenchApp(App[None]):
         self.notify(text, title=event.description, severity=severity, timeout=10, markup=False)
 
 
-def run_app(settings: Settings, layers: list[Layer] | None = None) -> None:
-    """Build the app from `settings` and run it until the user quits (asking to trust the project file
-    when `layers` show its secret-routing keys were ignored)."""
-    WorkbenchApp(settings, untrusted=untrusted_project(layers or [])).run()
+def run_app(load: Callable[[], tuple[Settings, list[Layer]]]) -> None:
+    """Run the app on the settings `load` returns until the user quits; it asks to trust the project
+    file when the layers show its secret-routing keys were ignored, and starts again once trusted."""
+    while True:
+        settings, layers = load()
+        if not WorkbenchApp(settings, untrusted=untrusted_project(layers)).run():
+            return

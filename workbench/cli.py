@@ -70,7 +70,7 @@ def cli(ctx: click.Context, debug: bool, config_file: Path | None) -> None:
     if ctx.invoked_subcommand is None:
         from workbench.app import run_app
 
-        run_app(*ctx.obj.loaded())
+        run_app(ctx.obj.reload)
 
 
 # ---------------------------------------------------------------- config

@@ -28,6 +28,11 @@ class Context:
             _warn_untrusted(self._loaded[1])
         return self._loaded
 
+    def reload(self) -> tuple[Settings, list[Layer]]:
+        """Settings and layers read anew (the files may have changed, or their trust)."""
+        self._loaded = None
+        return self.loaded()
+
     @property
     def settings(self) -> Settings:
         return self.loaded()[0]

@@ -104,5 +104,5 @@ def question_text(trust: ProjectTrust) -> str:
     return (
         f"{trust.path} comes with the project and sets keys that send secrets or choose what is trusted:\n"
         f"{keys}\n\nThey are ignored until you trust this exact file (asked again when it changes). "
-        "Trusting takes effect the next time the workbench starts."
+        "Trusting starts the workbench again with them."
     )
