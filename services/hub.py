@@ -3,6 +3,11 @@
 Everything goes through the real `huggingface_hub` client, so a mirror or a local server set as
 the endpoint behaves like the Hub. Tokens are handed to the client and never formatted into
 messages; errors are translated into `services.errors` with a next step for the user.
+
+The hub's answers are untrusted: the token goes only to the endpoint's own origin (scheme, host
+and port; a redirect or a next-page link elsewhere gets none or is refused), every commit id,
+file name, ETag and size is checked before it becomes a path (see `services.transfer`), and an
+answer that is not what a Hub sends is a `HubResponseError`, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,22 +18,26 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urljoin, urlsplit
 
 from services.errors import (
     AccessDeniedError,
+    HubResponseError,
     HubUnavailableError,
     InsufficientDiskError,
     NotFoundError,
+    UsageError,
     WorkbenchError,
 )
 from services.progress import CancelToken, OnTransfer, TransferMeter
 
 if TYPE_CHECKING:
+    import httpx2
     from huggingface_hub import HfApi
     from huggingface_hub.hf_api import ModelInfo
 
@@ -56,6 +65,8 @@ SEARCH_FIELDS = [
 ]
 WEIGHT_FORMATS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack", "*.ot", "*.onnx", "*.tflite")
 DISK_HEADROOM_BYTES = 64 * 1024**2
+MAX_REDIRECTS = 5
+MALFORMED_HINT = "check hub.endpoint: the hub or mirror answered with something a Hub does not send"
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,8 @@ class RepoFile:
     path: str
     size: int
     selected: bool
+    sha256: str | None = None
+    """The content sha256 the hub publishes for an LFS file; None for files kept in git."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +206,7 @@ class ModelPager:
         self.exhausted = False
 
     def next_page(self) -> list[ModelSummary]:
-        with hub_errors(self._conn, "search"):
+        with hub_errors(self._conn, "search"), malformed_answers("search"):
             page = [summarise(raw) for raw in islice(self._items, self.page_size)]
         self.exhausted = len(page) < self.page_size
         return page
@@ -233,8 +246,69 @@ def _pages(conn: HubConnection, url: str, params: dict[str, Any]) -> Iterator[li
     while next_url is not None:
         response = get_session().get(next_url, params=params if next_url == url else None, headers=headers)
         hf_raise_for_status(response)
-        yield response.json()
-        next_url = response.links.get("next", {}).get("url")
+        yield _listing(response)
+        next_url = _next_page(conn, response)
+
+
+def _listing(response: httpx2.Response) -> list[dict[str, Any]]:
+    """One page of a hub listing: a JSON list of objects, or `HubResponseError`."""
+    with malformed_answers("search"):
+        page = response.json()
+    if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+        raise HubResponseError("search: the hub sent a listing that is not a JSON list of models", hint=MALFORMED_HINT)
+    return page
+
+
+def _next_page(conn: HubConnection, response: httpx2.Response) -> str | None:
+    """The `Link: rel="next"` URL; refused when it leaves the hub's origin, which would get the token."""
+    link = response.links.get("next", {}).get("url")
+    if link is None:
+        return None
+    url = urljoin(str(response.url), link)
+    if not same_origin(url, conn.url):
+        raise HubResponseError(
+            f"search: the hub's next page is on another host ({urlsplit(url).netloc}); not following it",
+            hint=MALFORMED_HINT,
+        )
+    return url
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs share scheme, host and port: the only host the hub token may go to is the hub's own."""
+    return _origin(url) == _origin(other)
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # an invalid port
+        return None
+
+
+def _headers_for(conn: HubConnection, url: str) -> dict[str, str]:
+    """Request headers for `url`: the token only when `url` is on the hub's own origin."""
+    from huggingface_hub.utils import build_hf_headers
+
+    token: str | bool | None = conn.token if same_origin(url, conn.url) else False  # False: no token at all
+    return dict(build_hf_headers(token=token))
+
+
+@contextmanager
+def malformed_answers(what: str) -> Iterator[None]:
+    """Turn a parse error on a hub's answer (not JSON, wrong types or shape) into `HubResponseError`."""
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        yield
+    except HFValidationError:
+        raise  # the user's own input: hub_errors reports it
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise HubResponseError(
+            f"{what}: the hub sent a malformed answer ({type(exc).__name__}: {detail})", hint=MALFORMED_HINT
+        ) from None
 
 
 def _search_params(
@@ -295,37 +369,72 @@ def model_details(
 ) -> ModelDetails:
     """Files, sizes, parameter count, licence, gating and access, card and config of one model."""
     what = f"model '{repo_id}'" + (f" at revision '{revision}'" if revision else "")
-    with hub_errors(conn, what, repo_id=repo_id):
+    with hub_errors(conn, what, repo_id=repo_id), malformed_answers(what):
         if offline_mode():
             raise _offline_error(conn)
         api = conn.api()
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
-        sha = info.sha or revision or "main"
-        access = _has_access(conn, repo_id, sha, info)
+        sha, files = _checked_listing(info, what)
+        access = _has_access(conn, repo_id, sha, files, info)
         texts = _fetch_texts(conn, repo_id, sha, ("README.md", "config.json")) if access else {}
-        params = _param_count(api, info, access)
-    files = select_files(_repo_files(info), include=include, exclude=exclude)
-    return ModelDetails(
-        id=info.id,
-        sha=sha,
-        task=info.pipeline_tag,
-        library=info.library_name,
-        license=_license(info),
-        gated=bool(info.gated),
-        access=access,
-        params=params,
-        files=files,
-        card=_strip_front_matter(texts.get("README.md", "")),
-        config=json.loads(texts["config.json"]) if "config.json" in texts else None,
-    )
+        return ModelDetails(
+            id=info.id,
+            sha=sha,
+            task=info.pipeline_tag,
+            library=info.library_name,
+            license=_license(info),
+            gated=bool(info.gated),
+            access=access,
+            params=_param_count(api, info, access),
+            files=select_files(files, include=include, exclude=exclude),
+            card=_strip_front_matter(texts.get("README.md", "")),
+            config=_config(texts, what),
+        )
 
 
-def _repo_files(info: ModelInfo) -> list[tuple[str, int]]:
-    return [(s.rfilename, s.size or (s.lfs.size if s.lfs else 0)) for s in info.siblings or []]
+def _checked_listing(info: ModelInfo, what: str) -> tuple[str, list[RepoFile]]:
+    """The commit id and files of a model answer, refused unless each is safe to use as a path."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from services.transfer import check_commit
+
+    try:
+        validate_repo_id(info.id)
+    except HFValidationError:
+        raise HubResponseError(f"{what}: the hub named the model {info.id!r}", hint=MALFORMED_HINT) from None
+    sha = check_commit(info.sha, what=what)
+    return sha, [_repo_file(sibling, what) for sibling in info.siblings or []]
+
+
+def _repo_file(sibling: Any, what: str) -> RepoFile:
+    from services.transfer import check_name, check_size
+
+    name = check_name(sibling.rfilename, what=what)
+    size = sibling.size if sibling.size is not None else (sibling.lfs.size if sibling.lfs else 0)
+    sha256 = sibling.lfs.sha256 if sibling.lfs else None
+    if sha256 is not None and not (isinstance(sha256, str) and len(sha256) == 64):
+        raise HubResponseError(f"{what}: the hub published {sha256!r} as sha256 of {name}", hint=MALFORMED_HINT)
+    return RepoFile(name, check_size(size, what=f"{what}: {name}"), False, sha256)
+
+
+def _config(texts: dict[str, str], what: str) -> dict[str, Any] | None:
+    """The parsed config.json, None when the repo has none; `HubResponseError` when it is not a JSON object."""
+    if "config.json" not in texts:
+        return None
+    try:
+        config = json.loads(texts["config.json"])
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise HubResponseError(
+            f"{what}: config.json is not a JSON object", hint="the repo's config.json is broken; try another revision"
+        )
+    return config
 
 
 def select_files(
-    files: list[tuple[str, int]], *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+    files: list[RepoFile], *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
 ) -> tuple[RepoFile, ...]:
     """Mark the files a download fetches.
 
@@ -335,27 +444,50 @@ def select_files(
     """
     from huggingface_hub.utils import filter_repo_objects
 
-    names = [name for name, _ in files]
+    names = [f.path for f in files]
     skip = list(exclude)
     if not include and any(n.endswith(".safetensors") for n in names):
         skip += [*WEIGHT_FORMATS, "onnx/*", "openvino/*", "coreml/*"]
     chosen = set(filter_repo_objects(names, allow_patterns=list(include) or None, ignore_patterns=skip))
-    return tuple(RepoFile(name, size, name in chosen) for name, size in files)
+    return tuple(replace(f, selected=f.path in chosen) for f in files)
 
 
-def _has_access(conn: HubConnection, repo_id: str, sha: str, info: ModelInfo) -> bool:
+def _has_access(conn: HubConnection, repo_id: str, sha: str, files: list[RepoFile], info: ModelInfo) -> bool:
     if not info.gated:
         return True
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub import hf_hub_url
     from huggingface_hub.errors import GatedRepoError
 
-    first = next((s.rfilename for s in info.siblings or []), "config.json")
-    url = hf_hub_url(repo_id, first, revision=sha, endpoint=conn.url)
+    first = files[0].path if files else "config.json"
     try:
-        get_hf_file_metadata(url, token=conn.token, timeout=conn.timeout)
+        _head(conn, hf_hub_url(repo_id, first, revision=sha, endpoint=conn.url))
     except GatedRepoError:
         return False
     return True
+
+
+def _head(conn: HubConnection, url: str) -> tuple[httpx2.Response, str]:
+    """HEAD a resolve URL, following redirects only within the hub's origin (the token never leaves it).
+
+    Returns the last answer and where to GET the file: a redirect to another origin (a CDN) carries
+    the file's metadata itself, as on the Hub.
+    """
+    from huggingface_hub import get_session
+    from huggingface_hub.utils import hf_raise_for_status
+
+    for _ in range(MAX_REDIRECTS):
+        headers = {**_headers_for(conn, url), "Accept-Encoding": "identity"}
+        response = get_session().head(url, headers=headers, follow_redirects=False)
+        if not response.has_redirect_location:
+            hf_raise_for_status(response)
+            return response, url
+        target = urljoin(url, response.headers["Location"])
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise HubResponseError(f"{url}: the hub redirected to {target[:80]!r}", hint=MALFORMED_HINT)
+        if not same_origin(target, conn.url):
+            return response, target
+        url = target
+    raise HubResponseError(f"{url}: more than {MAX_REDIRECTS} redirects on the hub", hint=MALFORMED_HINT)
 
 
 def _fetch_texts(conn: HubConnection, repo_id: str, sha: str, names: tuple[str, ...]) -> dict[str, str]:
@@ -424,7 +556,7 @@ def download_model(
     cache = conn.cache_path
     files = _remote_files(conn, details)
     present = transfer.bytes_present(cache, repo_id, files)
-    ensure_disk(cache, details.download_bytes - present, what=repo_id)
+    ensure_disk(cache, sum(f.size for f in files) - present, what=repo_id)
     with hub_errors(conn, f"download of '{repo_id}'", repo_id=repo_id):
         meter = TransferMeter(sum(f.size for f in files), on_progress)
         meter.skip(present)
@@ -434,7 +566,7 @@ def download_model(
             repo_id,
             details.sha,
             files,
-            headers=_auth_headers(conn),
+            headers_for=lambda url: _headers_for(conn, url),
             on_bytes=meter.add,
             should_stop=lambda: cancel is not None and cancel.cancelled,
             max_workers=max_workers,
@@ -464,23 +596,33 @@ def _remote_files(conn: HubConnection, details: ModelDetails) -> list[transfer.R
         return [_remote_file(conn, details.id, details.sha, f) for f in details.files if f.selected]
 
 
-def _auth_headers(conn: HubConnection) -> dict[str, str]:
-    from huggingface_hub.utils import build_hf_headers
-
-    return dict(build_hf_headers(token=conn.token))
-
-
 def _remote_file(conn: HubConnection, repo_id: str, sha: str, f: RepoFile) -> transfer.RemoteFile:
-    """Resolve URL, etag and size of one file (a HEAD request, following the hub's redirects)."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    """Where to GET one file, its ETag and size (a HEAD request), checked against the listing."""
+    from huggingface_hub import hf_hub_url
 
-    from services.transfer import RemoteFile
+    from services.transfer import RemoteFile, check_commit, check_etag, check_size
 
-    url = hf_hub_url(repo_id, f.path, revision=sha, endpoint=conn.url)
-    meta = get_hf_file_metadata(url, token=conn.token, timeout=conn.timeout)
-    if not meta.etag:
-        raise WorkbenchError(f"{repo_id}/{f.path}: the hub sent no ETag", hint="check hub.endpoint")
-    return RemoteFile(f.path, meta.location, meta.etag, meta.size if meta.size is not None else f.size)
+    what = f"{repo_id}/{f.path}"
+    response, location = _head(conn, hf_hub_url(repo_id, f.path, revision=sha, endpoint=conn.url))
+    headers = response.headers
+    commit = check_commit(headers.get("X-Repo-Commit"), what=what)
+    etag = check_etag(_normalize_etag(headers.get("X-Linked-Etag") or headers.get("ETag")), what=what)
+    length = headers.get("X-Linked-Size") or (None if response.is_redirect else headers.get("Content-Length"))
+    size = check_size(length, what=what)
+    mismatch = _mismatch(commit != sha, f.sha256 not in (None, etag), bool(f.size) and size != f.size)
+    if mismatch:
+        raise HubResponseError(f"{what}: the file's {mismatch} differs from the model listing", hint=MALFORMED_HINT)
+    return RemoteFile(f.path, location, etag, size)
+
+
+def _normalize_etag(etag: str | None) -> str | None:
+    """An ETag header without quotes or weak marker, as huggingface_hub reads it."""
+    return etag.lstrip("W/").strip('"') if etag else None
+
+
+def _mismatch(commit: bool, sha256: bool, size: bool) -> str:
+    """Which of the HEAD answer's commit, sha256 and size disagree with the listing ("" when none)."""
+    return ", ".join(name for name, bad in (("commit", commit), ("sha256", sha256), ("size", size)) if bad)
 
 
 def ensure_disk(path: Path, needed: int, *, what: str) -> None:
@@ -528,12 +670,16 @@ def hub_errors(conn: HubConnection, what: str, *, repo_id: str | None = None) ->
         raise NotFoundError(f"{what}: revision not found", hint="check the branch, tag or commit") from None
     except hf.RemoteEntryNotFoundError as exc:
         raise NotFoundError(f"{what}: file not found ({exc.response.url.path})") from None
+    except hf.HFValidationError as exc:
+        raise UsageError(f"{what}: {str(exc).splitlines()[0]}") from None
     except (hf.OfflineModeIsEnabled, httpx2.TransportError) as exc:
         raise _offline_error(conn, exc) from None
     except hf.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
-        detail = exc.server_message or "no details from the server"
+        detail = (exc.server_message or "no details from the server").splitlines()[0]
         raise WorkbenchError(f"{what} failed: hub answered HTTP {status}: {detail}") from None
+    except OSError as exc:  # writing the cache: disk full, permissions, a file where a folder must be
+        raise WorkbenchError(f"{what}: {exc.strerror or exc} ({exc.filename or 'the cache'})") from None
 
 
 def _gated_error(conn: HubConnection, repo_id: str) -> AccessDeniedError:

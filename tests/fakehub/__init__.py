@@ -1,5 +1,6 @@
 """A local fake of the Hugging Face Hub HTTP API, driven through the real `huggingface_hub` client."""
 
+from .cdn import CdnRequest, RecordingCdn
 from .repos import (
     HubFile,
     Repo,
@@ -9,14 +10,17 @@ from .repos import (
     synthetic_repos,
     tiny_llama_files,
 )
-from .server import FakeHub, HubError, RecordedRequest
+from .server import FakeHub, HubError, RecordedRequest, Tampering
 
 __all__ = [
+    "CdnRequest",
     "FakeHub",
     "HubError",
     "HubFile",
     "RecordedRequest",
+    "RecordingCdn",
     "Repo",
+    "Tampering",
     "big_file_repo",
     "dup_weights_files",
     "folder_files",

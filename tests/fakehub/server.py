@@ -12,13 +12,14 @@ import base64
 import contextlib
 import hashlib
 import json
+import posixpath
 import socket
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -153,6 +154,32 @@ class _Response:
     cut_after: int | None = None
 
 
+@dataclass
+class Tampering:
+    """Hostile answers for attack tests: what a malicious or broken hub or mirror could send.
+
+    A listing may also name files with `..` segments; the normalised URLs such names produce are
+    answered too, as a hostile hub would answer them.
+    """
+
+    sha: str | None = None
+    """Commit id reported by model info and `X-Repo-Commit` (and accepted as a revision)."""
+    etag: str | None = None
+    """ETag (and linked ETag) sent on every resolve answer."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Headers replaced on every resolve answer; an empty value removes the header."""
+    info_body: bytes | None = None
+    """Raw body of `/api/models` and `/api/models/{repo}` answers instead of the JSON listing or model."""
+    swapped: dict[str, bytes] = field(default_factory=dict)
+    """File path -> bytes sent by GET instead of the published content (listings keep the real hashes)."""
+    padding: dict[str, int] = field(default_factory=dict)
+    """File path -> number of bytes appended to its GET bodies (HEAD answers keep the real size)."""
+    redirect_to: str | None = None
+    """Base URL of another origin: resolves of LFS files answer 302 to `{redirect_to}/{sha256}`, like the Hub's CDN."""
+    next_page: str | None = None
+    """URL sent as the `Link: rel="next"` of every `/api/models` page."""
+
+
 class HubError(Exception):
     """An error answer, with the `X-Error-Code` that `huggingface_hub` maps to its exceptions."""
 
@@ -185,6 +212,8 @@ class FakeHub:
         self._repos: dict[str, Repo] = {}
         self._grants: dict[str, set[str]] = {}
         self._faults: dict[tuple[str | None, str], int] = {}
+        self.tamper = Tampering()
+        """Hostile answers; the default sends none."""
         self._lock = threading.Lock()
         self._host, self._port = host, port
         self._server: _Server | None = None
@@ -355,7 +384,19 @@ class FakeHub:
             repo, rest = self._split_repo(parts)
             if len(rest) >= 3 and rest[0] == "resolve":
                 return self._resolve(request, repo, rest[1], "/".join(rest[2:]))
+        traversal = self._traversal_target(request.path)
+        if traversal is not None:
+            return self._resolve(request, traversal[0], traversal[0].sha, traversal[1])
         raise HubError(404, "Not Found")
+
+    def _traversal_target(self, path: str) -> tuple[Repo, str] | None:
+        """The repo file whose `..`-laden name, joined into a resolve URL and normalised, is `path`."""
+        for repo in list(self._repos.values()):
+            for name in (n for n in repo.files if ".." in n.split("/")):
+                for sha in {repo.sha, self.tamper.sha or repo.sha}:
+                    if posixpath.normpath(f"/{repo.repo_id}/resolve/{sha}/{name}") == path:
+                        return repo, name
+        return None
 
     def _api_models(self, request: _Request, parts: list[str]) -> _Response:
         if not parts:
@@ -377,17 +418,29 @@ class FakeHub:
         raise HubError(404, "Repository not found", "RepoNotFound")
 
     def _list_models(self, request: _Request) -> _Response:
+        if self.tamper.info_body is not None:
+            return _Response(200, {"Content-Type": "application/json"}, self.tamper.info_body)
         repos = _sort(request, [repo for repo in list(self._repos.values()) if _matches(repo, request)])
         keys = _list_keys(request)
         return self._page(request, repos, lambda repo: _model_json(repo, keys, blobs=False))
 
     def _model_info(self, request: _Request, repo: Repo, revision: str) -> _Response:
-        _resolve_revision(repo, revision)
+        self._revision(repo, revision)
+        if self.tamper.info_body is not None:
+            return _Response(200, {"Content-Type": "application/json"}, self.tamper.info_body)
         keys = _expand_keys(request) or INFO_FIELDS
-        return _json(_model_json(repo, keys, blobs=request.flag("blobs")))
+        info = _model_json(repo, keys, blobs=request.flag("blobs"))
+        if self.tamper.sha is not None and "sha" in info:
+            info["sha"] = self.tamper.sha
+        return _json(info)
+
+    def _revision(self, repo: Repo, revision: str) -> str:
+        if self.tamper.sha is not None and revision == self.tamper.sha:
+            return revision
+        return _resolve_revision(repo, revision)
 
     def _tree(self, request: _Request, repo: Repo, revision: str, path: str) -> _Response:
-        _resolve_revision(repo, revision)
+        self._revision(repo, revision)
         entries = _tree_entries(repo.files, path.strip("/"), recursive=request.flag("recursive"))
         return self._page(request, entries, lambda entry: entry)
 
@@ -395,22 +448,42 @@ class FakeHub:
         size = _page_size(request)
         offset = _decode_cursor(request.first("cursor", ""))
         response = _json([render(item) for item in items[offset : offset + size]])
-        if offset + size < len(items):
+        if self.tamper.next_page is not None:
+            response.headers["Link"] = f'<{self.tamper.next_page}>; rel="next"'
+        elif offset + size < len(items):
             pairs = [(key, value) for key, value in request.pairs if key != "cursor"]
             url = f"{self.endpoint}{request.path}?{urlencode([*pairs, ('cursor', _encode_cursor(offset + size))])}"
             response.headers["Link"] = f'<{url}>; rel="next"'
         return response
 
     def _resolve(self, request: _Request, repo: Repo, revision: str, path: str) -> _Response:
-        sha = _resolve_revision(repo, revision)
+        sha = self._revision(repo, revision)
         self._check_gate(repo, request.token)
         file = repo.files.get(path)
         if file is None:
             raise HubError(404, "Entry not found", "EntryNotFound", **{"X-Repo-Commit": sha})
+        if self.tamper.redirect_to and file.sha256:
+            return _redirect(file, sha, f"{self.tamper.redirect_to}/{file.sha256}")
+        if path in self.tamper.swapped:
+            file = replace(file, source=self.tamper.swapped[path], size=len(self.tamper.swapped[path]))
+        extra = self.tamper.padding.get(path, 0) if request.method == "GET" else 0
+        if extra:
+            file = replace(file, source=file.read() + b"\0" * extra, size=file.size + extra)
         response = _file_response(file, sha, request.range)
+        self._tamper_headers(response)
         if request.method == "GET":
             response.cut_after = self._take_fault(repo.repo_id, path)
         return response
+
+    def _tamper_headers(self, response: _Response) -> None:
+        tamper = self.tamper
+        if tamper.etag is not None:
+            response.headers["ETag"] = f'"{tamper.etag}"'
+            if "X-Linked-Etag" in response.headers:
+                response.headers["X-Linked-Etag"] = f'"{tamper.etag}"'
+        for name, value in tamper.headers.items():
+            response.headers[name] = value
+        response.headers = {name: value for name, value in response.headers.items() if value}
 
     def _check_gate(self, repo: Repo, token: str | None) -> None:
         if not repo.gated or token in self._grants.get(repo.repo_id, set()):
@@ -603,6 +676,18 @@ def _file_response(file: HubFile, sha: str, range_header: str | None) -> _Respon
     return _Response(206, headers, file=file, start=start, length=end - start)
 
 
+def _redirect(file: HubFile, sha: str, location: str) -> _Response:
+    """The Hub's answer for an LFS file stored on a CDN: a redirect that carries the file's metadata."""
+    headers = {
+        "X-Repo-Commit": sha,
+        "ETag": f'"{file.etag}"',
+        "X-Linked-Etag": f'"{file.etag}"',
+        "X-Linked-Size": str(file.size),
+        "Location": location,
+    }
+    return _Response(302, headers)
+
+
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(start, end exclusive) of a single `bytes=` range, None for no range; 416 if unsatisfiable."""
     if not header:
@@ -704,7 +789,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(length))
+        if "Content-Length" not in response.headers:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         if self.command == "HEAD":
             return

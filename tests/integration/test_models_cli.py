@@ -178,3 +178,43 @@ def test_demo_init_json_and_idempotent(run: Run, tmp_path: Path) -> None:
     assert again["created"] == [] and again["model_path"] == made["model_path"]
     listed = {m["id"] for m in json.loads(run("models", "ls", "--json").stdout)}
     assert listed == {"workbench-demo/tiny-llama", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def lfs_repo(hub: FakeHub) -> None:
+    hub.add_repo("acme/bad", {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"\0" * 64})
+
+
+MALFORMED: dict[str, Callable[[FakeHub], None]] = {
+    "config.json is not JSON": lambda hub: hub.add_repo("acme/bad", {"config.json": b"{not json"}),
+    "config.json is a list": lambda hub: hub.add_repo("acme/bad", {"config.json": b"[1, 2]"}),
+    "model info is not JSON": lambda hub: (lfs_repo(hub), setattr(hub.tamper, "info_body", b"<html>oops</html>")),
+    "model info has the wrong shape": lambda hub: (
+        lfs_repo(hub),
+        setattr(hub.tamper, "info_body", b'{"id": "acme/bad", "sha": 7, "siblings": "none"}'),
+    ),
+    "commit header is not a commit id": lambda hub: (lfs_repo(hub), hub.tamper.headers.update({"X-Repo-Commit": "zz"})),
+    "no ETag": lambda hub: (lfs_repo(hub), hub.tamper.headers.update({"ETag": "", "X-Linked-Etag": ""})),
+    "size is not a number": lambda hub: (lfs_repo(hub), hub.tamper.headers.update({"X-Linked-Size": "lots"})),
+    "size is negative": lambda hub: (lfs_repo(hub), hub.tamper.headers.update({"X-Linked-Size": "-64"})),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(MALFORMED))
+def test_malformed_hub_answers_are_one_line_and_exit_1(fake_hub: FakeHub, run: Run, fault: str) -> None:
+    MALFORMED[fault](fake_hub)
+    result = run("models", "download", "acme/bad", "--quiet", env=hub_env(fake_hub))
+    assert_one_error_line(result)
+
+
+def test_malformed_search_page_is_one_line_and_exit_1(fake_hub: FakeHub, run: Run) -> None:
+    fake_hub.tamper.info_body = b'{"not": "a list"}'
+    result = run("models", "search", "x", env=hub_env(fake_hub))
+    assert_one_error_line(result)
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str]) -> None:
+    """Exit 1 with one `error:` line (and at most one `hint:` line), no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1, result.stderr
+    assert lines[0].startswith("error: ") and len(lines) <= 2, result.stderr
+    assert all(line.startswith("hint: ") for line in lines[1:]), result.stderr

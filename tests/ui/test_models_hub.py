@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from screens.models_detail import ModelDetail
 from screens.models_hub import HubPane
+from services.hub import human_bytes
 from tests.fakehub import FakeHub, big_file_repo
 from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
 from workbench.widgets import ConfirmScreen, TransferBar
@@ -182,7 +183,8 @@ async def test_download_refused_when_the_disk_is_short(
         await pilot.press("d")
         await wait_for(pilot, lambda: any(n.severity == "error" for n in app.notices))
         notice = next(n for n in app.notices if n.severity == "error")
-        assert "needs 453.4 KB but only 1.0 KB is free" in notice.message
+        assert pane.details is not None
+        assert f"needs {human_bytes(pane.details.download_bytes)} but only 1.0 KB is free" in notice.message
         assert not isinstance(app.screen, ConfirmScreen)
         assert not weights_fetched(tiny_llama_hub)
 
@@ -291,3 +293,30 @@ async def test_slash_searches_from_anywhere_and_escape_returns_to_the_list(
         assert app.focused is pane.table
         await pilot.press("2")
         assert app.current_mode == "finetune"
+
+
+async def test_malformed_config_is_a_one_line_error(make_settings: SettingsFactory, fake_hub: FakeHub) -> None:
+    fake_hub.add_repo("acme/bad-config", {"config.json": b"{not json"})
+    app = make_app(make_settings(fake_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app.notices))
+        notice = next(n for n in app.notices if n.severity == "error")
+        assert "config.json" in notice.message and "acme/bad-config" in notice.message
+        assert not notice.message.startswith("unexpected")
+
+
+async def test_malformed_file_headers_refuse_the_download(make_settings: SettingsFactory, fake_hub: FakeHub) -> None:
+    fake_hub.add_repo("acme/bad-etag", {"config.json": b"{}", "model.safetensors": b"\0" * 64})
+    fake_hub.tamper.etag = "../../../pwned"
+    app = make_app(make_settings(fake_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await wait_for(pilot, lambda: pane.details is not None)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app.notices))
+        notice = next(n for n in app.notices if n.severity == "error")
+        assert "ETag" in notice.message and not notice.message.startswith("unexpected")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert not [
+            r for r in fake_hub.requests if r.method == "GET" and r.path.endswith("/model.safetensors") and not r.range
+        ]
