@@ -83,6 +83,8 @@ class ArtifactsScreen(ModeScreen):
         description: str
         infos: list[VersionInfo]
         evals: dict[str, list[EvalLink]]
+        refused: tuple[str, ...] = ()
+        """Entries the listing skipped because they failed a check (a manifest naming another version)."""
 
     @dataclass
     class Progressed(Message):
@@ -151,7 +153,8 @@ class ArtifactsScreen(ModeScreen):
         evals = {i.manifest.ref: evals_for(artifacts.store, i.manifest.name, i.manifest.version) for i in infos}
         where = "remote" if remote else "workspace"
         description = catalog.storage.description if remote else f"workspace {short_path(artifacts.data_dir)}"
-        self.post_message(self.Loaded(where, description, infos, evals))
+        refused = tuple(str(error) for error in catalog.rejected)
+        self.post_message(self.Loaded(where, description, infos, evals, refused))
 
     @on(Loaded)
     def _loaded(self, event: Loaded) -> None:
@@ -168,6 +171,8 @@ class ArtifactsScreen(ModeScreen):
         )
         self._show_detail()
         self.refresh_bindings()
+        if event.refused:
+            self.notify("\n".join(event.refused), title="Entries refused", severity="warning", markup=False)
 
     @on(DataTable.RowHighlighted, "#artifacts-table")
     def _show_detail(self) -> None:

@@ -62,6 +62,8 @@ def artifacts_ls(obj: Context, remote: bool, kind: str | None, as_json: bool) ->
     click.echo(
         render_artifacts.versions_json(infos) if as_json else render_artifacts.versions_table(infos, _where(catalog))
     )
+    for error in catalog.rejected:
+        click.echo(f"warning: skipped: {error}", err=True)
 
 
 @artifacts.command("show")

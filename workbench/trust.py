@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from services.errors import ConfigError
+from services.files import write_atomic
 
 STORE_NAME = "trusted-projects.json"
 
@@ -87,9 +87,7 @@ def revoke(path: Path, store: Path) -> bool:
 
 def _write(store: Path, entries: dict[str, dict[str, Any]]) -> None:
     store.parent.mkdir(parents=True, exist_ok=True)
-    partial = store.with_name(store.name + ".partial")
-    partial.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(partial, store)
+    write_atomic(store, json.dumps(entries, indent=2, sort_keys=True) + "\n")
 
 
 def warning_line(trust: ProjectTrust) -> str:

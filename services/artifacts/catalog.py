@@ -13,9 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.artifacts.model import KINDS, MANIFEST, Manifest, Ref, check_name, scan_files, version_prefix
+from services.artifacts.model import (
+    KINDS,
+    MANIFEST,
+    NAME_PATTERN,
+    Manifest,
+    Ref,
+    check_name,
+    check_stored,
+    scan_files,
+    version_prefix,
+)
 from services.artifacts.storage import LocalFolderStorage, Storage, copy_file, link_or_copy
-from services.errors import ArtifactInUseError, NotFoundError, UsageError, VersionConflictError
+from services.errors import (
+    ArtifactInUseError,
+    IntegrityError,
+    NotFoundError,
+    UsageError,
+    VersionConflictError,
+)
 from services.store import Store, utcnow
 
 LABELS = "labels"
@@ -30,17 +46,25 @@ class VersionInfo:
 
 
 class Catalog:
-    """Versions and labels in one storage; `where` names it in the audit log ("workspace" or "remote")."""
+    """Versions and labels in one storage; `where` names it in the audit log ("workspace" or "remote").
+
+    What a storage holds is not trusted: a version's identity is its location, and a manifest or a
+    label that says otherwise is refused (listings skip it and keep the error in `rejected`).
+    """
 
     def __init__(self, storage: Storage, store: Store, *, where: str) -> None:
         self.storage = storage
         self.store = store
         self.where = where
+        self.rejected: list[IntegrityError] = []
+        """Entries the last listing skipped because they failed a check, each once, for the caller to report."""
 
     # ------------------------------------------------------------------ reading
 
     def versions(self, *, name: str | None = None, kind: str | None = None) -> list[VersionInfo]:
-        """Published versions, newest first, each with its labels."""
+        """Published versions, newest first, each with its labels; what fails a check is left out and
+        kept in `rejected` (which each listing starts afresh)."""
+        self.rejected = []
         manifests = [m for k in ((kind,) if kind else KINDS) for m in self._manifests(k, name)]
         labels: dict[tuple[str, str], list[str]] = defaultdict(list)
         for artifact_kind, artifact in {(m.kind, m.name) for m in manifests}:
@@ -54,21 +78,35 @@ class Catalog:
         kind = self.kind_of(ref.name)
         version = ref.version
         if ref.label is not None:
-            version = self.labels(kind, ref.name).get(ref.label)
+            version = self._label(kind, ref.name, ref.label)
             if version is None:
                 raise NotFoundError(
                     f"{ref} : no label {ref.label!r} on {ref.name} in {self.storage.description}",
                     hint=f"see `workbench artifacts show {ref.name}`",
                 )
         if version is None:
-            return self.versions(name=ref.name, kind=kind)[0].manifest
-        raw = self.storage.read(f"{version_prefix(kind, ref.name, version)}/{MANIFEST}")
+            return self._newest(kind, ref.name)
+        key = f"{version_prefix(kind, ref.name, version)}/{MANIFEST}"
+        raw = self.storage.read(key)
         if raw is None:
             raise NotFoundError(
                 f"no version {version!r} of {ref.name} in {self.storage.description}",
                 hint=f"see `workbench artifacts show {ref.name}`",
             )
-        return Manifest.from_json(raw, origin=f"{self.storage.description}: {ref}")
+        return self._checked(key, raw)
+
+    def _newest(self, kind: str, name: str) -> Manifest:
+        found = self.versions(name=name, kind=kind)
+        if found:
+            return found[0].manifest
+        refused = [e for e in self.rejected if f"{kind}/{name}/" in e.message]
+        raise (
+            refused[0]
+            if refused
+            else NotFoundError(
+                f"no version of {name} in {self.storage.description}", hint=f"see `workbench artifacts show {name}`"
+            )
+        )
 
     def info(self, ref: Ref) -> VersionInfo:
         """The version `ref` names, with the labels pointing at it."""
@@ -79,7 +117,7 @@ class Catalog:
     def kind_of(self, name: str) -> str:
         """The kind artifact `name` has here; NotFoundError when it has no version here."""
         for kind in KINDS:
-            if self._manifests(kind, name):
+            if self._manifest_keys(kind, name):
                 return kind
         raise NotFoundError(
             f"no artifact named {name!r} in {self.storage.description}",
@@ -92,19 +130,60 @@ class Catalog:
         found = {}
         for key in self.storage.keys(prefix):
             raw = self.storage.read(key)
-            if raw:
-                found[key.rsplit("/", 1)[1]] = json.loads(raw)["version"]
+            try:
+                if raw:
+                    found[key.rsplit("/", 1)[1]] = self._label_version(key, raw)
+            except IntegrityError as exc:
+                self._reject(exc)
         return found
 
-    def _manifests(self, kind: str, name: str | None) -> list[Manifest]:
+    def _label(self, kind: str, name: str, label: str) -> str | None:
+        key = f"{kind}/{name}/{LABELS}/{check_name('label', label)}"
+        raw = self.storage.read(key)
+        return self._label_version(key, raw) if raw else None
+
+    def _label_version(self, key: str, raw: bytes) -> str:
+        """The version a label blob names; IntegrityError unless it is a plain version name."""
+        try:
+            version = json.loads(raw).get("version")
+        except (ValueError, AttributeError):
+            version = None
+        if isinstance(version, str) and NAME_PATTERN.match(version):
+            return version
+        label = key.rsplit("/", 1)[1]
+        raise IntegrityError(
+            f"{self.storage.description}: label {label} ({key}) does not name a version of its artifact; refused",
+            hint=f"point it at a version again: `workbench artifacts label NAME@VERSION {label}`",
+        )
+
+    def _manifest_keys(self, kind: str, name: str | None) -> list[str]:
         prefix = f"{kind}/{name}" if name else kind
-        keys = [k for k in self.storage.keys(prefix) if k.endswith("/" + MANIFEST) and k.count("/") == 3]
+        return [k for k in self.storage.keys(prefix) if k.endswith("/" + MANIFEST) and k.count("/") == 3]
+
+    def _manifests(self, kind: str, name: str | None) -> list[Manifest]:
+        """The manifests that pass `_checked`; the others are skipped and kept in `rejected`."""
         manifests = []
-        for key in keys:
+        for key in self._manifest_keys(kind, name):
             raw = self.storage.read(key)
-            if raw is not None:
-                manifests.append(Manifest.from_json(raw, origin=f"{self.storage.description}: {key}"))
+            try:
+                if raw is not None:
+                    manifests.append(self._checked(key, raw))
+            except IntegrityError as exc:
+                self._reject(exc)
         return manifests
+
+    def _checked(self, key: str, raw: bytes) -> Manifest:
+        """The manifest stored at `key`; IntegrityError unless its kind, name and version are the key's."""
+        origin = f"{self.storage.description}: {key}"
+        try:
+            manifest = Manifest.from_json(raw, origin=origin)
+        except UsageError as exc:
+            raise IntegrityError(exc.message, hint=exc.hint) from None
+        return check_stored(manifest, key, origin=origin)
+
+    def _reject(self, error: IntegrityError) -> None:
+        if all(str(error) != str(seen) for seen in self.rejected):
+            self.rejected.append(error)
 
     # ------------------------------------------------------------------ labels
 
@@ -152,9 +231,11 @@ class Catalog:
         actor: str,
         link: bool = True,
     ) -> Manifest:
-        """Add `folder`'s files as a new version: hard-linked when `link` (files the workbench wrote and
-        never changes), else copied (a user's files, which may be edited in place later). Registering
-        the same files again returns the existing version; other files under a taken version are refused."""
+        """Add `folder`'s files as a new version: hard-linked when `link` (files the workbench wrote, which
+        it only ever replaces by renaming, never rewrites in place), else copied (a user's files, which may
+        be edited in place later). A hard link shares the file, so push checks every file against the
+        manifest before sending it and refuses a changed one. Registering the same files again returns
+        the existing version; other files under a taken version are refused."""
         if kind not in KINDS:
             raise UsageError(f"unknown artifact kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
         storage = self._local()

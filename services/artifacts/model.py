@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from services.errors import UsageError
+from services.errors import IntegrityError, UsageError
 
 Kind = Literal["adapter", "merged-model", "dataset", "collection"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -17,6 +17,9 @@ MANIFEST = "manifest.json"
 """Written last: a version without it is not published and invisible to readers."""
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+RESERVED_FILES = (MANIFEST, ".push-lock")
+"""Names a version's files may not have at its top level: the storage keeps its own there."""
 HASH_CHUNK = 1 << 20
 
 
@@ -135,6 +138,32 @@ def scan_files(folder: Path) -> tuple[FileEntry, ...]:
         if rel != MANIFEST:
             entries.append(FileEntry(rel, sha256_file(path), path.stat().st_size))
     return tuple(entries)
+
+
+def check_stored(manifest: Manifest, key: str, *, origin: str) -> Manifest:
+    """`manifest` if it belongs at `key` (`<kind>/<name>/<version>/manifest.json`) and lists only plain
+    relative files; IntegrityError otherwise (a storage's contents are not trusted)."""
+    prefix = key.rsplit("/", 1)[0]
+    hint = f"the workbench did not write this entry; have the storage's owner inspect and delete {prefix}/"
+    names = (manifest.name, manifest.version)
+    if version_prefix(manifest.kind, *names) != prefix or not all(NAME_PATTERN.match(n) for n in names):
+        raise IntegrityError(
+            f"{origin} claims to be {manifest.kind} {manifest.ref}, not what its location says; refused", hint=hint
+        )
+    bad = [f.path for f in manifest.files if not _plain_entry(f)]
+    if bad or len({f.path for f in manifest.files}) != len(manifest.files):
+        raise IntegrityError(f"{origin} lists unusable or repeated files ({', '.join(bad)[:200]}); refused", hint=hint)
+    return manifest
+
+
+def _plain_entry(entry: FileEntry) -> bool:
+    parts = entry.path.split("/")
+    return (
+        all(part not in ("", ".", "..") and not part.startswith(".partial-") for part in parts)
+        and entry.path not in RESERVED_FILES
+        and SHA256_PATTERN.match(entry.sha256) is not None
+        and entry.size >= 0
+    )
 
 
 def kind_of(key: str) -> str:

@@ -3,7 +3,9 @@
 Keys are `/`-separated paths: `<kind>/<name>/<version>/<file>` for files and manifests,
 `<kind>/<name>/labels/<label>` for labels. `create` is the one atomic primitive everything else
 relies on: it writes a key only if it does not exist yet, so a published manifest is never
-overwritten and exactly one of two concurrent writers wins.
+overwritten and exactly one of two concurrent writers wins. In a folder every write goes to a temporary
+file that is flushed to disk before it is renamed (or linked) into place, so a crash never leaves part
+of a manifest or a label.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import IO, Protocol
 
 from services.artifacts.model import sha256_file
 from services.errors import NotFoundError, UsageError
+from services.files import fsync_folder
 
 OnBytes = Callable[[int], None]
 COPY_CHUNK = 1 << 20
@@ -93,10 +96,13 @@ class LocalFolderStorage:
             return False
         finally:
             staged.unlink()
+        fsync_folder(staged.parent)
         return True
 
     def write(self, key: str, data: bytes) -> None:
-        os.replace(self._stage(key, data), self.path(key))
+        staged = self._stage(key, data)
+        os.replace(staged, self.path(key))
+        fsync_folder(staged.parent)
 
     def delete(self, key: str) -> None:
         path = self.path(key)
@@ -120,10 +126,13 @@ class LocalFolderStorage:
             try:
                 with source.open("rb") as src:
                     _pump(src, out, on_bytes)
+                out.flush()
+                os.fsync(out.fileno())
             except BaseException:
                 os.unlink(out.name)
                 raise
         os.replace(out.name, target)
+        fsync_folder(target.parent)
 
     def download(self, key: str, dest: Path, *, on_bytes: OnBytes) -> None:
         try:
@@ -136,7 +145,13 @@ class LocalFolderStorage:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".partial-", delete=False) as out:
-            out.write(data)
+            try:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            except BaseException:
+                os.unlink(out.name)
+                raise
         return Path(out.name)
 
     def _prune(self, folder: Path) -> None:

@@ -4,7 +4,9 @@ Both directions move files in parallel, skip files whose hash already matches (s
 copy simply resumes), and write the manifest last, so a reader sees a version whole or not at all.
 A push first takes the version's push lock (an atomic create): a second pusher with other contents
 is refused while the first is at work or after it published; one with the same contents joins in.
-Every pulled file is verified against the manifest before it takes its place.
+Every pushed file is checked against the manifest before it is sent (a workspace file may share its
+inode with what a job wrote, so a changed one is refused by name), and every pulled file is verified
+before it takes its place.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from services.artifacts.model import MANIFEST, FileEntry, Manifest, sha256_file, version_prefix
 from services.artifacts.storage import LocalFolderStorage, OnBytes, Storage
 from services.errors import CancelledError, IntegrityError, VersionConflictError
+from services.files import fsync_file
 from services.progress import CancelToken, OnTransfer, TransferMeter
 from services.store import utcnow
 
@@ -63,7 +66,12 @@ def push(
 
     def send(entry: FileEntry, on_bytes: OnBytes) -> None:
         key = f"{prefix}/{entry.path}"
-        remote.upload(key, workspace.path(key), sha256=entry.sha256, on_bytes=on_bytes)
+        source = workspace.path(key)
+        stamp = _registered_file(source, entry, manifest)
+        remote.upload(key, source, sha256=entry.sha256, on_bytes=on_bytes)
+        if _stamp(source) != stamp:  # written to while it was sent
+            remote.delete(key)
+            raise _changed(entry, manifest)
 
     moved = _copy_all(manifest, todo, send, workers, on_progress, cancel)
     if not remote.create(f"{prefix}/{MANIFEST}", manifest.to_json()) and not _published(remote, manifest):
@@ -95,6 +103,7 @@ def pull(
         try:
             remote.download(f"{prefix}/{entry.path}", partial, on_bytes=on_bytes)
             _verify(partial, entry, manifest, remote)
+            fsync_file(partial)  # on disk before the manifest, written last, says the version is whole
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -151,6 +160,31 @@ def _take_lock(remote: Storage, manifest: Manifest, owner: str) -> None:
 
 def _intact(path: Path, entry: FileEntry) -> bool:
     return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
+
+
+def _registered_file(path: Path, entry: FileEntry, manifest: Manifest) -> tuple[int, int, int]:
+    """The file's identity (inode, size, mtime) once its bytes are checked against the manifest; a
+    workspace file may share its inode with the file a job wrote, so it is checked before every push."""
+    stamp = _stamp(path)
+    if not _intact(path, entry) or _stamp(path) != stamp:
+        raise _changed(entry, manifest)
+    return stamp
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return (0, -1, 0)
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _changed(entry: FileEntry, manifest: Manifest) -> IntegrityError:
+    return IntegrityError(
+        f"{manifest.ref}: file {entry.path} in the workspace changed after the version was registered; not pushed",
+        hint="register the current files as a new version (versions are immutable), "
+        "or pull this version back from a storage that has it intact",
+    )
 
 
 def _verify(path: Path, entry: FileEntry, manifest: Manifest, remote: Storage) -> None:

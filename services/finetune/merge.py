@@ -1,11 +1,18 @@
-"""Merge a finished job's adapter into its base model and save it as safetensors."""
+"""Merge a finished job's adapter into its base model and save it as safetensors.
+
+The merge is written into a staging folder beside the output, then renamed into it file by file: a
+merge that dies while writing leaves the previous output as it was, every file is whole at every
+moment, and a registered version (whose files the artifact store hard-links) keeps its bytes.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from services.errors import UsageError
+from services.files import replace_files, staging_folder, write_atomic
 from services.finetune.model import resolve_model
 from services.finetune.spec import load_spec
 
@@ -30,7 +37,22 @@ def merge_adapter(job_dir: Path, *, output: Path | None = None, cache_dir: Path 
     )
     merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
     output = output or job_dir / "merged"
-    merged.save_pretrained(output, safe_serialization=True)
-    AutoTokenizer.from_pretrained(adapter).save_pretrained(output)
-    (output / "manifest.json").write_text(json.dumps({**manifest, "kind": "merged-model"}, indent=2))
+    staging = staging_folder(output)
+    try:
+        merged.save_pretrained(staging, safe_serialization=True)
+        AutoTokenizer.from_pretrained(adapter).save_pretrained(staging)
+        write_atomic(staging / "manifest.json", json.dumps({**manifest, "kind": "merged-model"}, indent=2))
+        _drop_stale_shards(output, staging)
+        replace_files(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return output
+
+
+def _drop_stale_shards(output: Path, staging: Path) -> None:
+    """Remove weight files of an earlier merge that this one does not replace (as save_pretrained would)."""
+    if not output.is_dir():
+        return
+    for old in output.glob("model*.safetensors*"):
+        if not (staging / old.name).exists():
+            old.unlink()

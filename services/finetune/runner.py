@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from services.files import replace_files, staging_folder, write_atomic
 from services.finetune import jobs
 from services.finetune.jobs import JobStatus, read_status, write_status
 from services.finetune.spec import JobSpec, load_spec
@@ -192,10 +194,24 @@ def save_adapter(
 ) -> Path:
     """The adapter in PEFT format plus a manifest: base model and revision, data hash, config, git, metrics."""
     adapter = job_dir / "adapter"
-    model.save_pretrained(adapter)
-    tokenizer.save_pretrained(adapter)
+    staging = staging_folder(adapter)  # renamed in file by file: a registered version keeps its bytes
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        write_atomic(
+            staging / "manifest.json", json.dumps(_manifest(job_dir, spec, resolved, history, labels), indent=2)
+        )
+        replace_files(staging, adapter)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return adapter
+
+
+def _manifest(
+    job_dir: Path, spec: JobSpec, resolved: Any, history: list[dict[str, Any]], labels: list[str]
+) -> dict[str, Any]:
     final = {k: v for row in history for k, v in row.items() if isinstance(v, int | float)}
-    manifest = {
+    return {
         "kind": "adapter",
         "name": spec.name,
         "version": job_dir.name,
@@ -206,8 +222,6 @@ def save_adapter(
         "metrics": final,
         "labels": labels,
     }
-    (adapter / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return adapter
 
 
 def register(data_dir: Path, job_dir: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from services.errors import ConfigError, InfraInvalidError, UsageError
+from services.files import write_atomic
 from services.infra.expr import PARAM_REF, VAR_REF, Resolver, is_expression, references
 from services.infra.policy import Violation, check_template, flatten
 
@@ -483,7 +484,7 @@ def sync_cloud_init(template_path: Path, cloud_init_dir: Path) -> list[str]:
             variables[name] = text
             changed.append(name)
     if changed:
-        template_path.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
+        write_atomic(template_path, json.dumps(template, indent=2) + "\n")
     return changed
 
 

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -170,6 +171,23 @@ def test_drift_is_found_and_synced(infra_copy: Path) -> None:
     assert sync_cloud_init(infra_copy / "main.json", infra_copy / "cloud-init") == ["cloudInitDocker"]
     synced = json.loads((infra_copy / "main.json").read_text())
     assert cloud_init_drift(synced, infra_copy / "cloud-init") == []
+
+
+def test_sync_killed_mid_write_leaves_the_template_whole(infra_copy: Path) -> None:
+    source = infra_copy / "cloud-init" / "docker.yaml"
+    source.write_text(source.read_text() + "  - echo changed\n")
+    before = (infra_copy / "main.json").read_bytes()
+    script = (
+        "import resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from services.infra.templates import sync_cloud_init\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # killed by the kernel at the limit, mid-write\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "sync_cloud_init(Path(sys.argv[1]) / 'main.json', Path(sys.argv[1]) / 'cloud-init')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(infra_copy)], check=False, capture_output=True, timeout=60)
+    assert run.returncode == -signal.SIGXFSZ
+    assert (infra_copy / "main.json").read_bytes() == before
 
 
 def test_sync_leaves_the_shipped_template_byte_identical(infra_copy: Path) -> None:
