@@ -43,7 +43,7 @@ def deploy() -> None:
     \b
     workbench deploy APP --target staging --target prod [--version V]
     workbench deploy lock status --target T [APP]
-    workbench deploy lock release APP --target T
+    workbench deploy lock release APP --target T --force OWNER
     """
 
 
@@ -135,28 +135,42 @@ def lock_status(obj: Context, target: str, apps: tuple[str, ...]) -> None:
     with connect(spec) as client:
         for app in apps or tuple(spec.apps):
             held = lock.current(client, app)
-            stale = " (stale)" if held and held.stale else ""
+            stale = (
+                (" (stale: " + ("lease expired)" if held.expired else "process gone)")) if held and held.stale else ""
+            )
             click.echo(f"{app}: " + (f"locked by {held.describe()}{stale}" if held else "free"))
 
 
 @deploy_lock.command("release")
 @click.argument("app")
 @click.option("--target", required=True, help="Target name.")
+@click.option("--force", "holder", metavar="OWNER", help="Clear a lock you do not hold: name its owner (see status).")
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @pass_context
-def lock_release(obj: Context, app: str, target: str, yes: bool) -> None:
-    """Clear APP's deploy lock (after a deploy that died)."""
+def lock_release(obj: Context, app: str, target: str, holder: str | None, yes: bool) -> None:
+    """Clear APP's deploy lock after a deploy that died; only with --force naming the lock's owner."""
     from services.deploy import lock
     from services.deploy.engine import connect
+    from services.errors import NotFoundError
     from workbench.settings import deploy_target
 
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("refusing to clear a lock without confirmation", hint="pass --yes")
-        click.confirm(f"Clear the deploy lock of {app} on {target}?", abort=True)
     with connect(deploy_target(obj.settings, target)) as client:
-        held = lock.release(client, app)
+        held = lock.current(client, app)
+        if held is None:
+            raise NotFoundError(f"{app} is not locked on {target}")
+        lock.check_named(held, holder)
+        _confirm_clear(held, target, yes=yes)
+        lock.break_lock(client, held)
     click.echo(f"{app}: lock of {held.describe()} cleared")
+
+
+def _confirm_clear(held: Any, target: str, *, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to clear a lock without confirmation", hint="pass --yes")
+    live = "" if held.stale else " Its lease is still being renewed: that deploy looks alive."
+    click.confirm(f"Clear the deploy lock of {held.app} on {target}, held by {held.describe()}?{live}", abort=True)
 
 
 @click.command("rollback")

@@ -1,8 +1,10 @@
 """One deploy, as a visible pipeline: lock, gate, resolve, pull, artifacts, start, ready, switch, record.
 
-Each step reports `running` then `done` (or `failed`) with its duration. On any failure the new
-container's last log lines are captured, the container is removed, the old version keeps serving,
-the lock is released and the release is recorded as failed.
+Each step reports `running` then `done` (or `failed`) with its duration. The deploy renews its lock's
+lease while it runs and stops before the next step (and before switching traffic) once it no longer holds
+the lock. On any failure the new container's last log lines are captured, the container and its API-key
+volume are removed (nothing of the failed release stays on the target), the old version keeps serving,
+our lock (and only ours) is released and the release is recorded as failed.
 """
 
 from __future__ import annotations
@@ -114,10 +116,12 @@ def deploy(
 
 
 class Steps:
-    """Reports each step's start, end and duration; a failure names the step."""
+    """Reports each step's start, end and duration; a failure names the step. `check` runs before each
+    step (the lock's lease: a deploy that lost its lock goes no further)."""
 
-    def __init__(self, on_step: OnStep) -> None:
+    def __init__(self, on_step: OnStep, check: Callable[[], None] | None = None) -> None:
         self.on_step = on_step
+        self.check = check
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[Callable[[str], None]]:
@@ -126,6 +130,8 @@ class Steps:
         detail = [""]
         self.on_step(StepEvent(name, "running"))
         try:
+            if self.check is not None:
+                self.check()
             yield lambda text: detail.__setitem__(0, text)
         except WorkbenchError as exc:
             self.on_step(StepEvent(name, "failed", time.monotonic() - started, exc.message))
@@ -147,6 +153,7 @@ class DeployRun:
         self.confirm = confirm
         self.spec: AppSpec = request.target.app(request.app)
         self.rid = release_id()
+        self.name = container_name(request.app, request.version, self.rid)
         self.started = time.monotonic()
         self.bom: dict[str, Any] = {
             "image": request.image,
@@ -159,7 +166,9 @@ class DeployRun:
         if request.rollback_of:
             self.bom["rollback_of"] = request.rollback_of
         self.container: Any = None
-        self.step = Steps(on_step).step
+        self.secrets: str | None = None
+        self.lease: lock.Lease | None = None
+        self.step = Steps(on_step, self._check_lease).step
 
     def execute(self, client: DockerClient) -> releases.Release:
         req = self.request
@@ -167,16 +176,22 @@ class DeployRun:
         with self.step("lock"):
             image = _lock_image(client, req.target)
             releases.recover(client, store, req.target, req.app, self.confirm)
-            lock.acquire(client, req.app, owner=self.actor, version=req.version, image=image)
+            self.lease = lock.acquire(client, req.app, owner=self.actor, version=req.version, image=image,
+                                      release=self.rid, container=self.name)  # fmt: skip
         releases.begin(store, self.rid, req.app, req.target.name, req.version, self.actor, self.bom)
         try:
-            return self._steps(client)
+            with self.lease.kept(client):
+                return self._steps(client)
         except BaseException as exc:
             self._fail(client, exc)
             raise
         finally:
-            with contextlib.suppress(Exception):  # the outcome is decided; a lost lock is cleared later
-                lock.release(client, req.app)
+            with contextlib.suppress(Exception):  # the outcome is decided; a stale lock is offered for clearing
+                self.lease.release(client)
+
+    def _check_lease(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
 
     def _steps(self, client: DockerClient) -> releases.Release:
         req = self.request
@@ -198,6 +213,7 @@ class DeployRun:
             waited = wait_ready(self.container, self.spec)
             note(f"/readyz after {waited:.1f} s")
         with self.step("switch") as note:
+            self._hold(client)
             old = switch(client, req.target, self.spec, self.container.name)
             note(f"from {old}" if old else "first version")
         self.bom["serving_after_s"] = round(time.monotonic() - self.started, 2)
@@ -210,6 +226,11 @@ class DeployRun:
             release = releases.finish(self.artifacts.store, self.rid, "live", self.bom)
             releases.prune(client, req.app, keep=req.target.keep, live=self.container.name)
         return release
+
+    def _hold(self, client: DockerClient) -> None:
+        """Renew the lease now: traffic moves only while this deploy provably holds the lock."""
+        if self.lease is not None:
+            self.lease.renew(client)
 
     def _gate(self) -> None:
         if self.request.gate is None:
@@ -242,13 +263,14 @@ class DeployRun:
         return mounts
 
     def _start(self, client: DockerClient, image: str, mounts: dict[str, dict[str, str]]) -> Any:
+        """Create the container (tracked at once, so a failed start removes it and its keys), then start it."""
         req, spec = self.request, self.spec
-        name = container_name(req.app, req.version, self.rid)
         environment = dict(spec.env)
-        keys = _api_keys(spec)
+        keys = api_keys(spec)
         if keys:
-            mounts[volumes.secrets_volume(client, image, name, keys)] = {"bind": "/run/secrets/workbench", "mode": "ro"}
-            environment[spec.api_keys_file_env] = "/run/secrets/workbench/api_keys"
+            self.secrets = volumes.secrets_volume(client, image, self.name, keys)
+            mounts[self.secrets] = {"bind": volumes.SECRETS_DEST, "mode": "ro"}
+            environment[spec.api_keys_file_env] = f"{volumes.SECRETS_DEST}/api_keys"
         labels = {
             "workbench.role": "app",
             "workbench.app": req.app,
@@ -259,10 +281,9 @@ class DeployRun:
             "workbench.artifacts": json.dumps([f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]]),
             "workbench.bom": json.dumps(self.bom, sort_keys=True),
         }
-        return client.containers.run(
+        self.container = client.containers.create(
             image,
-            name=name,
-            detach=True,
+            name=self.name,
             network=proxy.NETWORK,
             environment=environment,
             volumes=mounts,
@@ -270,13 +291,16 @@ class DeployRun:
             restart_policy={"Name": "unless-stopped"},
             **_resources(spec),
         )
+        self.container.start()
+        return self.container
 
     def _fail(self, client: DockerClient, exc: BaseException) -> None:
         logs = ""
         if self.container is not None:
             with contextlib.suppress(Exception):
                 logs = self.container.logs(tail=40).decode(errors="replace")
-            releases.remove_container(client, self.container.name)
+        with contextlib.suppress(Exception):  # the failure is what the user must see, not a cleanup error
+            releases.remove_container(client, self.name)  # ours alone: the name carries this release's id
         self.bom["error"] = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         self.bom["logs"] = logs[-4000:]
         self.bom["duration_s"] = round(time.monotonic() - self.started, 2)
@@ -369,7 +393,7 @@ def _fetch(artifacts: Artifacts, ref: Any) -> tuple[Any, Any]:
     return manifest, artifacts.folder(manifest)
 
 
-def _api_keys(spec: AppSpec) -> list[str]:
+def api_keys(spec: AppSpec) -> list[str]:
     import os
 
     if not spec.api_keys_env:

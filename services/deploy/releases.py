@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from services.deploy import lock, proxy
+from services.deploy import lock, proxy, volumes
 from services.store import Store, utcnow
 
 if TYPE_CHECKING:
@@ -106,13 +106,12 @@ def app_containers(client: DockerClient, app: str) -> list[Any]:
 
 
 def remove_container(client: DockerClient, name: str) -> None:
-    """Remove a container and its secrets volume."""
+    """Remove a container and its secrets volume (the keys it was started with)."""
     from docker.errors import NotFound
 
     with contextlib.suppress(NotFound):
         client.containers.get(name).remove(force=True)
-    with contextlib.suppress(NotFound):
-        client.volumes.get(f"wb-secrets-{name}").remove(force=True)
+    volumes.remove_secrets(client, name)
 
 
 def prune(client: DockerClient, app: str, *, keep: int, live: str) -> list[str]:
@@ -125,31 +124,47 @@ def prune(client: DockerClient, app: str, *, keep: int, live: str) -> list[str]:
 
 
 def recover(client: DockerClient, store: Store, target: Target, app: str, confirm: Callable[[str], bool]) -> None:
-    """After a deploy that died: offer to clear its stale lock and the container it left behind."""
+    """After a deploy that died (its lease expired, or its process is provably gone): offer to clear its lock
+    and what it left running; only what that deploy started is touched."""
     held = lock.current(client, app)
     if held is None or not held.stale:
         return
-    live = _live_container(client, app)
-    orphans = [c.name for c in app_containers(client, app) if c.name != live and c.status == "running"]
+    live = live_container(client, app)
+    started = [c for c in app_containers(client, app) if c.name != live and c.status == "running"]
+    if held.release:
+        started = [c for c in started if c.labels.get("workbench.release") == held.release or c.name == held.container]
     question = (
         f"A deploy of {app} to {target.name} by {held.describe()} did not finish. Clear its lock"
-        + (f" and remove the container it left ({', '.join(orphans)})" if orphans else "")
+        + (f" and stop what it left running ({', '.join(c.name for c in started)})" if started else "")
         + f"? {live or 'nothing'} keeps serving."
     )
     if not confirm(question):
         return
-    for name in orphans:
-        remove_container(client, name)
-    lock.release(client, app)
+    for container in started:
+        _undo_start(client, container, held)
+    lock.break_lock(client, held)
+    _mark_interrupted(store, app, target.name, held.release)
+
+
+def _undo_start(client: DockerClient, container: Any, held: lock.Lock) -> None:
+    """Remove the container the dead deploy made; only stop one it restarted (a kept one, for rollback)."""
+    if held.release and container.labels.get("workbench.release") != held.release:
+        container.stop(timeout=10)
+    else:
+        remove_container(client, container.name)
+
+
+def _mark_interrupted(store: Store, app: str, target: str, release: str) -> None:
     with store.transaction() as db:
         db.execute(
             "UPDATE releases SET status = 'interrupted', finished_at = ?"
-            " WHERE app = ? AND target = ? AND status = 'running'",
-            (utcnow(), app, target.name),
+            " WHERE app = ? AND target = ? AND status = 'running' AND (? = '' OR id = ?)",
+            (utcnow(), app, target, release, release),
         )
 
 
-def _live_container(client: DockerClient, app: str) -> str | None:
+def live_container(client: DockerClient, app: str) -> str | None:
+    """The container the target's proxy sends `app` to, or None."""
     from docker.errors import NotFound
 
     try:
@@ -177,7 +192,7 @@ def status(client: DockerClient, store: Store, target: Target, app: str, *, log_
     """The serving container of `app`, its health and uptime, recent releases and a log tail."""
     from docker.errors import NotFound
 
-    name = _live_container(client, app)
+    name = live_container(client, app)
     recent = history(store, app, target.name, limit=10)
     try:
         container = client.containers.get(name) if name else None

@@ -2,18 +2,21 @@
 for this), else a redeploy of that release's image digest and exact artifact versions.
 
 Either way the rollback is itself a release, with the bill of materials of the one it restores and
-`rollback_of` naming the one it replaces, so the history shows both.
+`rollback_of` naming the one it replaces, so the history shows both. A kept container starts with the
+target's current API keys, written into its key volume first: keys revoked since it last ran stay
+revoked; when the app no longer takes keys from a file, the release is redeployed instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from services.deploy import lock, pipeline, releases
+from services.deploy import lock, pipeline, releases, volumes
 from services.deploy.engine import connect
-from services.deploy.target import Target
+from services.deploy.target import AppSpec, Target
 from services.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -38,7 +41,7 @@ def rollback(
     report = on_step or (lambda event: None)
     with connect(target) as client:
         container = _kept(client, previous.bom.get("container"))
-        if container is None:
+        if container is None or not _keys_fit(container, target.app(app)):
             request = pipeline.DeployRequest(
                 target, app, f"{previous.bom['image'].rsplit(':', 1)[0]}@{previous.bom['digest']}", previous.version,
                 registry_auth=registry_auth,
@@ -77,6 +80,11 @@ def _kept(client: DockerClient, name: str | None) -> Any:
         return None
 
 
+def _keys_fit(container: Any, spec: AppSpec) -> bool:
+    """The kept container can take the current keys: it reads a key file exactly when the app has keys now."""
+    return (volumes.secrets_of(container) is not None) == bool(spec.api_keys_env)
+
+
 def _restart(
     client: DockerClient,
     target: Target,
@@ -96,26 +104,53 @@ def _restart(
     bom = {**previous.bom, "rollback_of": live.id if live else None, "deployer": actor}
     bom["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     with steps.step("lock"):
-        lock.acquire(client, app, owner=actor, version=previous.version, image=target.proxy_image)
+        held = lock.acquire(client, app, owner=actor, version=previous.version, image=target.proxy_image,
+                            release=rid, container=container.name)  # fmt: skip
+    steps.check = held.check
     releases.begin(artifacts.store, rid, app, target.name, previous.version, actor, bom)
     try:
-        with steps.step("start") as note:
-            container.start()
-            note(container.name)
-        with steps.step("ready") as note:
-            note(f"/readyz after {pipeline.wait_ready(container, spec):.1f} s")
-        with steps.step("switch") as note:
-            old = pipeline.switch(client, target, spec, container.name)
-            note(f"from {old}")
-        bom["serving_after_s"] = round(time.monotonic() - started, 2)
-        with steps.step("drain"):
-            pipeline.drain(client, old, container.name)
-        with steps.step("record"):
-            bom["duration_s"] = round(time.monotonic() - started, 2)
-            return releases.finish(artifacts.store, rid, "live", bom)
+        with held.kept(client):
+            return _serve(client, target, spec, container, steps, artifacts, rid, bom, started, held)
     except BaseException as exc:
         bom["error"] = getattr(exc, "message", None) or str(exc)
         releases.finish(artifacts.store, rid, "failed", bom)
+        with contextlib.suppress(Exception):  # not serving: kept stopped again, as before the rollback
+            if releases.live_container(client, app) != container.name:
+                container.stop(timeout=pipeline.STOP_TIMEOUT_S)
         raise
     finally:
-        lock.release(client, app)
+        with contextlib.suppress(Exception):
+            held.release(client)
+
+
+def _serve(
+    client: DockerClient,
+    target: Target,
+    spec: AppSpec,
+    container: Any,
+    steps: pipeline.Steps,
+    artifacts: Artifacts,
+    rid: str,
+    bom: dict[str, Any],
+    started: float,
+    held: lock.Lease,
+) -> releases.Release:
+    """Start the kept container with today's keys, wait until ready, switch (still holding the lock), record."""
+    with steps.step("start") as note:
+        secrets = volumes.secrets_of(container)
+        if secrets is not None:
+            volumes.write_keys(client, container.image.id, secrets, pipeline.api_keys(spec))
+        container.start()
+        note(container.name)
+    with steps.step("ready") as note:
+        note(f"/readyz after {pipeline.wait_ready(container, spec):.1f} s")
+    with steps.step("switch") as note:
+        held.renew(client)
+        old = pipeline.switch(client, target, spec, container.name)
+        note(f"from {old}")
+    bom["serving_after_s"] = round(time.monotonic() - started, 2)
+    with steps.step("drain"):
+        pipeline.drain(client, old, container.name)
+    with steps.step("record"):
+        bom["duration_s"] = round(time.monotonic() - started, 2)
+        return releases.finish(artifacts.store, rid, "live", bom)

@@ -39,7 +39,7 @@ def ssh_argv(target: Target, *command: str, control: Path | None = None, master:
         argv += ["-o", f"ControlPath={control}"]
         argv += ["-M", "-N", "-o", "ControlPersist=no"] if master else ["-o", "ControlMaster=no"]
     destination = f"{address.user}@{address.host}" if address.user else address.host
-    return [*argv, destination, *command]
+    return [*argv, "--", destination, *command]  # `--`: the destination is never read as an option
 
 
 def check_reachable(target: Target, *, control: Path | None = None) -> str:

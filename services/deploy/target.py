@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -9,6 +11,8 @@ from urllib.parse import urlsplit
 from services.errors import ConfigError
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+SSH_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,37 @@ class SshAddress:
 
 
 def ssh_address(docker_host: str) -> SshAddress:
-    """The parts of `ssh://user@host[:port]`; ConfigError on anything else."""
-    parts = urlsplit(docker_host)
-    if parts.scheme != "ssh" or not parts.hostname or parts.path not in ("", "/"):
+    """The parts of `ssh://user@host[:port]`, host and user validated; ConfigError on anything else."""
+    try:
+        parts = urlsplit(docker_host)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{docker_host!r} is not an ssh://user@host[:port] address") from None
+    if parts.scheme != "ssh" or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigError(f"{docker_host!r} is not an ssh://user@host[:port] address")
-    return SshAddress(parts.username, parts.hostname, parts.port or 22)
+    try:
+        host = validate_ssh_host(parts.hostname)
+        user = validate_ssh_user(parts.username) if parts.username is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"{docker_host!r}: {exc}", hint="write ssh://user@host[:port]") from None
+    return SshAddress(user, host, port or 22)
+
+
+def validate_ssh_host(host: str) -> str:
+    """`host` when it is a DNS name or an IP address (IPv6 with or without brackets); ValueError otherwise,
+    so nothing ssh would read as an option (`-o...`) or a second argument ever becomes a destination."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        labels = bare.rstrip(".").split(".")
+        if len(bare) > 253 or not all(HOST_LABEL.match(label) for label in labels):
+            raise ValueError(f"{host!r} is not a valid SSH host (a DNS name or an IP address)") from None
+    return host
+
+
+def validate_ssh_user(user: str) -> str:
+    """`user` when it is a plain login name (letters, digits, `_`, `.`, `-`, not first); ValueError otherwise."""
+    if not SSH_USER.match(user):
+        raise ValueError(f"{user!r} is not a valid SSH user (letters, digits, '_', '.', '-'; not starting with '-')")
+    return user

@@ -1,13 +1,17 @@
 """What a container mounts on the target: artifact versions and its API keys, as Docker volumes.
 
-An artifact version gets one volume (`wb-art-<name>-<version>`), filled once through the engine's
-archive API and verified file by file against the manifest inside the target, then reused by every
-release that names that version; containers mount it read-only. API keys go into a small volume of
-their own per container, as a file readable by the app's user only, never into its environment.
+An artifact version gets one volume, named by a hash of its kind, name, version and file digest (so
+`chat-bot@1` and `chat@bot-1` never share one), filled once through the engine's archive API and
+verified on the target, then reused by every release that names that version only while it holds
+exactly the requested manifest and its files, nothing else; containers mount it read-only. API keys go
+into a small volume of their own per container, as a file readable by the app's user only, never into
+its environment; it is removed with its container.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import re
 import tarfile
@@ -16,22 +20,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.artifacts.model import Manifest
-from services.errors import IntegrityError
+from services.errors import ArtifactInUseError, IntegrityError
 
 if TYPE_CHECKING:
     from docker import DockerClient
 
 MANIFEST_NAME = ".workbench-manifest.json"
+SECRETS_DEST = "/run/secrets/workbench"
+READABLE = 40
+"""Characters of the artifact's name kept readable in its volume name (the hash makes it unique)."""
 VERIFY = """
 import hashlib, json, pathlib, sys
 root = pathlib.Path("/dest")
-manifest = json.loads((root / ".workbench-manifest.json").read_text())
-bad = []
-for f in manifest["files"]:
-    path = root / f["path"]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-    if digest != f["sha256"]:
-        bad.append(f["path"])
+raw = (root / ".workbench-manifest.json").read_bytes() if (root / ".workbench-manifest.json").is_file() else b""
+if hashlib.sha256(raw).hexdigest() != sys.argv[1]:
+    print("(a different manifest)", file=sys.stderr)
+    sys.exit(1)
+listed = {f["path"]: f["sha256"] for f in json.loads(raw)["files"]}
+present = {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
+bad = sorted(present - set(listed) - {".workbench-manifest.json"})
+for name, sha in listed.items():
+    path = root / name
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else None
+    if digest != sha:
+        bad.append(name)
 print("\\n".join(bad), file=sys.stderr)
 sys.exit(1 if bad else 0)
 """
@@ -41,16 +53,26 @@ def volume_name(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", "-".join(("wb", *parts)))[:200]
 
 
+def artifact_volume(manifest: Manifest) -> str:
+    """`wb-art-<readable name>-<hash>`: the hash covers kind, name, version and file digest, unambiguously."""
+    identity = "\0".join((manifest.kind, manifest.name, manifest.version, manifest.digest()))
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "-", manifest.name)[:READABLE]
+    return f"wb-art-{readable}-{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
+
+
 def mount_artifact(client: DockerClient, image: str, manifest: Manifest, folder: Path) -> str:
-    """The verified volume holding `manifest`'s files (filled from `folder` when missing or damaged)."""
-    name = volume_name("art", manifest.name, manifest.version)
-    if client.volumes.list(filters={"name": f"^{name}$"}) and not _bad_files(client, image, name):
-        return name
+    """The verified volume holding exactly `manifest`'s files (refilled from `folder` when missing or not exact)."""
+    name = artifact_volume(manifest)
+    expected = hashlib.sha256(manifest.to_json()).hexdigest()
+    if client.volumes.list(filters={"name": f"^{name}$"}):
+        if not _bad_files(client, image, name, expected):
+            return name
+        _drop_volume(client, name, manifest)
     client.volumes.create(name, labels={"workbench.role": "artifact", "workbench.artifact": manifest.ref})
     with tempfile.TemporaryFile() as archive:
         _write_tar(archive, folder, manifest)
         _put(client, image, name, archive)
-    bad = _bad_files(client, image, name)
+    bad = _bad_files(client, image, name, expected)
     if bad:
         raise IntegrityError(
             f"{manifest.ref} on the target does not match its manifest: {', '.join(bad[:5])}",
@@ -59,10 +81,31 @@ def mount_artifact(client: DockerClient, image: str, manifest: Manifest, folder:
     return name
 
 
+def _drop_volume(client: DockerClient, name: str, manifest: Manifest) -> None:
+    """Remove a volume that does not hold exactly `manifest`; refused while a container mounts it."""
+    from docker.errors import APIError
+
+    try:
+        client.volumes.get(name).remove()
+    except APIError as exc:
+        raise ArtifactInUseError(
+            f"volume {name} on the target should hold {manifest.ref} but holds something else, and a container"
+            f" uses it ({exc.explanation or exc})",
+            hint="remove the containers that mount it (`docker ps -a --filter volume=NAME`), then deploy again",
+        ) from None
+
+
 def secrets_volume(client: DockerClient, image: str, container: str, keys: list[str]) -> str:
-    """A volume with file `api_keys` (one key per line), readable only by the image's user."""
+    """A volume for container `container` with file `api_keys` (one key per line), readable only by the
+    image's user."""
     name = volume_name("secrets", container)
     client.volumes.create(name, labels={"workbench.role": "secrets", "workbench.container": container})
+    write_keys(client, image, name, keys)
+    return name
+
+
+def write_keys(client: DockerClient, image: str, volume: str, keys: list[str]) -> None:
+    """Replace the `api_keys` file in `volume` with exactly `keys`."""
     uid = _image_uid(client, image)
     data = ("\n".join(keys) + "\n").encode()
     archive = io.BytesIO()
@@ -71,8 +114,30 @@ def secrets_volume(client: DockerClient, image: str, container: str, keys: list[
         info.size, info.uid, info.mode = len(data), uid or 0, 0o400 if uid is not None else 0o444
         tar.addfile(info, io.BytesIO(data))
     archive.seek(0)
-    _put(client, image, name, archive)
-    return name
+    _put(client, image, volume, archive)
+
+
+def secrets_of(container: Any) -> str | None:
+    """The secrets volume `container` mounts, or None."""
+    for mount in container.attrs.get("Mounts") or []:
+        if mount.get("Destination") == SECRETS_DEST and mount.get("Type") == "volume":
+            return str(mount.get("Name"))
+    return None
+
+
+def remove_secrets(client: DockerClient, container: str) -> None:
+    """Remove every secrets volume made for `container` (by label, and by name for older ones)."""
+    from docker.errors import APIError, NotFound
+
+    found = client.volumes.list(filters={"label": ["workbench.role=secrets", f"workbench.container={container}"]})
+    names = {v.name for v in found} | {volume_name("secrets", container)}
+    for name in names:
+        with contextlib.suppress(NotFound):
+            try:
+                client.volumes.get(name).remove(force=True)
+            except APIError as exc:
+                if exc.status_code != 404:
+                    raise
 
 
 def _put(client: DockerClient, image: str, volume: str, archive: Any) -> None:
@@ -85,15 +150,16 @@ def _put(client: DockerClient, image: str, volume: str, archive: Any) -> None:
         helper.remove(force=True)
 
 
-def _bad_files(client: DockerClient, image: str, volume: str) -> list[str]:
-    """Files in `volume` whose sha256 differs from its manifest (checked on the target)."""
+def _bad_files(client: DockerClient, image: str, volume: str, manifest_sha256: str) -> list[str]:
+    """What in `volume` differs from the manifest whose bytes hash to `manifest_sha256` (checked on the
+    target): a different manifest, files missing, changed or not listed."""
     from docker.errors import ContainerError
 
     try:
         client.containers.run(
             image,
             remove=True,
-            entrypoint=["python3", "-c", VERIFY],
+            entrypoint=["python3", "-c", VERIFY, manifest_sha256],
             user="0",
             network_disabled=True,
             volumes={volume: {"bind": "/dest", "mode": "ro"}},

@@ -1,8 +1,8 @@
 """The deploy test bed: fixture images in the test registry and a target that is the second Docker engine,
 reached over SSH with the test bed's key and pinned host key.
 
-Run as a script (`python -m tests.integration.deploy_support APP IMAGE VERSION DATA_DIR`) it deploys
-once, so a test can kill a deploy halfway.
+Run as a script (`python -m tests.integration.deploy_support APP IMAGE VERSION DATA_DIR [READY_AFTER_S]`)
+it deploys once, so a test can kill a deploy halfway or hold its lock from another process.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ APPS = {
     "fx-lock": 18105,
     "fx-kill": 18106,
     "fx-art": 18107,
+    "fx-keys": 18109,
+    "fx-vol": 18110,
+    "fx-leak": 18111,
+    "fx-lease": 18112,
+    "fx-lost": 18113,
 }
 """Every test app with its public port: one proxy serves them all, so it is never recreated between tests."""
 
@@ -96,24 +101,27 @@ def clean_target(tb: dict[str, str]) -> None:
     engine.close()
 
 
-def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, dict[str, Any]]:
-    """GET through the target's proxy, without any proxy of the environment."""
+def get(port: int, path: str = "/", timeout: float = 5, *, key: str | None = None) -> tuple[int, dict[str, Any]]:
+    """GET through the target's proxy (with API key `key`), without any proxy of the environment."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"http://{NS_IP}:{port}{path}")
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
     try:
-        with opener.open(f"http://{NS_IP}:{port}{path}", timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, {}
 
 
 def main(argv: list[str]) -> None:
-    """Deploy APP IMAGE VERSION with the workspace in DATA_DIR (used by the killed-deploy test)."""
+    """Deploy APP IMAGE VERSION with the workspace in DATA_DIR; the app is ready after READY_AFTER_S (60)."""
     from services.artifacts.workspace import Artifacts
     from services.deploy.pipeline import DeployRequest, deploy
 
-    app, image, version, data_dir = argv
+    app, image, version, data_dir, *ready = argv
     tb = read_testbed()
-    spec = app_spec(app, env={"READY_AFTER_S": "60"}, ready_timeout_s=90)
+    spec = app_spec(app, env={"READY_AFTER_S": ready[0] if ready else "60"}, ready_timeout_s=90)
     request = DeployRequest(target(tb, **{app: spec}), app, image, version, registry_auth=registry_auth(tb))
     print("deploying", flush=True)
     deploy(request, artifacts=Artifacts(Path(data_dir)), actor="killed@test", on_step=lambda e: print(e, flush=True))
