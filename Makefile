@@ -14,9 +14,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The project brings the app kit (apps/appkit) with it; the apps are installed from their folders
+# (editable, for their tests), never from an index.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps -e apps/chatbot -e apps/classifier
 	touch $(STAMP)
 
 run: $(STAMP)

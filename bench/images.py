@@ -89,7 +89,8 @@ def main() -> None:
     wheels = wheelhouse(source) if (source / "requirements.txt").is_file() and name != "hello" else None
     with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
         app = copy_app(source, Path(tmp) / name, wheels)
-        config = ImagesConfig(apps_dir=Path(tmp), base_image=base_image, docker_host=docker_host)
+        kit = {"kit_dir": ROOT / "apps" / "appkit", "kit_cache": Path(tmp) / "kit-cache"}
+        config = ImagesConfig(apps_dir=Path(tmp), base_image=base_image, docker_host=docker_host, **kit)
         first = build(config, name, nocache=True)
         rebuilds = []
         for round_ in range(REBUILDS):

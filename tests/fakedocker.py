@@ -8,6 +8,7 @@ images it "built" and records every call, so services, the CLI and the Images mo
 from __future__ import annotations
 
 import hashlib
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class FakeDockerAPI:
     hooks: dict[str, list[Any]] = field(default_factory=lambda: {"response": []})
     images_by_ref: dict[str, dict[str, Any]] = field(default_factory=dict)
     builds: list[dict[str, Any]] = field(default_factory=list)
+    contexts: list[dict[str, bytes]] = field(default_factory=list)
+    """The files of each build's context (a tar sent as `fileobj`), by name."""
     pushes: list[dict[str, Any]] = field(default_factory=list)
     closed_streams: int = 0
 
@@ -46,6 +49,8 @@ class FakeDockerAPI:
 
     def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         self.builds.append(kwargs)
+        if kwargs.get("fileobj") is not None:
+            self.contexts.append(read_context(kwargs["fileobj"]))
         return self._build_stream(kwargs["tag"], dict(kwargs.get("labels") or {}))
 
     def _build_stream(self, tag: str, labels: dict[str, str]) -> Iterator[dict[str, Any]]:
@@ -118,3 +123,13 @@ class FakeDockerAPI:
 
     def close(self) -> None:
         pass
+
+
+def read_context(fileobj: Any) -> dict[str, bytes]:
+    """The files of a build context tar (folders as empty values), read as the engine reads it."""
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=fileobj, mode="r") as tar:
+        for member in tar.getmembers():
+            data = tar.extractfile(member) if member.isfile() else None
+            files[member.name] = data.read() if data else b""
+    return files

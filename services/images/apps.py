@@ -76,8 +76,10 @@ def find_app(apps: Iterable[AppSource], name: str) -> AppSource:
     )
 
 
-def app_version(path: Path) -> GitVersion:
-    """The version of the app in folder `path`, from git (see the module docstring)."""
+def app_version(path: Path, *, also: Sequence[Path] = ()) -> GitVersion:
+    """The version of the app in folder `path`, from git (see the module docstring); changes in the
+    folders of `also` (the app kit its image holds) make it dirty too, as does such a folder that
+    git does not track."""
     revision = _git(path, "rev-parse", "HEAD")
     if revision is None:
         return GitVersion(UNVERSIONED + DIRTY, "", True)
@@ -85,7 +87,14 @@ def app_version(path: Path) -> GitVersion:
     short = _git(path, "rev-parse", "--short=7", "HEAD") or revision[:7]
     version = describe if describe.endswith(short) else f"{describe}-g{short}"
     dirty = bool(_git(path, "status", "--porcelain", "--untracked-files=normal", "--", "."))
+    dirty = dirty or any(_changed(folder) for folder in also)
     return GitVersion(_tag_safe(version) + (DIRTY if dirty else ""), revision, dirty)
+
+
+def _changed(folder: Path) -> bool:
+    """Whether `folder` has uncommitted changes; True when git cannot tell (no work tree)."""
+    status = _git(folder, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    return status is None or bool(status)
 
 
 def _git(path: Path, *args: str) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 from services.errors import CancelledError, ImageBuildError, UsageError
 from services.images.apps import AppSource, GitVersion, app_version, image_reference
 from services.images.engine import APP_LABEL, engine_errors
+from services.images.kit import AppKit, require_kit, write_context
 from services.images.stream import AbortableStream, stream_failure
 from services.progress import CancelToken
 
@@ -38,6 +40,8 @@ class BuildRequest:
     build_args: dict[str, str]
     labels: dict[str, str]
     nocache: bool = False
+    kit: AppKit | None = None
+    """The app kit whose wheel goes into `kit/` of the context (for an app whose Dockerfile copies it)."""
 
 
 @dataclass(frozen=True)
@@ -123,18 +127,21 @@ def plan_build(
     build_args: Mapping[str, str] | None = None,
     nocache: bool = False,
     version: GitVersion | None = None,
+    kit: AppKit | None = None,
 ) -> BuildRequest:
-    """The tag, build arguments (BASE_IMAGE, VERSION, GIT_REVISION, then the user's) and labels of a build."""
+    """The tag, build arguments (BASE_IMAGE, VERSION, GIT_REVISION, then the user's) and labels of a
+    build; `kit` goes into the context when the app's Dockerfile copies `kit/` (`UsageError` without one)."""
     user = dict(build_args or {})
     check_build_args(user)
-    version = version or app_version(app.path)
+    kit = require_kit(app.name, app.dockerfile, kit)
+    version = version or app_version(app.path, also=[kit.source] if kit else [])
     args = {"VERSION": version.version, "GIT_REVISION": version.revision or "unknown", **user}
     if base_image:
         args["BASE_IMAGE"] = base_image
     # one label (each is a build step of its own); version and revision labels are the Dockerfile's
     labels = {APP_LABEL: app.name}
     reference = image_reference(registry, app.name, version.version)
-    return BuildRequest(app, reference, version, args, labels, nocache)
+    return BuildRequest(app, reference, version, args, labels, nocache, kit)
 
 
 def build_image(
@@ -180,10 +187,13 @@ def stream_build(api: Any, request: BuildRequest, *, cancel: CancelToken | None 
     """The build's events as they arrive; the last one is `BuildFinished`."""
     what = f"build of {request.app.name}"
     parser = _LogParser(request)
+    kit_wheel = request.kit.wheel() if request.kit else None
     try:
-        with AbortableStream(api, cancel), engine_errors(what):
+        with tempfile.TemporaryFile() as context, AbortableStream(api, cancel), engine_errors(what):
+            write_context(context, request.app.path, kit_wheel=kit_wheel)
             chunks = api.build(  # a generator: closed below, whichever way the loop ends
-                path=str(request.app.path),
+                fileobj=context,
+                custom_context=True,
                 dockerfile="Dockerfile",
                 tag=request.reference,
                 buildargs=request.build_args,

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from platformdirs import user_cache_path
+
 from services.errors import UsageError, WorkbenchError
 from services.images.apps import AppSource, GitVersion, app_version, discover_apps, find_app, image_reference
 from services.images.build import BuildResult, OnBuildEvent, build_image, plan_build
 from services.images.engine import LocalImage, connect, list_local_images
+from services.images.kit import AppKit, find_kit, uses_kit
 from services.images.push import OnPush, PushResult, push_image
 from services.images.registry import RegistryAccess, RegistryClient, RegistryLogin, login_hint
 from services.progress import CancelToken
@@ -35,9 +38,25 @@ class ImagesConfig:
     base_images: Mapping[str, str] = field(default_factory=dict)
     docker_host: str | None = None
     registry: RegistryAccess = field(default_factory=lambda: RegistryAccess(None))
+    kit_dir: Path | None = None
+    """The app kit's folder; by default `appkit` in `apps_dir` when it is there."""
+    kit_cache: Path | None = None
+    """Where the kit's wheels are cached; by default the user's cache folder."""
 
     def base_image_for(self, app: str) -> str | None:
         return self.base_images.get(app) or self.base_image
+
+    def kit(self) -> AppKit | None:
+        """The app kit apps' images hold, if there is one."""
+        cache = self.kit_cache or user_cache_path("llm-workbench", appauthor=False) / "appkit-wheels"
+        if self.kit_dir is not None:
+            return AppKit(self.kit_dir.resolve(), cache)
+        return find_kit(self.apps_dir, cache)
+
+    def version(self, app: AppSource) -> GitVersion:
+        """The app's version, dirty also when the kit its image holds has uncommitted changes."""
+        kit = self.kit() if uses_kit(app.dockerfile) else None
+        return app_version(app.path, also=[kit.source] if kit else [])
 
 
 @dataclass(frozen=True)
@@ -90,7 +109,7 @@ def inventory(config: ImagesConfig, *, remote: bool = True, api: Any = None) -> 
     tags = _remote(config, apps, problems) if remote and server else {}
     rows = []
     for app in apps:
-        version = app_version(app.path)
+        version = config.version(app)
         mine = tuple(image for image in local if image.app == app.name)
         reference = image_reference(server, app.name, version.version)
         rows.append(AppImages(app, version, reference, mine, tuple(tags.get(app.name, ()))))
@@ -136,6 +155,8 @@ def build_app(
         base_image=base_image or config.base_image_for(app.name),
         build_args=build_args,
         nocache=nocache,
+        version=config.version(app),
+        kit=config.kit(),
     )
     return build_image(api or connect(config.docker_host), request, on_event=on_event, cancel=cancel)
 
@@ -162,7 +183,7 @@ def push_app(
     name, tag = parse_target(target)
     app = find_app(list_apps(config), name)
     server = config.registry.require_server()
-    reference = image_reference(server, app.name, tag or app_version(app.path).version)
+    reference = image_reference(server, app.name, tag or config.version(app).version)
     login = login or RegistryLogin(config.registry)
     credentials = login.credentials(valid_for_s=PUSH_VALIDITY_S)
     result = push_image(

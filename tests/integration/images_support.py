@@ -47,13 +47,23 @@ class ImagesBed:
         }
         return RegistryAccess(**{**values, **changes})
 
-    def config(self, apps_dir: Path, *, app_dirs: tuple[Path, ...] = (), **access: Any) -> ImagesConfig:
+    def config(
+        self,
+        apps_dir: Path,
+        *,
+        app_dirs: tuple[Path, ...] = (),
+        kit_dir: Path | None = None,
+        kit_cache: Path | None = None,
+        **access: Any,
+    ) -> ImagesConfig:
         return ImagesConfig(
             apps_dir=apps_dir,
             app_dirs=app_dirs,
             base_image=self.base_image,
             docker_host=self.docker_host,
             registry=self.access(**access),
+            kit_dir=kit_dir,
+            kit_cache=kit_cache or apps_dir.parent / "kit-cache",
         )
 
 

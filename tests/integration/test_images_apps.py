@@ -1,8 +1,8 @@
 """The team's real apps (apps/chatbot, apps/classifier) through the Images services on the test bed:
-built from the local base image and a wheelhouse (`pip wheel` of the app's pinned requirements on
-the host; the CPU torch comes from the local find-links), pushed to the htpasswd registry, pulled
-on the second engine, run with a tiny model mounted read-only, and called over HTTP with a key
-(the chatbot through the OpenAI client).
+built from the local base image, a wheelhouse (`pip wheel` of the app's pinned requirements on
+the host; the CPU torch comes from the local find-links) and the app kit's wheel, pushed to the
+htpasswd registry, pulled on the second engine, run with a tiny model mounted read-only, and called
+over HTTP with a key (the chatbot through the OpenAI client).
 
 Slow (a few minutes per app: torch and friends are installed into the image); one test per app.
 """
@@ -88,10 +88,22 @@ def models() -> Iterator[Path]:
 def context_with_wheels(name: str, wheels: Path, root: Path) -> Path:
     """A copy of apps/<name> whose wheels/ holds the wheelhouse (hard links; the repo stays untouched)."""
     target = root / name
-    shutil.copytree(APPS / name, target, ignore=shutil.ignore_patterns("__pycache__", ".*_cache", "tests", "*.whl"))
+    ignore = shutil.ignore_patterns("__pycache__", ".*_cache", "tests", "*.whl", "kit")
+    shutil.copytree(APPS / name, target, ignore=ignore)
     for wheel in wheels.glob("*.whl"):
         os.link(wheel, target / "wheels" / wheel.name)
     return target
+
+
+def kit_installed(api: Any, reference: str) -> bool:
+    """Whether the image's Python imports the kit from its venv (and kit/ did not reach the final stage)."""
+    script = "import appkit.prompt, os, sys; sys.exit(os.path.exists('/kit'))"
+    container = api.create_container(reference, entrypoint=["python3", "-c", script])
+    try:
+        api.start(container["Id"])
+        return api.wait(container["Id"], timeout=120)["StatusCode"] == 0
+    finally:
+        api.remove_container(container["Id"], force=True)
 
 
 def ask_chatbot(url: str) -> None:
@@ -125,11 +137,12 @@ def test_real_app_builds_pushes_pulls_runs_and_answers(
 ) -> None:
     assert (APPS / name / "Dockerfile").is_file(), f"apps/{name}/Dockerfile is missing"
     context = context_with_wheels(name, wheelhouse, tmp_path)
-    config = tb.config(tmp_path / "no-apps-here", app_dirs=(context,))
+    config = tb.config(tmp_path / "no-apps-here", app_dirs=(context,), kit_dir=APPS / "appkit")
     built = build_app(config, name)
     host = engine(tb.docker_host)
     image = host.inspect_image(built.reference)
     assert image["Config"]["User"] == "10001:10001" and image["Config"]["Healthcheck"]["Test"]
+    assert kit_installed(host, built.reference), "the app kit is not in the image's environment"
     assert API_KEY not in json.dumps(image) + json.dumps(host.history(built.reference))
 
     pushed = push_app(config, name)

@@ -84,7 +84,7 @@ def test_build_streams_typed_events(tmp_path: Path) -> None:
     assert result.image_id.startswith("sha256:") and result.steps == len(STEPS)
     call = api.builds[0]
     assert call["tag"] == request.reference and call["buildargs"]["BASE_IMAGE"] == "base:1"
-    assert call["path"] == str(tmp_path) and call["decode"] is True and call["forcerm"] is True
+    assert call["custom_context"] is True and call["decode"] is True and call["forcerm"] is True
     assert request.reference in api.images_by_ref
 
 

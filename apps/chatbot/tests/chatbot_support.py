@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
-
-from fastapi.testclient import TestClient
 
 CANARY_KEY = "sk-canary-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4"
 """The only accepted key in the tests: it must never appear in a log line or an answer."""
@@ -19,15 +16,6 @@ CANARY_PROMPT = "canary-prompt-6d1f0b7e: what is the rollback procedure?"
 def ask(question: str, **fields: Any) -> dict[str, Any]:
     """A chat-completions request body for one user question."""
     return {"model": "chatbot", "messages": [{"role": "user", "content": question}], **fields}
-
-
-def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not ready: {client.get('/readyz').json()}")
 
 
 def tree_digest(root: Path) -> str:

@@ -6,8 +6,6 @@ loaded resources through their `loader`, so each test pays only for the requests
 
 from __future__ import annotations
 
-import io
-import logging
 import os
 import socket
 import subprocess
@@ -18,24 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from appkit import testing
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from chatbot.app import Resources, create_app, load_resources
-from chatbot.observability import JsonFormatter
 from chatbot.settings import Settings
-from chatbot_support import CANARY_KEY, tree_digest, wait_ready
+from chatbot_support import CANARY_KEY, tree_digest
+from tests import app_fixtures
+
+# shared fixtures: the kit's (they use `canary_key` and `app_factory` below) and the workbench's demo Llama
+client = testing.client
+key_file = testing.key_file
+log_lines = testing.log_lines
+demo_model = app_fixtures.demo_llama
 
 COLLECTION = "demo-docs"
 DOCUMENTS = Path(__file__).resolve().parents[3] / "services" / "demo_data" / "documents"
-
-
-@pytest.fixture(scope="session")
-def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The workbench's demo tiny Llama (random weights, a locally trained tokenizer)."""
-    from services.demo import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +105,8 @@ def _chmod_tree(root: Path, *, writable: bool) -> None:
 
 
 @pytest.fixture(scope="session")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("secrets") / "api-keys"
-    path.write_text(f"# chatbot keys\n{CANARY_KEY}\n")
-    return path
+def canary_key() -> str:
+    return CANARY_KEY
 
 
 @pytest.fixture(scope="session")
@@ -166,25 +160,6 @@ def app_factory(
         return create_app(make_settings(**overrides), loader=shared_loader)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def client(app_factory: Callable[..., FastAPI]) -> Iterator[TestClient]:
-    """A ready app with the canary key, shared by the tests that need no special settings."""
-    with TestClient(app_factory(), headers={"Authorization": f"Bearer {CANARY_KEY}"}) as test_client:
-        wait_ready(test_client)
-        yield test_client
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Everything logged during the test, formatted by the app's JSON formatter."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    logging.getLogger().addHandler(handler)
-    yield buffer
-    logging.getLogger().removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from appkit.testing import settled_state, wait_ready
 from fastapi.testclient import TestClient
 
 from chatbot.app import Resources, create_app, load_resources
 from chatbot.engine import LoadError
 from chatbot.retrieval import open_retriever
 from chatbot.settings import Settings
-from chatbot_support import CANARY_KEY, ask, wait_ready
+from chatbot_support import CANARY_KEY, ask
 
 AUTH = {"Authorization": f"Bearer {CANARY_KEY}"}
 
@@ -56,11 +57,7 @@ def test_a_failed_load_is_generic_in_readyz_and_detailed_in_the_log(
     settings = make_settings(model_path=canary)
 
     with TestClient(create_app(settings), headers=AUTH) as client:
-        for _ in range(500):
-            state = client.get("/readyz").json()
-            if state["status"] != "loading":
-                break
-            threading.Event().wait(0.01)
+        state = settled_state(client)
         anonymous = TestClient(client.app).get("/readyz")
         assert client.post("/v1/chat/completions", json=ask("hi")).json()["error"]["code"] == "model_failed"
 

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 
+from appkit.testing import metric, wait_ready
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from chatbot_support import CANARY_KEY, ask, wait_ready
+from chatbot_support import CANARY_KEY, ask
 
 AUTH = {"Authorization": f"Bearer {CANARY_KEY}"}
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text exposition."""
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
-            return float(match.group(2))
-    return 0.0
 
 
 def test_a_body_over_the_limit_is_413(app_factory: Callable[..., FastAPI]) -> None:

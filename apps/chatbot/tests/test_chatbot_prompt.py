@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from appkit.prompt import DEFAULT_TEMPLATE, FENCE_CLOSE, FENCE_OPEN
+
 from chatbot.engine import LanguageModel
 from chatbot.prompt import build_messages
 from chatbot.retrieval import Hit
-from chatbot.settings import DEFAULT_TEMPLATE, FENCE_CLOSE, FENCE_OPEN
 
 HITS = [
     Hit(text="Roll back with one key.", source="docs/release.md", distance=0.1),

@@ -9,14 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from appkit.observability import REDACTED, JsonFormatter
+from appkit.security import ApiKeys
+from appkit.testing import wait_ready
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from chatbot.observability import REDACTED, JsonFormatter
-from chatbot.security import ApiKeys
 from chatbot.settings import Settings
-from chatbot_support import CANARY_KEY, CANARY_PROMPT, OTHER_KEY, ask, wait_ready
+from chatbot_support import CANARY_KEY, CANARY_PROMPT, OTHER_KEY, ask
 
 
 @pytest.fixture

@@ -8,27 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
+from appkit.errors import ApiError
+from appkit.observability import Metrics
+from appkit.service import create_service
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException
 
 from classifier.engine import Classifier, Scores, load_classifier
-from classifier.limits import BodyLimitMiddleware
-from classifier.observability import Metrics, RequestMiddleware, setup_logging
-from classifier.schemas import Classification, ClassifyRequest, ClassifyResponse, Usage, error_body
-from classifier.security import ApiKeyMiddleware, ApiKeys
+from classifier.schemas import Classification, ClassifyRequest, ClassifyResponse, Usage
 from classifier.settings import Settings
 
 log = logging.getLogger("classifier")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 GRACE_S = 2.0
 """How long past the deadline to wait for a forward pass that is already running."""
 
@@ -42,97 +36,38 @@ def load_model(settings: Settings) -> Classifier:
     )
 
 
-class ApiError(Exception):
-    """An error answered as `{"error": {...}}`."""
-
-    def __init__(self, status: int, message: str, *, kind: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
-
-
-class Readiness:
-    """Loading, ready or failed; holds the model once loaded."""
+class ClassifierMetrics(Metrics):
+    """The service's metrics (`classifier_...`) plus texts classified, tokens read and timeouts."""
 
     def __init__(self) -> None:
-        self.status: Literal["loading", "ready", "failed"] = "loading"
-        self.model: Classifier | None = None
-
-    def require(self) -> Classifier:
-        if self.model is None:
-            what = "failed to load (the service log has the error)" if self.status == "failed" else "is still loading"
-            raise ApiError(503, f"the model {what}", kind="service_unavailable", code=f"model_{self.status}")
-        return self.model
+        super().__init__("classifier")
+        self.texts = self.counter("texts_total", "Texts classified")
+        self.input_tokens = self.counter("input_tokens_total", "Tokens read by the model (after truncation)")
+        self.timeouts = self.counter("timeouts_total", "Requests that ran out of time")
 
 
 def create_app(settings: Settings | None = None, *, loader: Loader = load_model) -> FastAPI:
     """The classifier application; `loader` is called once, in a background thread, at startup."""
     settings = settings or Settings()  # type: ignore[call-arg]  # model_path comes from the environment
-    keys = ApiKeys(env_keys=settings.api_keys, key_file=settings.api_keys_file)
-    setup_logging(settings.log_level, secrets=keys.secrets)
-    if keys.count() == 0:
-        log.warning("no API key is configured: every request that needs one is refused")
-    metrics, readiness = Metrics(), Readiness()
+    metrics = ClassifierMetrics()
+    service = create_service(
+        settings, name="classifier", load=lambda: loader(settings), metrics=metrics, describe=describe
+    )
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        start_loading(readiness, settings, loader, metrics)
-        yield
-
-    app = FastAPI(title="classifier", version=settings.version, lifespan=lifespan)
-    app.state.settings, app.state.readiness, app.state.metrics = settings, readiness, metrics
-    add_routes(app, settings, readiness, metrics)
-    add_error_handlers(app)
-    public = PUBLIC_PATHS | ({"/metrics"} if settings.metrics_public else set())
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=keys, public_paths=frozenset(public))
-    app.add_middleware(RequestMiddleware, metrics=metrics, logger=logging.getLogger("classifier.access"))
-    return app
-
-
-def start_loading(readiness: Readiness, settings: Settings, loader: Loader, metrics: Metrics) -> threading.Thread:
-    """Load in a daemon thread; readiness turns ready or failed when it ends."""
-
-    def run() -> None:
-        started = time.perf_counter()
-        try:
-            model = loader(settings)
-        except Exception as exc:  # /readyz says "failed" to anyone; the details (paths) go to the log only
-            readiness.status = "failed"
-            log.error("loading failed", extra={"error": f"{type(exc).__name__}: {str(exc)[:500]}"})
-            return
-        readiness.model, readiness.status = model, "ready"
-        metrics.ready.set(1)
-        log.info("ready", extra={"seconds": round(time.perf_counter() - started, 2), "labels": model.labels})
-
-    thread = threading.Thread(target=run, name="load", daemon=True)
-    thread.start()
-    return thread
-
-
-def add_routes(app: FastAPI, settings: Settings, readiness: Readiness, metrics: Metrics) -> None:
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": settings.version}
-
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
-        body: dict[str, Any] = {"status": readiness.status, "model": settings.served_model_name}
-        if readiness.model is not None:
-            body |= {"adapter": readiness.model.adapter, "labels": readiness.model.labels}
-        return JSONResponse(body, status_code=200 if readiness.status == "ready" else 503)
-
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        content, media_type = metrics.render()
-        return Response(content, media_type=media_type)
-
-    @app.post("/v1/classify")
+    @service.app.post("/v1/classify")
     async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
-        return await answer(body, request, settings, readiness.require(), metrics)
+        return await answer(body, request, settings, service.readiness.require(), metrics)
+
+    return service.app
+
+
+def describe(model: Classifier) -> dict[str, Any]:
+    """What `/readyz` adds once loaded: the adapter and the labels."""
+    return {"adapter": model.adapter, "labels": model.labels}
 
 
 async def answer(
-    body: ClassifyRequest, request: Request, settings: Settings, model: Classifier, metrics: Metrics
+    body: ClassifyRequest, request: Request, settings: Settings, model: Classifier, metrics: ClassifierMetrics
 ) -> ClassifyResponse:
     """Check the request against the limits, classify in a thread, shape the answer."""
     check_request(body, settings)
@@ -178,24 +113,3 @@ def classification(labels: list[str], probabilities: list[float]) -> Classificat
     best = max(range(len(labels)), key=lambda i: probabilities[i])
     scores = {label: round(p, 6) for label, p in zip(labels, probabilities, strict=True)}
     return Classification(label=labels[best], score=round(probabilities[best], 6), scores=scores)
-
-
-def add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
-        return JSONResponse(error_body(exc.message, kind=exc.kind, code=exc.code), exc.status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse(error_body(problems, kind="invalid_request_error", code="invalid_request"), 400)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail), kind="invalid_request_error"), exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("request failed", extra={"error_type": type(exc).__name__})
-        return JSONResponse(error_body("internal error; the service log has the details", kind="server_error"), 500)

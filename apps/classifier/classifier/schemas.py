@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -32,8 +30,3 @@ class ClassifyResponse(BaseModel):
     model: str
     results: list[Classification]
     usage: Usage
-
-
-def error_body(message: str, *, kind: str, code: str | None = None) -> dict[str, Any]:
-    """An error in the same shape as the chatbot's (OpenAI's)."""
-    return {"error": {"message": message, "type": kind, "code": code, "param": None}}

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from appkit.settings import ServiceSettings
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the classifier can be told; each field is `CLASSIFIER_<NAME>` in the environment."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CLASSIFIER_", env_file=None, extra="ignore", use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CLASSIFIER_")
 
     model_path: Path
     """Folder of the base model (or of a merged model), mounted read-only."""
@@ -37,22 +36,9 @@ class Settings(BaseSettings):
     """Texts per forward pass."""
     timeout_s: float = Field(default=30.0, gt=0)
     """Wall-clock budget of one request (queueing and inference); 504 past it."""
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    """Largest request body accepted; 413 above it."""
 
-    api_keys: SecretStr | None = None
-    """Accepted API keys, comma-separated (prefer `api_keys_file`)."""
-    api_keys_file: Path | None = None
-    """File of accepted API keys, one per line (`#` comments allowed), e.g. a mounted secret; re-read on change."""
-    metrics_public: bool = False
-    """Serve `/metrics` without a key (for a scraper on a private network); it needs a key by default."""
-
-    log_level: str = "INFO"
-    """Root log level (DEBUG, INFO, WARNING, ERROR)."""
     log_texts: bool = False
     """Include the classified texts in logs; off by default, because they may hold personal data."""
-    version: str = "dev"
-    """The image version (set by the Dockerfile from its VERSION build argument), reported by `/healthz`."""
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -60,9 +46,3 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()] or None
         return value
-
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if not self.api_keys and self.api_keys_file is None:
-            raise ValueError("no API keys configured: set CLASSIFIER_API_KEYS_FILE (or CLASSIFIER_API_KEYS)")
-        return self

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-from fastapi.testclient import TestClient
-
 CANARY_KEY = "sk-canary-3b8e1d6f0a2c4e5f7a9b1c3d5e7f9a0b"
 """The only accepted key in the tests: it must never appear in a log line or an answer."""
 OTHER_KEY = "sk-other-1111111111111111111111111111"
@@ -15,12 +11,3 @@ AUTH = {"Authorization": f"Bearer {CANARY_KEY}"}
 
 POSITIVE = ["great service", "great model, great team", "this is great", "a great release"]
 NEGATIVE = ["awful service", "awful model, awful team", "this is awful", "an awful release"]
-
-
-def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not ready: {client.get('/readyz').json()}")

@@ -6,32 +6,28 @@ The model and adapter are built once per session; apps share one loaded model th
 
 from __future__ import annotations
 
-import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from appkit import testing
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from classifier.app import create_app, load_model
 from classifier.engine import Classifier
-from classifier.observability import JsonFormatter
 from classifier.settings import Settings
-from classifier_support import AUTH, NEGATIVE, POSITIVE, wait_ready
+from classifier_support import CANARY_KEY, NEGATIVE, POSITIVE
+from tests import app_fixtures
+
+# shared fixtures: the kit's (they use `canary_key` and `app_factory` below) and the workbench's demo Llama
+client = testing.client
+key_file = testing.key_file
+log_lines = testing.log_lines
+tiny_llama = app_fixtures.demo_llama
 
 LABELS = {0: "negative", 1: "positive"}
-
-
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The workbench's demo tiny Llama (a causal LM), as a fine-tune would start from it."""
-    from services.demo import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")
@@ -102,12 +98,8 @@ def _train(model: Any, tokenizer: Any, texts: list[str], labels: list[int], step
 
 
 @pytest.fixture(scope="session")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from classifier_support import CANARY_KEY
-
-    path = tmp_path_factory.mktemp("secrets") / "api-keys"
-    path.write_text(f"{CANARY_KEY}\n")
-    return path
+def canary_key() -> str:
+    return CANARY_KEY
 
 
 @pytest.fixture(scope="session")
@@ -135,22 +127,3 @@ def app_factory(make_settings: Callable[..., Settings], loaded: Classifier) -> C
         return create_app(make_settings(**overrides), loader=lambda settings: loaded)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def client(app_factory: Callable[..., FastAPI]) -> Iterator[TestClient]:
-    """A ready app with the canary key, shared by the tests that need no special settings."""
-    with TestClient(app_factory(), headers=AUTH) as test_client:
-        wait_ready(test_client)
-        yield test_client
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Everything logged during the test, formatted by the app's JSON formatter."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    logging.getLogger().addHandler(handler)
-    yield buffer
-    logging.getLogger().removeHandler(handler)

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from appkit.testing import metric, settled_state, wait_ready
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from classifier.app import create_app
 from classifier.engine import Classifier
 from classifier.settings import Settings
-from classifier_support import AUTH, CANARY_KEY, CANARY_TEXT, OTHER_KEY, wait_ready
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
-            return float(match.group(2))
-    return 0.0
+from classifier_support import AUTH, CANARY_KEY, CANARY_TEXT, OTHER_KEY
 
 
 def test_keys_are_required(client: TestClient) -> None:
@@ -69,11 +61,7 @@ def test_a_failed_load_is_generic_in_readyz_and_detailed_in_the_log(
     canary = tmp_path / "canary-Adapter-Dir-7c03"
     canary.mkdir()
     with TestClient(create_app(make_settings(adapter_path=canary)), headers=AUTH) as client:
-        for _ in range(500):
-            state = client.get("/readyz").json()
-            if state["status"] != "loading":
-                break
-            threading.Event().wait(0.01)
+        state = settled_state(client)
         anonymous = TestClient(client.app).get("/readyz")
 
     assert anonymous.status_code == 503

@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from appkit.asgi import ASGIApp, Receive, Scope, Send, header, send_json
+from appkit.errors import error_body
 
 
 def parse_keys(text: str, *, separator: str = "\n") -> list[str]:
@@ -111,18 +105,14 @@ class ApiKeyMiddleware:
 
 def bearer_token(scope: Scope) -> str | None:
     """The token of a `Bearer` Authorization header, or None."""
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
-    return None
+    value = header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"message": message, "type": "authentication_error", "code": code}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="api"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    challenge = [(b"www-authenticate", b'Bearer realm="api"')] if status == 401 else []
+    await send_json(send, status, error_body(message, kind="authentication_error", code=code), headers=challenge)

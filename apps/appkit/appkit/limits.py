@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
-from classifier.security import ASGIApp, Message, Receive, Scope, Send
+from appkit.asgi import ASGIApp, Message, Receive, Scope, Send, header, send_json
+from appkit.errors import error_body
 
 
 class BodyLimitMiddleware:
@@ -48,21 +47,17 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         message = f"the request body is larger than {self.max_bytes} bytes"
-        error = {"message": message, "type": "invalid_request_error", "code": "body_too_large"}
-        body = json.dumps({"error": error}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        body = error_body(message, kind="invalid_request_error", code="body_too_large")
+        await send_json(send, 413, body, headers=[(b"connection", b"close")])
 
 
 def content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    """The declared Content-Length, or None when it is missing or not a number."""
+    value = header(scope, b"content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
