@@ -28,12 +28,13 @@ def deploy_request(settings: Settings, app: str, target_name: str, *, version: s
 
 
 def app_version(settings: Settings, app: str) -> str:
-    """The version `workbench image build` tags the app with now (git describe + short sha, `-dirty`)."""
-    from services.images.apps import app_version as git_version
+    """The version `workbench image build` tags the app with now (git describe + short sha, `-dirty`
+    also when the app kit its image holds has uncommitted changes)."""
     from services.images.apps import discover_apps, find_app
+    from workbench.image_setup import images_config
 
-    images = settings.images
-    return git_version(find_app(discover_apps(images.apps_dir, images.app_dirs), app).path).version
+    config = images_config(settings)
+    return config.version(find_app(discover_apps(config.apps_dir, config.app_dirs), app)).version
 
 
 def registry_auth(settings: Settings) -> dict[str, str] | None:

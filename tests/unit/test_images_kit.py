@@ -92,3 +92,15 @@ def test_uncommitted_kit_changes_make_the_version_dirty(tmp_path: Path) -> None:
     (tmp_path / "apps" / "appkit" / "appkit" / "prompt.py").write_text("# changed\n")
 
     assert config.version(source).dirty and config.version(source).version.endswith("-dirty")
+
+
+def test_a_deploy_asks_for_the_version_the_build_tags(tmp_path: Path) -> None:
+    from workbench.deploy_setup import app_version
+    from workbench.settings import load_settings
+
+    kit_app(tmp_path)
+    environ = {"WORKBENCH_IMAGES__APPS_DIR": str(tmp_path / "apps")}
+    settings = load_settings(project_file=None, user_file=tmp_path / "none.toml", environ=environ)
+    (tmp_path / "apps" / "appkit" / "appkit" / "prompt.py").write_text("# changed\n")
+
+    assert app_version(settings, "hello").endswith("-dirty")  # as `image build` tags it: never a clean tag
