@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test gate unit ui integration bench testbed-up testbed-down clean
+.PHONY: run test quick gate unit ui integration bench testbed-up testbed-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ testbed-down:
 
 test: $(STAMP) testbed-up gate
 	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked testbed, images or training (tests/markers.py): no services to
+# start, no image builds, no trainer; one pytest-xdist worker per CPU; under 3 minutes on 2 cores.
+QUICK := not testbed and not images and not training
+
+quick: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto -m "$(QUICK)"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

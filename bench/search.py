@@ -35,7 +35,8 @@ async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
 
 async def tui(endpoint: str, root: Path) -> tuple[list[float], float]:
     from screens.models_hub import HubPane
-    from services.hub import HubConnection, model_details
+    from services.hub.connection import HubConnection
+    from services.hub.details import model_details
     from workbench.app import WorkbenchApp
     from workbench.settings import load_settings
 

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Label, Static
 from textual.worker import Worker
 
 from screens.base import ModeScreen
-from services.hub import human_bytes
 from services.progress import CancelToken, TransferProgress
+from services.units import human_bytes
+from workbench.keymap import bindings_for
 from workbench.render_artifacts import lineage_rows
-from workbench.settings import artifacts_for
 from workbench.widgets import ConfirmScreen, TransferBar, short_path
 from workbench.widgets.prompt import PromptScreen
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from services.artifacts.evals import EvalLink
     from services.artifacts.sync import CopyReport
     from services.artifacts.workspace import Artifacts
+    from workbench.wiring import Services
 
 COLUMNS = ("Name", "Kind", "Version", "Size", "Labels", "Created", "By")
 
@@ -65,17 +66,7 @@ class ArtifactsScreen(ModeScreen):
     MODE = "artifacts"
     AUTO_FOCUS = "#artifacts-table"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("l", "show('workspace')", "Workspace", id="artifacts.workspace"),
-        Binding("r", "show('remote')", "Remote", id="artifacts.remote"),
-        Binding("p", "push", "Push", id="artifacts.push"),
-        Binding("u", "pull", "Pull", id="artifacts.pull"),
-        Binding("t", "label", "Label", id="artifacts.label"),
-        Binding("z", "undo_label", "Undo label", id="artifacts.undo-label"),
-        Binding("x", "delete", "Delete", id="artifacts.delete"),
-        Binding("ctrl+r", "refresh", "Refresh", id="artifacts.refresh"),
-        Binding("escape", "cancel", "Cancel transfer", id="artifacts.cancel", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("ArtifactsScreen")
 
     @dataclass
     class Loaded(Message):
@@ -112,7 +103,7 @@ class ArtifactsScreen(ModeScreen):
 
     @cached_property
     def artifacts(self) -> Artifacts:
-        return artifacts_for(self.context.settings)
+        return self.context.services.artifacts()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="artifacts-bar"):
@@ -139,22 +130,17 @@ class ArtifactsScreen(ModeScreen):
 
     def action_refresh(self) -> None:
         self.query_one("#artifacts-where", Label).update("Workspace" if self.where == "workspace" else "Remote")
-        self.load(self.artifacts, remote=self.where == "remote")
+        self.load(self.context.services, remote=self.where == "remote")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="artifacts-load", description="List artifacts")
-    def load(self, artifacts: Artifacts, *, remote: bool) -> None:
-        from services.artifacts.evals import evals_for
-        from services.artifacts.sources import register_finished_jobs
+    def load(self, services: Services, *, remote: bool) -> None:
+        from workbench.usecases.artifacts import list_versions
 
-        if not remote:
-            register_finished_jobs(artifacts)
-        catalog = artifacts.catalog(remote=remote)
-        infos = catalog.versions()
-        evals = {i.manifest.ref: evals_for(artifacts.store, i.manifest.name, i.manifest.version) for i in infos}
+        listing = list_versions(services, remote=remote, with_evals=True)
         where = "remote" if remote else "workspace"
-        description = catalog.storage.description if remote else f"workspace {short_path(artifacts.data_dir)}"
-        refused = tuple(str(error) for error in catalog.rejected)
-        self.post_message(self.Loaded(where, description, infos, evals, refused))
+        storage = listing.catalog.storage.description
+        description = storage if remote else f"workspace {short_path(services.data_dir)}"
+        self.post_message(self.Loaded(where, description, listing.versions, listing.evals, listing.refused))
 
     @on(Loaded)
     def _loaded(self, event: Loaded) -> None:

@@ -10,9 +10,9 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from screens.catalog import MODES
 from workbench.context import WorkbenchContext, context_of
 from workbench.messages import WorkerFailed
+from workbench.modes import MODES
 from workbench.widgets import ModeBar, StatusBar, StatusInfo
 
 
@@ -39,7 +39,7 @@ class ModeScreen(Screen[None]):
     """Base of the mode screens: subclasses set MODE and implement `compose_body`."""
 
     MODE = ""
-    """Id of the mode in `screens.catalog.MODES` (or pass `mode_id`)."""
+    """Id of the mode in `workbench.modes.MODES` (or pass `mode_id`)."""
 
     def __init__(self, mode_id: str | None = None) -> None:
         super().__init__()

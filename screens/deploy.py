@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
@@ -22,8 +22,9 @@ from textual.worker import Worker
 from screens.base import ModeScreen
 from services.deploy.pipeline import STEPS, StepEvent
 from services.errors import WorkbenchError
+from workbench.keymap import bindings_for
 from workbench.render_deploy import release_line, uptime
-from workbench.settings import artifacts_for, configured_targets, deploy_target
+from workbench.usecases import deploy as usecase
 from workbench.widgets import ConfirmScreen
 from workbench.widgets.prompt import PromptScreen
 from workbench.widgets.typed_confirm import TypedConfirmScreen
@@ -41,11 +42,7 @@ class DeployScreen(ModeScreen):
     MODE = "deploy"
     AUTO_FOCUS = "#deploy-apps"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("d", "deploy", "Deploy", id="deploy.deploy"),
-        Binding("b", "rollback", "Roll back", id="deploy.rollback"),
-        Binding("ctrl+r", "refresh", "Refresh", id="deploy.refresh"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("DeployScreen")
 
     @dataclass
     class StatusRead(Message):
@@ -67,7 +64,7 @@ class DeployScreen(ModeScreen):
         self.busy = False
 
     def compose_body(self) -> ComposeResult:
-        names = configured_targets(self.context.settings)
+        names = self.context.services.configured_targets()
         with Horizontal(id="deploy-bar"):
             yield Label("Target ", id="deploy-target-label")
             options = [(n, n) for n in names]
@@ -111,14 +108,7 @@ class DeployScreen(ModeScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-status", description="Read the target")
     def read_status(self, name: str) -> None:
-        from services.deploy import releases
-        from services.deploy.engine import connect
-
-        settings = self.context.settings
-        target = deploy_target(settings, name)
-        store = artifacts_for(settings).store
-        with connect(target) as client:
-            found = [releases.status(client, store, target, app) for app in target.apps]
+        found = usecase.status(self.context.services, [name], log_lines=20)
         self.post_message(self.StatusRead(name, found))
 
     @on(StatusRead)
@@ -157,17 +147,15 @@ class DeployScreen(ModeScreen):
         self.app.push_screen(prompt, lambda version: self._confirm_deploy(app.app, name, version))
 
     def _version(self, app: str) -> str:
-        from workbench.deploy_setup import app_version
-
         try:
-            return app_version(self.context.settings, app)
+            return usecase.app_version(self.context.services, app)
         except WorkbenchError:  # not an app under images.apps_dir: the user types the version
             return ""
 
     def _confirm_deploy(self, app: str, name: str, version: str | None) -> None:
         if not version:
             return
-        target = deploy_target(self.context.settings, name)
+        target = self.context.services.deploy_target(name)
         body = f"Deploy {app} {version} to {name} ({target.docker_host})?"
         if target.environment == "prod":
             screen: Any = TypedConfirmScreen(
@@ -196,25 +184,16 @@ class DeployScreen(ModeScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-run", description="Deploy")
     def run_pipeline(self, verb: str, app: str, name: str, version: str | None) -> None:
-        from services.deploy.pipeline import deploy
-        from services.deploy.rollback import rollback
-        from workbench.deploy_setup import deploy_request, registry_auth
-
-        settings = self.context.settings
-        artifacts = artifacts_for(settings)
+        services = self.context.services
 
         def stepped(event: StepEvent) -> None:
             self.post_message(self.Stepped(event))
 
         if verb == "rollback":
-            target = deploy_target(settings, name)
-            auth = registry_auth(settings)
-            release = rollback(
-                target, app, artifacts=artifacts, actor=artifacts.actor, registry_auth=auth, on_step=stepped
-            )
+            release = usecase.rollback(services, app, name, on_step=stepped)
         else:
-            request = deploy_request(settings, app, name, version=version, gate=True)
-            release = deploy(request, artifacts=artifacts, actor=artifacts.actor, on_step=stepped, confirm=self._ask)
+            request = usecase.deploy_request(services, app, name, version=version, gate=True)
+            release = usecase.deploy(services, request, on_step=stepped, confirm=self._ask)
         self.post_message(self.Finished(verb, release))
 
     def _ask(self, question: str) -> bool:

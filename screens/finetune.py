@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
@@ -27,11 +27,13 @@ from services.finetune import jobs
 from services.finetune.jobs import ACTIVE, JobStatus, JobView
 from services.finetune.spec import JobSpec
 from services.finetune.watch import JobDetail, JobWatch
-from services.store import Store
+from workbench.keymap import bindings_for
 from workbench.messages import OpenAdapter
 from workbench.render_finetune import duration
-from workbench.settings import artifacts_for
 from workbench.widgets import ConfirmScreen, short_path
+
+if TYPE_CHECKING:
+    from workbench.wiring import Services
 
 COLUMNS = (
     ("name", "Name"),
@@ -79,15 +81,7 @@ class FinetuneScreen(ModeScreen):
     POLL_S = 1.0
     """How often the job folders are read."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_job", "New job", id="finetune.new"),
-        Binding("enter", "open_detail", "Open", id="finetune.open", priority=True),
-        Binding("escape", "close_detail", "Back to jobs", id="finetune.close"),
-        Binding("c", "cancel_job", "Cancel job", id="finetune.cancel"),
-        Binding("r", "resume_job", "Resume", id="finetune.resume"),
-        Binding("m", "merge_job", "Merge adapter", id="finetune.merge"),
-        Binding("p", "open_in_playground", "Open in Playground", id="finetune.playground"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("FinetuneScreen")
 
     @dataclass
     class Polled(Message):
@@ -263,19 +257,19 @@ class FinetuneScreen(ModeScreen):
 
     def action_new_job(self) -> None:
         """Open the new-job form; its last page (the preflight) launches."""
-        settings = self.context.settings
 
         def chosen(spec: JobSpec | None) -> None:
             if spec is not None:
-                self.launch_job(spec, settings.workspace.data_dir, self.context.hub.cache_path)
+                self.launch_job(self.context.services, spec)
 
         self.app.push_screen(NewJobScreen(), chosen)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-launch", description="Launch the job")
-    def launch_job(self, spec: JobSpec, data_dir: Path, cache_dir: Path) -> None:
-        folder = jobs.create_job(spec, data_dir=data_dir, store=Store(data_dir))
-        jobs.launch(folder, cache_dir=cache_dir)
-        self.post_message(self.Launched(folder))
+    def launch_job(self, services: Services, spec: JobSpec) -> None:
+        """Every launch check, then the launch (the same use case as `workbench finetune run`)."""
+        from workbench.usecases.finetune import submit
+
+        self.post_message(self.Launched(submit(services, spec).folder))
 
     @on(Launched)
     def _launched(self, event: Launched) -> None:
@@ -358,7 +352,7 @@ class FinetuneScreen(ModeScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-merge", description="Merge the adapter")
     def merge_job(self, folder: Path, cache_dir: Path) -> None:
-        merged, _ = merge_job(artifacts_for(self.context.settings), folder, cache_dir=cache_dir)
+        merged, _ = merge_job(self.context.services.artifacts(), folder, cache_dir=cache_dir)
         self.post_message(self.Merged(folder.name, merged))
 
     @on(Merged)

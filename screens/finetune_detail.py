@@ -13,7 +13,7 @@ from textual.widgets import Label, Log, ProgressBar, Static
 
 from services.finetune.jobs import JobView, State
 from services.finetune.watch import JobDetail
-from services.hub import human_bytes
+from services.units import human_bytes
 from workbench.render_finetune import duration
 from workbench.widgets import short_path
 from workbench.widgets.loss_curve import LossCurve

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
-from pydantic import BaseModel
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.events import DescendantFocus
@@ -25,227 +24,31 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Input, La
 from textual.worker import Worker, get_current_worker
 
 from screens.base import forward_failure
-from services.cache import list_cached_models
 from services.demo import DEMO_MODEL
 from services.errors import ConfigError, WorkbenchError
 from services.finetune.plan import Plan, make_plan
-from services.finetune.spec import JobSpec, Method, Precision, Scheduler, Task, parse_spec
-from services.finetune.template import default_spec
+from services.finetune.spec import JobSpec, Task, parse_spec
 from services.gpu import Gpu
-from services.hub import human_bytes
 from workbench.context import context_of
-from workbench.render import human_count
-from workbench.widgets import short_path
+from workbench.keymap import bindings_for
 
-Kind = Literal["text", "int", "float", "choice", "bool", "multiline", "model", "targets", "optional", "path"]
+if TYPE_CHECKING:
+    from workbench.wiring import Services
 
-
-@dataclass(frozen=True)
-class Field:
-    """One input of the form, bound to a dotted path in the job spec."""
-
-    path: str
-    label: str
-    kind: Kind = "text"
-    choices: tuple[str, ...] = ()
-    task: Task | None = None
-    """Shown only for this task."""
-
-    @property
-    def widget_id(self) -> str:
-        return "f-" + self.path.replace(".", "-").replace("_", "-")
-
-
-LEFT: tuple[str | Field, ...] = (
-    "Job",
-    Field("name", "name"),
-    Field("model.id", "base model", "model"),
-    Field("task", "task", "choice", get_args(Task)),
-    "Data",
-    Field("dataset.path", "dataset", "path"),
-    Field("dataset.prompt_template", "prompt template", "multiline", task="causal-lm"),
-    Field("dataset.completion_template", "completion", task="causal-lm"),
-    Field("dataset.messages_column", "messages column", "optional", task="causal-lm"),
-    Field("dataset.text_column", "text column", task="sequence-classification"),
-    Field("dataset.label_column", "label column", task="sequence-classification"),
-    Field("dataset.eval_split", "eval split", "float"),
-    "LoRA",
-    Field("lora.method", "method", "choice", get_args(Method)),
-    Field("lora.r", "r", "int"),
-    Field("lora.alpha", "alpha", "int"),
-    Field("lora.dropout", "dropout", "float"),
-    Field("lora.target_modules", "target modules", "targets"),
+from screens.finetune_fields import (
+    FIELD_BY_ID,
+    FIELDS,
+    LEFT,
+    RIGHT,
+    Field,
+    Shown,
+    description,
+    field_of,
+    form_data,
+    shown,
+    spec_value,
 )
-RIGHT: tuple[str | Field, ...] = (
-    "Training",
-    Field("training.learning_rate", "learning rate", "float"),
-    Field("training.scheduler", "scheduler", "choice", get_args(Scheduler)),
-    Field("training.warmup_ratio", "warmup ratio", "float"),
-    Field("training.epochs", "epochs", "float"),
-    Field("training.max_steps", "max steps", "int"),
-    Field("training.micro_batch_size", "micro-batch", "int"),
-    Field("training.gradient_accumulation", "grad accumulation", "int"),
-    Field("training.max_seq_length", "max seq length", "int"),
-    Field("training.packing", "packing", "bool"),
-    Field("training.gradient_checkpointing", "grad checkpointing", "bool"),
-    Field("training.precision", "precision", "choice", get_args(Precision)),
-    Field("training.seed", "seed", "int"),
-    Field("training.save_every", "save every", "int"),
-    Field("training.eval_every", "eval every", "int"),
-    Field("training.keep_checkpoints", "keep last K", "int"),
-)
-FIELDS = tuple(f for f in (*LEFT, *RIGHT) if isinstance(f, Field))
-FIELD_BY_ID = {f.widget_id: f for f in FIELDS}
-VERDICT_STYLE = {"fits": "$success", "tight": "$warning", "does not fit": "$error", "needs CUDA": "$text-muted"}
-Shown = str | bool
-
-
-def spec_value(spec: BaseModel, path: str) -> Any:
-    value: Any = spec
-    for part in path.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def description(path: str) -> str:
-    """The documentation of a spec field (its attribute docstring)."""
-    model: Any = JobSpec
-    info = None
-    for part in path.split("."):
-        info = model.model_fields[part]
-        model = info.annotation
-    return (info.description or "") if info is not None else ""
-
-
-def shown(field: Field, value: Any) -> Shown:
-    """A spec value as its widget shows it."""
-    if field.kind == "bool":
-        return bool(value)
-    if field.kind == "targets" and isinstance(value, list):
-        return ", ".join(value)
-    if field.kind == "path":
-        return short_path(value)
-    return "" if value is None else str(value)
-
-
-def spec_input(field: Field, raw: Shown) -> Any:
-    """A widget's value as the spec takes it (numbers stay text: the spec model parses and checks them)."""
-    if field.kind == "bool" or not isinstance(raw, str):
-        return raw
-    text = raw if field.kind == "multiline" else raw.strip()
-    if field.kind == "optional":
-        return text or None
-    if field.kind == "path":
-        return str(Path(text).expanduser()) if text else text
-    if field.kind == "targets" and text not in {"auto", "all-linear"}:
-        return [name.strip() for name in text.split(",") if name.strip()]
-    return text
-
-
-def form_data(base: JobSpec, values: dict[str, Shown]) -> dict[str, Any]:
-    """`base` as a dict with the form's values put in (fields the form lacks keep base's values)."""
-    data: dict[str, Any] = base.model_dump(mode="python")
-    for field in FIELDS:
-        *parents, last = field.path.split(".")
-        target = data
-        for part in parents:
-            target = target[part]
-        target[last] = spec_input(field, values[field.path])
-    return data
-
-
-def field_of(error: ConfigError) -> str:
-    """The dotted field path a spec error names ("form: training.r: ..." gives "training.r")."""
-    parts = error.message.split(": ")
-    return parts[1] if len(parts) > 2 else ""
-
-
-def _line(label: str, body: Content | str) -> Content:
-    return Content.assemble((f"{label:<10}", "bold"), body)
-
-
-def plan_text(spec: JobSpec, plan: Plan) -> Content:
-    """The preflight report: data, tokens, parameters, device, memory with verdicts, disk, steps."""
-    t = plan.tokens
-    share = plan.trainable_params / max(plan.total_params, 1)
-    lora = spec.lora
-    lines = [
-        Content.from_markup(
-            "[b]Preflight of $name[/b]: $model · $task · $method r$r alpha $alpha",
-            name=spec.name,
-            model=spec.model.id,
-            task=spec.task,
-            method=lora.method,
-            r=lora.r,
-            alpha=lora.alpha,
-        ),
-        Content(""),
-        _line(
-            "data",
-            f"{plan.rows} rows ({plan.train_rows} train, {plan.eval_rows} eval) in {short_path(spec.dataset.path)}",
-        ),
-        _line("steps", f"{plan.steps} optimiser steps"),
-        _line(
-            "tokens",
-            f"per row min {t.minimum} · mean {t.mean:.0f} · p95 {t.p95} · max {t.maximum}"
-            f" · {t.over_limit} rows longer than {spec.training.max_seq_length}",
-        ),
-        _line("empty", ", ".join(f"row {r} '{c}'" for r, c in plan.empty[:6]) if plan.empty else "no empty fields"),
-        _line(
-            "params",
-            f"{human_count(plan.trainable_params)} trainable of {human_count(plan.total_params)} ({share:.2%})",
-        ),
-        _line(
-            "device",
-            f"{plan.device.name} ({human_bytes(plan.device.memory_bytes)}) · weights at {plan.precision_bits} bits",
-        ),
-    ]
-    for i, m in enumerate(plan.memory):
-        mode = "with" if m.checkpointing else "without"
-        mine = "  (this job)" if i == 0 else ""
-        body = Content.assemble(
-            f"{human_bytes(m.bytes):>9} {mode} gradient checkpointing  ",
-            (m.verdict, f"bold {VERDICT_STYLE.get(m.verdict, '')}"),
-            mine,
-        )
-        lines.append(_line("memory" if i == 0 else "", body))
-    lines.append(_line("disk", f"{human_bytes(plan.disk_bytes)} for checkpoints and the adapter"))
-    return Content("\n").join(lines)
-
-
-def verdict_text(plan: Plan) -> Content:
-    """The go/no-go line and what to change."""
-    lines: list[Content] = []
-    if plan.refusal:
-        lines.append(Content.from_markup("[bold $error]REFUSED[/] $why", why=plan.refusal))
-    elif plan.fits:
-        lines.append(Content.from_markup("[bold $success]Ready to launch[/]: l or the Launch button starts it."))
-    else:
-        lines.append(Content.from_markup("[bold $error]Does not fit[/] on $device.", device=plan.device.name))
-    lines += [Content.from_markup("  [$warning]suggestion[/] $tip", tip=tip) for tip in plan.suggestions]
-    if not plan.fits:
-        lines.append(Content.styled("Press escape to change the job.", "$text-muted"))
-    return Content("\n").join(lines)
-
-
-def examples_text(plan: Plan) -> Content:
-    parts: list[Content] = []
-    for i, ex in enumerate(plan.examples[:2], start=1):
-        parts.append(Content.styled(f"example {i}", "bold"))
-        parts.append(Content.assemble((ex.prompt, "$text-muted"), (ex.completion, "$success")))
-    return Content("\n").join(parts)
-
-
-def model_defaults(cache_dir: Path, dataset: str) -> dict[str, JobSpec]:
-    """Default job specs for every model in the HF cache, by repo id."""
-    defaults = {}
-    for model in list_cached_models(cache_dir).models:
-        revision = next(
-            (r for r in model.revisions if "main" in r.refs), model.revisions[-1] if model.revisions else None
-        )
-        folder = model.path / "snapshots" / revision.commit if revision else None
-        defaults[model.repo_id] = default_spec(model.repo_id, dataset, model_folder=folder)
-    return defaults
+from screens.finetune_plan_text import examples_text, plan_text, verdict_text
 
 
 class FormColumn(VerticalScroll, can_focus=False):
@@ -255,11 +58,7 @@ class FormColumn(VerticalScroll, can_focus=False):
 class NewJobScreen(ModalScreen[JobSpec | None]):
     """Configure a job, preflight it, launch it: dismisses with the spec to launch, or None."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "preflight", "Preflight", id="finetune-form.preflight", priority=True),
-        Binding("l", "launch", "Launch", id="finetune-form.launch"),
-        Binding("escape", "back", "Back", id="finetune-form.back"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("NewJobScreen")
 
     @dataclass
     class Defaults(Message):
@@ -340,15 +139,17 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
     def on_mount(self) -> None:
         context = context_of(self.app)
         dataset = context.settings.workspace.data_dir / "demo" / "instructions.jsonl"
-        self.load_defaults(context.hub.cache_path, str(dataset))
+        self.load_defaults(context.services, str(dataset))
         self.query_one("#f-name").focus()
         self._show_task("causal-lm")
 
     # ------------------------------------------------------------------ form page
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-form", description="Read the HF cache")
-    def load_defaults(self, cache_dir: Path, dataset: str) -> None:
-        self.post_message(self.Defaults(model_defaults(cache_dir, dataset)))
+    def load_defaults(self, services: Services, dataset: str) -> None:
+        from workbench.usecases.finetune import default_jobs
+
+        self.post_message(self.Defaults(default_jobs(services, dataset)))
 
     @on(Defaults)
     def _defaults(self, event: Defaults) -> None:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
@@ -22,12 +22,12 @@ from textual.widgets import DataTable, Log, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import ModeScreen
-from services.hub import human_bytes
 from services.images.build import BuildResult
 from services.images.ops import AppImages, ImagesConfig, Inventory, build_app, inventory, push_app
 from services.images.push import LayerProgress, PushProgress, PushResult
 from services.progress import CancelToken
-from workbench.image_setup import images_config
+from services.units import human_bytes
+from workbench.keymap import bindings_for
 from workbench.render_image import build_summary, push_line, version_text
 from workbench.widgets import TransferBar, short_path
 
@@ -107,12 +107,7 @@ class ImagesScreen(ModeScreen):
     MODE = "images"
     AUTO_FOCUS = "#images-apps"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("b", "build", "Build", id="images.build"),
-        Binding("p", "push", "Push", id="images.push"),
-        Binding("r", "refresh", "Refresh", id="images.refresh"),
-        Binding("escape", "cancel", "Cancel", id="images.cancel", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("ImagesScreen")
 
     @dataclass
     class Listed(Message):
@@ -172,7 +167,7 @@ class ImagesScreen(ModeScreen):
 
     @property
     def config(self) -> ImagesConfig:
-        return images_config(self.context.settings)
+        return self.context.services.images_config()
 
     @property
     def selected(self) -> AppImages | None:

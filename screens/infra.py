@@ -11,18 +11,22 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Label, Select, Static
 
 from screens.base import ModeScreen
 from services.infra import arm
-from services.infra.arm import DeployProgress, DeployResult, WhatIfResult
-from services.infra.templates import ENVIRONMENTS, InfraInputs, ValidationReport, require_valid, validate_environment
+from services.infra.arm.deployment import DeployProgress, DeployResult
+from services.infra.arm.whatif import WhatIfResult
+from services.infra.findings import ValidationReport
+from services.infra.inputs import ENVIRONMENTS, InfraInputs
 from services.progress import CancelToken
+from workbench.keymap import bindings_for
 from workbench.render_infra import CHANGE_SIGNS, what_if_summary
-from workbench.settings import Settings, azure_target, save_infra_outputs
+from workbench.settings import Settings
+from workbench.usecases import infra as usecase
 from workbench.widgets import ConfirmScreen
 from workbench.widgets.typed_confirm import TypedConfirmScreen
 
@@ -60,14 +64,7 @@ class InfraScreen(ModeScreen):
     MODE = "infra"
     AUTO_FOCUS = "#infra-table"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("v", "validate", "Validate", id="infra.validate"),
-        Binding("w", "what_if", "What-if", id="infra.what-if"),
-        Binding("u", "up", "Up", id="infra.up"),
-        Binding("o", "outputs", "Outputs", id="infra.outputs"),
-        Binding("D", "down", "Down", id="infra.down"),
-        Binding("escape", "cancel", "Cancel deploy", id="infra.cancel", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("InfraScreen")
 
     @dataclass
     class Validated(Message):
@@ -130,7 +127,7 @@ class InfraScreen(ModeScreen):
 
     @on(Select.Changed, "#infra-env")
     def _show_target(self) -> None:
-        target = azure_target(self.settings, self.env)
+        target = self.context.services.azure_target(self.env)
         where = f"resource group {target.resource_group} · {target.location}"
         self.query_one("#infra-target", Static).update(f"  {where} · deployment {arm.deployment_name(self.env)}")
 
@@ -152,7 +149,7 @@ class InfraScreen(ModeScreen):
         self.preview(self.env)
 
     def action_up(self) -> None:
-        env, group = self.env, azure_target(self.settings, self.env).resource_group
+        env, group = self.env, self.context.services.azure_target(self.env).resource_group
 
         def answered(go: bool | None) -> None:
             if go:
@@ -166,7 +163,7 @@ class InfraScreen(ModeScreen):
         self.read_outputs(self.env)
 
     def action_down(self) -> None:
-        env, group = self.env, azure_target(self.settings, self.env).resource_group
+        env, group = self.env, self.context.services.azure_target(self.env).resource_group
 
         def answered(go: bool | None) -> None:
             if go:
@@ -186,31 +183,21 @@ class InfraScreen(ModeScreen):
     # ------------------------------------------------------------------ workers
 
     def _checked_inputs(self, env: str) -> InfraInputs:
-        azure = self.settings.azure
-        inputs, report = validate_environment(
-            infra_dir=azure.infra_dir,
-            env=env,
-            params_dir=azure.params_dir,
-            ssh_public_key=azure.ssh_public_key,
-            deploy=True,
-        )
-        if not report.ok:
-            self.post_message(self.Validated(report))
-        require_valid(report)
-        return inputs
+        def show(report: ValidationReport) -> None:
+            if not report.ok:
+                self.post_message(self.Validated(report))
+
+        return usecase.checked_inputs(self.context.services, env, on_report=show)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="infra-check", description="Validate the templates")
     def validate(self, env: str) -> None:
-        azure = self.settings.azure
-        _inputs, report = validate_environment(
-            infra_dir=azure.infra_dir, env=env, params_dir=azure.params_dir, ssh_public_key=azure.ssh_public_key
-        )
+        _inputs, report = usecase.validate(self.context.services, env)
         self.post_message(self.Validated(report))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="infra-check", description="Preview (what-if)")
     def preview(self, env: str) -> None:
         inputs = self._checked_inputs(env)
-        session = arm.connect(azure_target(self.settings, env))
+        session = arm.connect(self.context.services.azure_target(env))
         self.post_message(self.Previewed(arm.what_if(session, inputs)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="infra-up", description="Deploy the environment")
@@ -220,17 +207,16 @@ class InfraScreen(ModeScreen):
         def report(progress: DeployProgress) -> None:
             self.post_message(self.Progressed(progress))
 
-        result = arm.provision(azure_target(self.settings, env), inputs, on_progress=report, cancel=cancel)
-        path, written = save_infra_outputs(env=env, outputs=result.outputs)
-        self.post_message(self.Deployed(result, path, written))
+        done = usecase.provision(self.context.services, env, inputs, on_progress=report, cancel=cancel)
+        self.post_message(self.Deployed(done.result, done.settings_file, done.written))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="infra-check", description="Read the outputs")
     def read_outputs(self, env: str) -> None:
-        self.post_message(self.OutputsRead(env, arm.deployment_outputs(azure_target(self.settings, env), env)))
+        self.post_message(self.OutputsRead(env, arm.deployment_outputs(self.context.services.azure_target(env), env)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="infra-down", description="Delete the environment")
     def delete(self, env: str) -> None:
-        session = arm.connect(azure_target(self.settings, env))
+        session = arm.connect(self.context.services.azure_target(env))
         arm.delete_group(session)
         self.post_message(self.Deleted(session.group))
 

@@ -7,13 +7,14 @@ from typing import ClassVar
 from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import DataTable, Input, TabbedContent, TabPane
 
 from screens.base import ModeScreen
 from screens.models_hub import HubPane
 from screens.models_local import LocalPane
 from services.fit import Workload
+from workbench.keymap import bindings_for
 from workbench.messages import CacheChanged
 
 
@@ -23,12 +24,7 @@ class ModelsScreen(ModeScreen):
     MODE = "models"
     AUTO_FOCUS = "#hub-results"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", id="models.search"),
-        Binding("escape", "leave_input", "Back to the list", id="models.leave-input", show=False),
-        Binding("h", "show_tab('hub')", "Hub", id="models.hub"),
-        Binding("l", "show_tab('local')", "Local", id="models.local"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("ModelsScreen")
 
     def compose_body(self) -> ComposeResult:
         models = self.context.settings.models

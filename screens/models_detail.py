@@ -11,7 +11,8 @@ from textual.message import Message
 from textual.widgets import Input, Label, Static
 
 from services.fit import FitEstimate, Verdict, Workload
-from services.hub import ModelDetails, human_bytes
+from services.hub.details import ModelDetails
+from services.units import human_bytes
 from workbench.render import human_count
 
 CARD_WARM_UP_S = 0.5

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
@@ -16,108 +16,30 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker, get_current_worker
 
+from screens import models_hub_rows as shown
 from screens.base import Pane
 from screens.models_detail import ModelDetail
+from screens.models_hub_rows import COLUMNS, SearchQuery, download_question, fit_for, results_line, summary_row
 from services.errors import HubUnavailableError
-from services.fit import FitEstimate, Workload, estimate_on_host
+from services.fit import FitEstimate, Workload
 from services.gpu import Gpu
-from services.hub import (
-    DownloadResult,
-    HubConnection,
-    ModelDetails,
-    ModelPager,
-    ModelSummary,
-    SortKey,
-    download_model,
-    ensure_disk,
-    free_disk,
-    human_bytes,
-    missing_bytes,
-    model_details,
-    require_access,
-    search_models,
-)
+from services.hub.connection import HubConnection
+from services.hub.details import ModelDetails, model_details
+from services.hub.download import DownloadResult
+from services.hub.search import ModelPager, ModelSummary, search_models
 from services.progress import CancelToken, TransferProgress
+from workbench.keymap import bindings_for
 from workbench.messages import CacheChanged
-from workbench.render import human_count
 from workbench.widgets import ConfirmScreen, TransferBar, short_path
 
-TASKS = (
-    "text-generation",
-    "text2text-generation",
-    "text-classification",
-    "token-classification",
-    "feature-extraction",
-    "sentence-similarity",
-    "summarization",
-    "translation",
-    "question-answering",
-    "fill-mask",
-    "automatic-speech-recognition",
-    "text-to-image",
-    "image-classification",
-)
-LIBRARIES = ("transformers", "sentence-transformers", "peft", "gguf", "diffusers", "safetensors", "mlx", "timm")
-LICENCES = ("apache-2.0", "mit", "llama3", "llama3.1", "gemma", "cc-by-4.0", "cc-by-nc-4.0", "openrail", "other")
-SORTS: tuple[SortKey, ...] = ("downloads", "likes", "trending", "modified")
-COLUMNS = ("Model", "Task", "Downloads", "Likes", "Params", "Licence", "Gated", "Updated")
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    """What the search box and the filters ask for."""
-
-    text: str = ""
-    task: str | None = None
-    library: str | None = None
-    license: str | None = None
-    gated: bool | None = None
-    sort: SortKey = "downloads"
-
-
-def summary_row(m: ModelSummary) -> tuple[str, ...]:
-    updated = m.updated.date().isoformat() if m.updated else "-"
-    gated = "yes" if m.gated else "no"
-    return (
-        m.id,
-        m.task or "-",
-        human_count(m.downloads),
-        human_count(m.likes),
-        human_count(m.params),
-        m.license or "-",
-        gated,
-        updated,
-    )
-
-
-def results_line(count: int, exhausted: bool) -> str:
-    if not count:
-        return "no models match"
-    more = "" if exhausted else " · more load when the cursor reaches the end"
-    return f"{count} model{'s' if count != 1 else ''}{more}"
-
-
-def fit_for(details: ModelDetails, workload: Workload, gpus: list[Gpu] | None) -> FitEstimate | None:
-    return estimate_on_host(details.config, details.params, workload, gpus=gpus)
-
-
-def download_question(details: ModelDetails, free: int, cache: str) -> str:
-    chosen = sum(f.selected for f in details.files)
-    return (
-        f"{details.id} @ {details.sha[:12]}\n\n"
-        f"download   {human_bytes(details.download_bytes)} ({chosen} of {len(details.files)} files)\n"
-        f"free disk  {human_bytes(free)} at {cache}\n\n"
-        "Files already in the cache are skipped; an interrupted download resumes."
-    )
+if TYPE_CHECKING:
+    from workbench.wiring import Services
 
 
 class HubPane(Pane):
     """Search results on the left, the highlighted model on the right, a download bar below."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("d", "download", "Download", id="models.download"),
-        Binding("c,escape", "cancel_download", "Cancel download", id="models.cancel", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("HubPane")
 
     DEBOUNCE_S = 0.3
     """Quiet time after the last keystroke before a search starts."""
@@ -188,12 +110,14 @@ class HubPane(Pane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="hub-filters"):
             yield Input(placeholder="search models (/)", id="hub-query")
-            yield Select([(t, t) for t in TASKS], prompt="any task", id="hub-task", classes="hub-filter")
-            yield Select([(x, x) for x in LIBRARIES], prompt="any library", id="hub-library", classes="hub-filter")
-            yield Select([(x, x) for x in LICENCES], prompt="any licence", id="hub-license", classes="hub-filter")
+            yield Select([(t, t) for t in shown.TASKS], prompt="any task", id="hub-task", classes="hub-filter")
+            yield Select(
+                [(x, x) for x in shown.LIBRARIES], prompt="any library", id="hub-library", classes="hub-filter"
+            )
+            yield Select([(x, x) for x in shown.LICENCES], prompt="any licence", id="hub-license", classes="hub-filter")
             gated = [("gated", True), ("open", False)]
             yield Select(gated, prompt="gated/open", id="hub-gated", classes="hub-filter")
-            sorts = [(s, s) for s in SORTS]
+            sorts = [(s, s) for s in shown.SORTS]
             yield Select(sorts, allow_blank=False, value="downloads", id="hub-sort", classes="hub-filter")
         yield Static("", id="hub-offline")
         with Vertical(id="hub-main"):
@@ -404,14 +328,14 @@ class HubPane(Pane):
             self.notify(f"Details of {repo_id} are still loading; press d again in a moment.")
             self.show_model(repo_id)
             return
-        self.plan_download(self.conn, self.details)
+        self.plan_download(self.context.services, self.details)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="download-plan", description="Check the download")
-    def plan_download(self, conn: HubConnection, details: ModelDetails) -> None:
-        require_access(conn, details)
-        cache = conn.cache_path
-        ensure_disk(cache, missing_bytes(conn, details), what=details.id)
-        self.post_message(self.DownloadPlanned(details, free_disk(cache), short_path(cache)))
+    def plan_download(self, services: Services, details: ModelDetails) -> None:
+        from workbench.usecases.models import check_download
+
+        plan = check_download(services, details)
+        self.post_message(self.DownloadPlanned(details, plan.free_bytes, short_path(plan.cache)))
 
     @on(DownloadPlanned)
     def _ask_download(self, event: DownloadPlanned) -> None:
@@ -429,14 +353,16 @@ class HubPane(Pane):
         transfer = self.query_one(TransferBar)
         transfer.start(f"{details.id} (esc cancels)")
         self._swap_info_for_transfer(True)
-        self.download(self.conn, details.id, self.cancel_token)
+        self.download(self.context.services, details.id, self.cancel_token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="download", description="Download a model")
-    def download(self, conn: HubConnection, repo_id: str, cancel: CancelToken) -> None:
+    def download(self, services: Services, repo_id: str, cancel: CancelToken) -> None:
+        from workbench.usecases.models import download
+
         def progress(event: TransferProgress) -> None:
             self.post_message(self.Progress(event))
 
-        result = download_model(conn, repo_id, on_progress=progress, cancel=cancel)
+        result = download(services, repo_id, on_progress=progress, cancel=cancel)
         self.post_message(self.Downloaded(result))
 
     @on(Progress)
@@ -445,13 +371,7 @@ class HubPane(Pane):
 
     @on(Downloaded)
     def _downloaded(self, event: Downloaded) -> None:
-        r = event.result
-        rate = r.fetched_bytes / r.seconds if r.seconds else 0.0
-        self.notify(
-            f"{r.repo_id}: {len(r.files)} files, {human_bytes(r.fetched_bytes)} fetched "
-            f"in {r.seconds:.1f} s ({human_bytes(rate)}/s)",
-            title="Download complete",
-        )
+        self.notify(shown.download_line(event.result), title="Download complete")
         self.post_message(CacheChanged())
 
     @on(Worker.StateChanged)

@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from screens.base import Pane
 from services.cache import CachedModel, CacheListing, delete_cached_model, list_cached_models
-from services.hub import HubConnection, human_bytes
+from services.hub.connection import HubConnection
+from services.units import human_bytes
+from workbench.keymap import bindings_for
 from workbench.messages import CacheChanged
 from workbench.widgets import ConfirmScreen, short_path
 
@@ -88,10 +90,7 @@ def adapter_cells(adapter: Adapter) -> Cells:
 class LocalPane(Pane):
     """Lists the HF cache and deletes repos or revisions from it."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("delete,x", "delete", "Delete", id="models.delete"),
-        Binding("r", "reload", "Refresh", id="models.refresh"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("LocalPane")
 
     @dataclass
     class Listed(Message):

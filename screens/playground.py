@@ -6,13 +6,12 @@ in workers, and shared by the tabs through a `PlaygroundSession`.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import ClassVar
 
 from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import Input, TabbedContent, TabPane, TextArea
 
 from screens.base import ModeScreen
@@ -20,9 +19,8 @@ from screens.playground_chat import ChatPane
 from screens.playground_collections import CollectionsPane
 from screens.playground_suites import SuitesPane
 from services.playground import PlaygroundSession
-from services.rag.chroma import open_client
+from workbench.keymap import bindings_for
 from workbench.messages import CacheChanged, OpenAdapter
-from workbench.settings import chat_endpoints
 
 TABS = ("chat", "collections", "suites")
 
@@ -34,24 +32,17 @@ class PlaygroundScreen(ModeScreen):
     AUTO_FOCUS = "#transcript-a"
     """The transcript, not the input: number keys keep switching modes; i (or "playground: Ask") goes to the input."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i", "ask", "Ask", id="playground.ask"),
-        Binding("f2", "show_tab('chat')", "Chat", id="playground.chat"),
-        Binding("f3", "show_tab('collections')", "Collections", id="playground.collections"),
-        Binding("f4", "show_tab('suites')", "Suites", id="playground.suites"),
-        Binding("escape", "leave_input", "Leave the text box", id="playground.leave-input", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("PlaygroundScreen")
 
     def __init__(self, mode_id: str | None = None) -> None:
         super().__init__(mode_id)
         self.session: PlaygroundSession | None = None
 
     def compose_body(self) -> ComposeResult:
-        settings = self.context.settings
-        data_dir = settings.workspace.data_dir
-        factory = partial(open_client, settings.rag, data_dir=data_dir)
+        services = self.context.services
+        settings, data_dir = services.settings, services.data_dir
         self.session = session = PlaygroundSession(
-            cache_dir=self.context.hub.cache_path, client_factory=factory, endpoints=chat_endpoints(settings)
+            cache_dir=services.cache_dir, client_factory=services.chroma_factory(), endpoints=services.chat_endpoints()
         )
         with TabbedContent(id="playground-tabs", initial="chat"):
             with TabPane("Chat (f2)", id="chat"):

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, TabbedContent, TabPane
@@ -31,6 +31,7 @@ from services.playground import (
     variant_of,
 )
 from services.progress import CancelToken
+from workbench.keymap import bindings_for
 from workbench.widgets.transcript import Transcript
 
 COLUMNS = ("a", "b")
@@ -71,13 +72,7 @@ class Turn:
 class ChatPane(Pane):
     """Variant settings on the left, the transcript (two columns when comparing) and the input on the right."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Stop answer", id="playground.cancel"),
-        Binding("ctrl+b", "compare", "Compare", id="playground.compare"),
-        Binding("ctrl+o", "show_context", "Context sent", id="playground.context"),
-        Binding("ctrl+s", "save_case", "Save as case", id="playground.save-case"),
-        Binding("ctrl+l", "clear", "Clear", id="playground.clear"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("ChatPane")
     STREAM_EVERY_S = 0.05
     """Shortest time between two transcript updates while tokens stream."""
 

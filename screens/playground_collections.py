@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
@@ -22,6 +22,7 @@ from services.playground import PlaygroundSession, demo_documents
 from services.progress import CancelToken
 from services.rag.query import parse_where
 from services.rag.types import CollectionInfo, Hit, IngestProgress, IngestReport
+from workbench.keymap import bindings_for
 from workbench.widgets import ConfirmScreen, short_path
 
 COLLECTION_COLUMNS = ("Collection", "Chunks", "Embedding model", "Access")
@@ -31,13 +32,10 @@ DEMO_COLLECTION = "demo-docs"
 
 @dataclass(frozen=True)
 class IngestRequest:
-    """What the ingest form asks for; the rest comes from the `rag` settings."""
+    """What the ingest form asks for; model and chunking come from the collection, else the `rag` settings."""
 
     paths: list[Path]
     collection: str
-    model_id: str
-    chunk_size: int
-    overlap: int
 
 
 def collection_row(info: CollectionInfo) -> tuple[str, ...]:
@@ -68,11 +66,7 @@ def hit_detail(hit: Hit) -> str:
 class CollectionsPane(Pane):
     """Collections and the ingest form above, a query and its hits below, the highlighted hit at the bottom."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+g", "ingest", "Ingest", id="playground.ingest"),
-        Binding("escape", "cancel_ingest", "Stop ingest", id="playground.ingest-cancel"),
-        Binding("delete", "delete_collection", "Delete collection", id="playground.delete-collection"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("CollectionsPane")
 
     @dataclass
     class Listed(Message):
@@ -226,32 +220,24 @@ class CollectionsPane(Pane):
         if not path or not name:
             self.notify("Fill in a path and a collection name first.", title="Ingest", severity="warning")
             return None
-        info = self.collections.get(name)
-        model = info.model_id if info is not None and info.model_id else self.rag.embedding_model
-        return IngestRequest([Path(path).expanduser()], name, model, self.rag.chunk_size, self.rag.overlap)
+        return IngestRequest([Path(path).expanduser()], name)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rag-ingest", description="Ingest into a collection")
     def ingest(self, session: PlaygroundSession, request: IngestRequest, cancel: CancelToken) -> None:
-        from services.artifacts.sources import register_collection
-        from services.rag.ingest import ingest
-        from workbench.settings import artifacts_for
+        from workbench.usecases.rag import ingest
 
         def progress(event: IngestProgress) -> None:
             self.post_message(self.Progressed(event))
 
-        report = ingest(
-            session.client(),
+        done = ingest(
+            self.context.services,
             request.paths,
             collection=request.collection,
-            model_id=request.model_id,
-            cache_dir=session.cache_dir,
-            chunk_size=request.chunk_size,
-            overlap=request.overlap,
             progress=progress,
             cancel=cancel,
+            client=session.client(),
         )
-        snapshot = register_collection(artifacts_for(self.context.settings), session.client(), request.collection)
-        self.post_message(self.Ingested(request.collection, report, snapshot.ref))
+        self.post_message(self.Ingested(request.collection, done.report, done.artifact))
 
     @on(Progressed)
     def _progressed(self, event: Progressed) -> None:

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from services.chat.session import Answer
 from services.playground import ASSERT_KINDS, CaseRequest
 from services.rag.types import Hit
+from workbench.keymap import bindings_for
 from workbench.widgets import short_path
 
 
@@ -47,9 +48,7 @@ def no_hits_text(exchange: Exchange) -> str:
 class ContextScreen(ModalScreen[None]):
     """The prompt each variant sent and the chunks retrieved for it."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Close", id="playground.context-close"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("ContextScreen")
 
     def __init__(self, exchanges: list[Exchange]) -> None:
         super().__init__()
@@ -78,9 +77,7 @@ class ContextScreen(ModalScreen[None]):
 class SaveCaseScreen(ModalScreen[CaseRequest | None]):
     """Asks for the suite file, the case name and the assertion; dismisses with the request or None."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="playground.save-cancel"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("SaveCaseScreen")
 
     def __init__(self, *, suite: Path, name: str, question: str, answer: str) -> None:
         super().__init__()

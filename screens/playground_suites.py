@@ -9,7 +9,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
@@ -21,6 +21,7 @@ from services.evals.runner import CaseResult, EvalRun, run_suite
 from services.evals.suite import Case, Suite, load_suite
 from services.playground import PlaygroundSession, demo_suite
 from services.progress import CancelToken
+from workbench.keymap import bindings_for
 from workbench.widgets import short_path
 
 PENDING = Text("·", style="dim")
@@ -63,10 +64,7 @@ def case_cells(suite: Suite, case: Case) -> list[Text]:
 class SuitesPane(Pane):
     """The suite path and run button above, the matrix in the middle, the highlighted cell below."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+r", "run", "Run suite", id="playground.run-suite"),
-        Binding("escape", "cancel_run", "Stop run", id="playground.run-cancel"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("SuitesPane")
 
     @dataclass
     class Loaded(Message):
@@ -133,7 +131,6 @@ class SuitesPane(Pane):
     @work(thread=True, exclusive=True, exit_on_error=False, group="playground-suite", description="Run the suite")
     def run_suite(self, session: PlaygroundSession, path: Path, cancel: CancelToken) -> None:
         from services.evals.runs import save_run
-        from services.store import Store
 
         suite = load_suite(path)
         self.post_message(self.Loaded(path, suite))
@@ -143,7 +140,7 @@ class SuitesPane(Pane):
 
         with session.lock:
             run = run_suite(suite, engine=session.engine(), on_result=done, cancel=cancel)
-        save_run(Store(self.data_dir), run)
+        save_run(self.context.services.store(), run)
         self.post_message(self.Finished(run))
 
     @on(Loaded)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import FakeHub
+from tests.markers import mark_costs
 
 
 @pytest.fixture
@@ -37,3 +38,9 @@ def tiny_llama_hub(fake_hub: FakeHub, tiny_llama_folder: Path) -> FakeHub:
         "workbench-demo/tiny-llama", tiny_llama_folder, pipeline_tag="text-generation", license="apache-2.0"
     )
     return fake_hub
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test `testbed`, `images` or `training` from what it uses (tests/markers.py)."""
+    mark_costs(items)

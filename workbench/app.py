@@ -14,26 +14,28 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker
 
-from screens import catalog
 from screens.base import forward_failure
 from screens.models import ModelsScreen
 from services.errors import CancelledError, HubUnavailableError, WorkbenchError
 from services.gpu import Gpu, describe, detect_gpus
-from services.hub import HubConnection, check_online
+from services.hub.connection import HubConnection, check_online
+from workbench import modes
 from workbench.commands import WorkbenchCommands
 from workbench.context import WorkbenchContext
+from workbench.keymap import bindings_for
 from workbench.messages import CacheChanged, WorkerFailed
-from workbench.settings import Layer, Settings, hub_connection, untrusted_project
+from workbench.settings import Layer, Settings, untrusted_project
 from workbench.trust import ProjectTrust, question_text
 from workbench.widgets import ConfirmScreen, KeysScreen, StatusInfo, short_path
 from workbench.widgets.keys import key_rows
+from workbench.wiring import Services
 
 KEYS_HINT = 'Remap keys by binding id in workbench.toml, e.g. [ui.keys] "mode.models" = "f1,1".'
 
@@ -66,7 +68,7 @@ def mode_screens() -> dict[str, str | Callable[[], Screen[Any]]]:
         "models": ModelsScreen,
         **{mode: lazy_screen(target) for mode, target in LAZY_MODES.items()},
     }
-    return {mode.id: built[mode.id] for mode in catalog.MODES}
+    return {mode.id: built[mode.id] for mode in modes.MODES}
 
 
 def failure_text(error: BaseException) -> tuple[str, SeverityLevel]:
@@ -88,10 +90,7 @@ class WorkbenchApp(App[bool]):
     MODES = mode_screens()
     DEFAULT_MODE = "models"
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(m.key, f"switch_mode('{m.id}')", m.title, id=m.binding_id, show=False) for m in catalog.MODES),
-        Binding("question_mark", "keys", "Keys", id="app.keys"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("WorkbenchApp")
 
     status: var[StatusInfo] = var(StatusInfo("", ""))
     """What the status bar of every mode shows."""
@@ -119,14 +118,16 @@ class WorkbenchApp(App[bool]):
         init_demo_on_empty: bool = True,
         gpus: list[Gpu] | None = None,
         untrusted: ProjectTrust | None = None,
+        services: Services | None = None,
     ) -> None:
         """`init_demo_on_empty`: create the demo workspace when the HF cache is empty.
         `gpus`: assume these GPUs instead of detecting them (tests, snapshots).
-        `untrusted`: a project file whose secret-routing keys were ignored; the app asks once to trust it."""
+        `untrusted`: a project file whose secret-routing keys were ignored; the app asks once to trust it.
+        `services`: the service clients to use (tests hand in fakes); default: built from `settings`."""
         super().__init__()
         self.settings = settings
         self.untrusted = untrusted
-        self.context = WorkbenchContext(settings, hub_connection(settings), gpus)
+        self.context = WorkbenchContext(services or Services(settings, gpus=gpus))
         self.init_demo_on_empty = init_demo_on_empty
         self.set_keymap(settings.ui.keys)
         if settings.ui.theme in self.available_themes:
@@ -171,7 +172,7 @@ class WorkbenchApp(App[bool]):
             return
         active = list(self.screen.active_bindings.values())
         display = {item.binding.key: self.get_key_display(item.binding) for item in active}
-        mode = catalog.MODE_BY_ID.get(self.current_mode)
+        mode = modes.MODE_BY_ID.get(self.current_mode)
         title = f"Keys: {mode.title if mode else self.current_mode}"
         self.push_screen(KeysScreen(title, key_rows(active, display), KEYS_HINT))
 

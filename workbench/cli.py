@@ -66,7 +66,8 @@ def cli(ctx: click.Context, debug: bool, config_file: Path | None) -> None:
 
     Run without a command to open the terminal UI.
     """
-    ctx.obj = Context(debug, config_file)
+    # Tests hand in their own composition root: `runner.invoke(cli, args, obj=Services(...))`.
+    ctx.obj = Context(debug, config_file, services=ctx.obj)
     if ctx.invoked_subcommand is None:
         from workbench.app import run_app
 
@@ -131,7 +132,7 @@ def models_search(
     as_json: bool,
 ) -> None:
     """Search the hub for QUERY (substring of the model id)."""
-    from services.hub import search_models
+    from services.hub.search import search_models
     from workbench import render
 
     pager = search_models(
@@ -169,7 +170,7 @@ def models_info(
 ) -> None:
     """Show a model's files, download size, parameters, licence, access and fit on this machine."""
     from services.fit import Workload
-    from services.hub import model_details
+    from services.hub.details import model_details
     from workbench import render
 
     details = model_details(obj.hub(), repo_id, revision=revision, include=include, exclude=exclude)
@@ -195,10 +196,11 @@ def models_download(
     quiet: bool,
 ) -> None:
     """Download a model into the HF cache (resumes an interrupted download; refuses when disk is short)."""
-    from services.hub import download_model, human_bytes
+    from services.units import human_bytes
+    from workbench.usecases.models import download
 
-    result = download_model(
-        obj.hub(),
+    result = download(
+        obj.services,
         repo_id,
         revision=revision,
         include=include,
@@ -215,7 +217,7 @@ def models_download(
 
 def progress_printer(label: str) -> Callable[[TransferProgress], None]:
     """A one-line progress bar on stderr with bytes/s and ETA."""
-    from services.hub import human_bytes
+    from services.units import human_bytes
 
     def show(p: TransferProgress) -> None:
         bar = "#" * int(p.fraction * 30)
@@ -251,7 +253,7 @@ def models_ls(obj: Context, as_json: bool) -> None:
 def models_rm(obj: Context, repo_id: str, revision: str | None, yes: bool) -> None:
     """Delete a cached model, or one revision of it."""
     from services.cache import delete_cached_model
-    from services.hub import human_bytes
+    from services.units import human_bytes
 
     what = f"{repo_id}@{revision}" if revision else f"{repo_id} (all revisions)"
     if not yes:

@@ -6,7 +6,6 @@ REF is `NAME`, `NAME@VERSION` or `NAME:LABEL`; NAME alone means the newest versi
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -29,9 +28,7 @@ def artifacts() -> None:
 
 
 def _artifacts(obj: Context) -> Artifacts:
-    from workbench.settings import artifacts_for
-
-    return artifacts_for(obj.settings)
+    return obj.services.artifacts()
 
 
 def _ref(text: str) -> Ref:
@@ -51,18 +48,17 @@ def _where(catalog: Catalog) -> str:
 @pass_context
 def artifacts_ls(obj: Context, remote: bool, kind: str | None, as_json: bool) -> None:
     """List versions, newest first, with labels and size (finished fine-tunes register themselves here)."""
-    from services.artifacts.sources import register_finished_jobs
     from workbench import render_artifacts
+    from workbench.usecases.artifacts import list_versions
 
-    arts = _artifacts(obj)
-    if not remote:
-        register_finished_jobs(arts)
-    catalog = arts.catalog(remote=remote)
-    infos = catalog.versions(kind=kind)
+    listing = list_versions(obj.services, remote=remote, kind=kind)
+    infos = listing.versions
     click.echo(
-        render_artifacts.versions_json(infos) if as_json else render_artifacts.versions_table(infos, _where(catalog))
+        render_artifacts.versions_json(infos)
+        if as_json
+        else render_artifacts.versions_table(infos, _where(listing.catalog))
     )
-    for error in catalog.rejected:
+    for error in listing.refused:
         click.echo(f"warning: skipped: {error}", err=True)
 
 
@@ -94,23 +90,9 @@ def artifacts_show(obj: Context, ref: str, remote: bool, as_json: bool) -> None:
 def artifacts_add(obj: Context, kind: str, source: str, name: str | None, version: str | None) -> None:
     """Register SOURCE as a new version: a dataset file or folder, a collection's name, a job (adapter),
     or a merged-model folder."""
-    from services.artifacts import sources
+    from workbench.usecases.artifacts import register
 
-    arts = _artifacts(obj)
-    if kind == "collection":
-        from services.rag.chroma import open_client
-
-        client = open_client(obj.settings.rag, data_dir=obj.settings.workspace.data_dir)
-        manifest = sources.register_collection(arts, client, source)
-    elif kind == "adapter":
-        from services.finetune.jobs import job_dir_for
-
-        manifest = sources.register_adapter(arts, job_dir_for(obj.settings.workspace.data_dir, source))
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise UsageError(f"{source} does not exist", hint="give a file or folder")
-        manifest = sources.register_path(arts, kind, path, name=name or path.stem, version=version)
+    manifest = register(obj.services, kind, source, name=name, version=version)
     click.echo(f"registered {manifest.kind} {manifest.ref}: {len(manifest.files)} files")
 
 

@@ -61,17 +61,14 @@ def deploy_run(
     obj: Context, app: str, targets: tuple[str, ...], version: str | None, no_gate: bool, yes: bool, typed: str | None
 ) -> None:
     """Deploy APP to each --target in turn; a later target starts only when the earlier came up healthy."""
-    from services.deploy.pipeline import deploy as run_deploy
-    from workbench.deploy_setup import deploy_request
-    from workbench.settings import artifacts_for
+    from workbench.usecases import deploy as usecase
 
-    artifacts = artifacts_for(obj.settings)
     for name in targets:
-        request = deploy_request(obj.settings, app, name, version=version, gate=not no_gate)
+        request = usecase.deploy_request(obj.services, app, name, version=version, gate=not no_gate)
         _confirm_deploy(request.target, app, request.version, yes=yes, typed=typed)
         click.echo(f"deploy {app} {request.version} -> {name} ({request.target.docker_host})")
         try:
-            release = run_deploy(request, artifacts=artifacts, actor=artifacts.actor, on_step=_print_step, confirm=_ask)
+            release = usecase.deploy(obj.services, request, on_step=_print_step, confirm=_ask)
         except DeployFailedError as exc:
             if exc.logs:
                 click.echo(f"--- last lines of the new container's log\n{exc.logs.rstrip()}\n---", err=True)
@@ -84,9 +81,6 @@ def deploy_run(
 
 
 def _confirm_deploy(target: Target, app: str, version: str, *, yes: bool, typed: str | None) -> None:
-    from services.deploy.pipeline import check_version
-
-    check_version(target, version)
     if target.environment == "prod":
         if typed == app:
             return
@@ -129,9 +123,8 @@ def lock_status(obj: Context, target: str, apps: tuple[str, ...]) -> None:
     """Who holds the deploy lock of each app (default: every app of the target)."""
     from services.deploy import lock
     from services.deploy.engine import connect
-    from workbench.settings import deploy_target
 
-    spec = deploy_target(obj.settings, target)
+    spec = obj.services.deploy_target(target)
     with connect(spec) as client:
         for app in apps or tuple(spec.apps):
             held = lock.current(client, app)
@@ -152,9 +145,8 @@ def lock_release(obj: Context, app: str, target: str, holder: str | None, yes: b
     from services.deploy import lock
     from services.deploy.engine import connect
     from services.errors import NotFoundError
-    from workbench.settings import deploy_target
 
-    with connect(deploy_target(obj.settings, target)) as client:
+    with connect(obj.services.deploy_target(target)) as client:
         held = lock.current(client, app)
         if held is None:
             raise NotFoundError(f"{app} is not locked on {target}")
@@ -181,20 +173,9 @@ def _confirm_clear(held: Any, target: str, *, yes: bool) -> None:
 def rollback(obj: Context, app: str, target: str, to: str | None) -> None:
     """Serve the previous release again: its kept container in seconds, else a redeploy of its digest and
     artifact versions."""
-    from services.deploy.rollback import rollback as run_rollback
-    from workbench.deploy_setup import registry_auth
-    from workbench.settings import artifacts_for, deploy_target
+    from workbench.usecases.deploy import rollback as run_rollback
 
-    artifacts = artifacts_for(obj.settings)
-    release = run_rollback(
-        deploy_target(obj.settings, target),
-        app,
-        artifacts=artifacts,
-        actor=artifacts.actor,
-        to=to,
-        registry_auth=registry_auth(obj.settings),
-        on_step=_print_step,
-    )
+    release = run_rollback(obj.services, app, target, to=to, on_step=_print_step)
     click.echo(
         f"{app} {release.version} is live on {target} again (release {release.id}, rollback of "
         f"{release.bom.get('rollback_of')}, serving after {release.bom.get('serving_after_s', 0):.1f} s)"
@@ -208,16 +189,8 @@ def rollback(obj: Context, app: str, target: str, to: str | None) -> None:
 @pass_context
 def status(obj: Context, targets: tuple[str, ...], as_json: bool, log_lines: int) -> None:
     """Each app's serving version, health, uptime, recent releases and a log tail, per target."""
-    from services.deploy import releases
-    from services.deploy.engine import connect
     from workbench import render_deploy
-    from workbench.settings import artifacts_for, configured_targets, deploy_target
+    from workbench.usecases.deploy import status as read_status
 
-    names = targets or tuple(configured_targets(obj.settings))
-    store = artifacts_for(obj.settings).store
-    found: list[Any] = []
-    for name in names:
-        target = deploy_target(obj.settings, name)
-        with connect(target) as client:
-            found += [releases.status(client, store, target, app, log_lines=log_lines) for app in target.apps]
+    found = read_status(obj.services, targets, log_lines=log_lines)
     click.echo(json.dumps(render_deploy.status_dicts(found), indent=2) if as_json else render_deploy.status_text(found))

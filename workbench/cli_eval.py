@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,33 +11,17 @@ import click
 from workbench.cli_context import Context, pass_context
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
-
     from services.chat.session import Answer, ChatEngine
     from services.chat.variant import Variant
-
-
-def rag_client_factory(obj: Context) -> Callable[[], ClientAPI]:
-    """Opens the configured Chroma (embedded or server) when a RAG variant first needs it."""
-
-    def open_chroma() -> ClientAPI:
-        from services.rag.chroma import open_client
-
-        return open_client(obj.settings.rag, data_dir=obj.settings.workspace.data_dir)
-
-    return open_chroma
 
 
 def chat_engine(obj: Context, *, typed: Variant | None = None) -> ChatEngine:
     """The engine with the endpoints the user trusts; `typed`: a variant the user gave on the command
     line, whose endpoint and key variable are theirs to trust."""
-    from services.chat.session import ChatEngine
-    from workbench.settings import chat_endpoints
-
-    endpoints = chat_endpoints(obj.settings)
+    endpoints = obj.services.chat_endpoints()
     if typed is not None:
         endpoints = endpoints.allowing(typed.endpoint, typed.api_key_env)
-    return ChatEngine(cache_dir=obj.cache_dir(), rag_client_factory=rag_client_factory(obj), endpoints=endpoints)
+    return obj.services.chat_engine(endpoints)
 
 
 @click.group("eval")
@@ -69,7 +52,6 @@ def eval_run(
     from services.evals.runner import run_suite
     from services.evals.runs import save_run
     from services.evals.suite import load_suite
-    from services.store import Store
     from workbench import render_eval
 
     suite = load_suite(suite_file)
@@ -79,7 +61,7 @@ def eval_run(
         run = run_suite(suite, engine=engine, variants=list(variants) or None, on_result=progress)
     finally:
         engine.close()
-    save_run(Store(obj.settings.workspace.data_dir), run)
+    save_run(obj.services.store(), run)
     click.echo(render_eval.matrix_text(run))
     if junit_file is not None:
         junit_file.write_text(to_junit(run))
@@ -97,10 +79,9 @@ def eval_compare(obj: Context, run_a: str, run_b: str, as_json: bool) -> None:
     """List regressions (passed in RUN_A, failed in RUN_B), fixes, new and missing cases."""
     from services.evals.compare import compare_runs
     from services.evals.runs import load_run
-    from services.store import Store
     from workbench import render_eval
 
-    store = Store(obj.settings.workspace.data_dir)
+    store = obj.services.store()
     cmp = compare_runs(load_run(store, run_a), load_run(store, run_b))
     click.echo(render_eval.comparison_json(cmp) if as_json else render_eval.comparison_text(cmp))
 
@@ -112,10 +93,9 @@ def eval_compare(obj: Context, run_a: str, run_b: str, as_json: bool) -> None:
 def eval_ls(obj: Context, limit: int, as_json: bool) -> None:
     """Stored suite runs, newest first."""
     from services.evals.runs import list_runs
-    from services.store import Store
     from workbench import render_eval
 
-    runs = list_runs(Store(obj.settings.workspace.data_dir), limit=limit)
+    runs = list_runs(obj.services.store(), limit=limit)
     click.echo(render_eval.runs_json(runs) if as_json else render_eval.runs_table(runs))
 
 

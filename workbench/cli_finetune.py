@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -35,25 +34,15 @@ def finetune_init(obj: Context, model_id: str | None, dataset: str | None, outpu
     from services.demo import DEMO_MODEL
     from services.errors import UsageError
     from services.finetune.template import commented_toml, default_spec
+    from workbench.usecases.finetune import cached_model_folder
 
     if output.exists() and not force:
         raise UsageError(f"{output} exists", hint="pass --force to overwrite it, or -o another file")
     model_id = model_id or DEMO_MODEL
     dataset = dataset or str(obj.settings.workspace.data_dir / "demo" / "instructions.jsonl")
-    spec = default_spec(model_id, dataset, model_folder=_model_folder(obj, model_id))
-    output.write_text(commented_toml(spec))
+    folder = cached_model_folder(obj.services, model_id)  # not cached yet: defaults without its config
+    output.write_text(commented_toml(default_spec(model_id, dataset, model_folder=folder)))
     click.echo(f"wrote {output}: check it with `workbench finetune plan {output}`")
-
-
-def _model_folder(obj: Context, model_id: str) -> Path | None:
-    from huggingface_hub import snapshot_download
-
-    if Path(model_id).is_dir():
-        return Path(model_id)
-    try:
-        return Path(snapshot_download(model_id, cache_dir=obj.cache_dir(), local_files_only=True))
-    except Exception:  # not cached yet: defaults without its config
-        return None
 
 
 @finetune.command("plan")
@@ -78,21 +67,12 @@ def finetune_plan(obj: Context, job_file: Path, as_json: bool) -> None:
 @pass_context
 def finetune_run(obj: Context, job_file: Path, follow: bool) -> None:
     """Check the job, then launch it detached (it survives logout; queued if the GPU is busy)."""
-    from services.finetune import jobs
-    from services.finetune.data import check_columns, load_rows
-    from services.finetune.model import resolve_model
     from services.finetune.spec import load_spec
-    from services.finetune.training import require_cuda_for_kbit
-    from services.store import Store
+    from workbench.usecases.finetune import submit
 
-    spec = load_spec(job_file)
-    check_columns(spec, load_rows(spec.dataset.path))
-    resolve_model(spec, cache_dir=obj.cache_dir())
-    require_cuda_for_kbit(spec)
-    data_dir = obj.settings.workspace.data_dir
-    folder = jobs.create_job(spec, data_dir=data_dir, store=Store(data_dir))
-    pid = jobs.launch(folder, cache_dir=obj.cache_dir())
-    click.echo(f"launched {folder.name} (pid {pid}) in {folder}")
+    job = submit(obj.services, load_spec(job_file))
+    folder = job.folder
+    click.echo(f"launched {folder.name} (pid {job.pid}) in {folder}")
     click.echo(f"watch it: workbench finetune show {folder.name} · workbench finetune logs -f {folder.name}")
     if follow:
         _follow(folder)
@@ -132,13 +112,16 @@ def finetune_show(obj: Context, job: str, as_json: bool) -> None:
 def finetune_logs(obj: Context, job: str, follow: bool, lines: int) -> None:
     """The trainer's log."""
     from services.finetune.jobs import job_dir_for
+    from services.finetune.watch import log_tail
+    from workbench.usecases.finetune import follow_log
 
     folder = job_dir_for(obj.settings.workspace.data_dir, job)
     log = folder / "train.log"
-    text = log.read_text(errors="replace") if log.exists() else ""
-    click.echo("\n".join(text.splitlines()[-lines:]))
+    offset = log.stat().st_size if log.exists() else 0
+    click.echo("\n".join(log_tail(folder, lines)))
     if follow:
-        _tail(folder, log, len(text.encode()))
+        for text in follow_log(folder, offset=offset):
+            click.echo(text, nl=False)
 
 
 @finetune.command("cancel")
@@ -175,35 +158,13 @@ def finetune_resume(obj: Context, job: str, follow: bool) -> None:
 
 
 def _follow(folder: Path) -> None:
-    from services.finetune.jobs import ACTIVE, read_metrics, read_status
+    from workbench.usecases.finetune import final_status, follow_metrics
 
-    seen = 0
-    while True:
-        status = read_status(folder)
-        rows = read_metrics(folder)
-        for row in rows[seen:]:
-            if row.get("loss") is not None or row.get("eval_loss") is not None:
-                click.echo(json.dumps({k: v for k, v in row.items() if v is not None and k != "time"}))
-        seen = len(rows)
-        if status.state not in ACTIVE:
-            click.echo(f"{folder.name}: {status.state}" + (f": {status.error}" if status.error else ""))
-            sys.exit(0 if status.state == "completed" else 1)
-        time.sleep(1)
-
-
-def _tail(folder: Path, log: Path, offset: int) -> None:
-    from services.finetune.jobs import ACTIVE, read_status
-
-    while True:
-        if log.exists() and log.stat().st_size > offset:
-            with log.open("rb") as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-            offset += len(chunk)
-            click.echo(chunk.decode(errors="replace"), nl=False)
-        if read_status(folder).state not in ACTIVE:
-            return
-        time.sleep(0.5)
+    for row in follow_metrics(folder):
+        click.echo(json.dumps(row))
+    status = final_status(folder)
+    click.echo(f"{folder.name}: {status.state}" + (f": {status.error}" if status.error else ""))
+    sys.exit(0 if status.state == "completed" else 1)
 
 
 @finetune.command("merge")
@@ -214,8 +175,7 @@ def finetune_merge(obj: Context, job: str, output: Path | None) -> None:
     """Merge the job's adapter into the base model, save it as safetensors and register it as an artifact."""
     from services.artifacts.sources import merge_job
     from services.finetune.jobs import job_dir_for
-    from workbench.settings import artifacts_for
 
     job_dir = job_dir_for(obj.settings.workspace.data_dir, job)
-    folder, merged = merge_job(artifacts_for(obj.settings), job_dir, output=output, cache_dir=obj.cache_dir())
+    folder, merged = merge_job(obj.services.artifacts(), job_dir, output=output, cache_dir=obj.cache_dir())
     click.echo(f"merged model saved to {folder}; artifact merged-model {merged.ref}")

@@ -35,9 +35,7 @@ def image() -> None:
 
 
 def _config(obj: Context) -> ImagesConfig:
-    from workbench.image_setup import images_config
-
-    return images_config(obj.settings)
+    return obj.services.images_config()
 
 
 @image.command("build")

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from services.infra.templates import ENVIRONMENTS
+from services.infra.inputs import ENVIRONMENTS
 from workbench.cli_context import Context, pass_context
 
 if TYPE_CHECKING:
-    from services.infra.arm import AzureTarget, DeployProgress
-    from services.infra.templates import InfraInputs
+    from services.infra.arm.deployment import DeployProgress
+    from services.infra.arm.session import AzureTarget
+    from services.infra.findings import ValidationReport
+    from services.infra.inputs import InfraInputs
 
 ENV = click.Choice(ENVIRONMENTS)
 PARAM_HELP = (
@@ -34,29 +36,20 @@ def infra() -> None:
 
 
 def _target(obj: Context, env: str) -> AzureTarget:
-    from workbench.settings import azure_target
-
-    return azure_target(obj.settings, env)
+    return obj.services.azure_target(env)
 
 
-def _inputs(obj: Context, env: str, params: tuple[str, ...], *, deploy: bool) -> InfraInputs:
+def _inputs(obj: Context, env: str, params: tuple[str, ...]) -> InfraInputs:
     """Load and validate one environment offline; print its findings; refuse on errors or policy violations."""
-    from services.infra.templates import parse_overrides, require_valid, validate_environment
+    from services.infra.inputs import parse_overrides
     from workbench import render_infra
+    from workbench.usecases.infra import checked_inputs
 
-    azure = obj.settings.azure
-    inputs, report = validate_environment(
-        infra_dir=azure.infra_dir,
-        env=env,
-        params_dir=azure.params_dir,
-        overrides=parse_overrides(params),
-        ssh_public_key=azure.ssh_public_key,
-        deploy=deploy,
-    )
-    if report.findings or report.violations:
-        click.echo(render_infra.report_text(report), err=True)
-    require_valid(report)
-    return inputs
+    def show(report: ValidationReport) -> None:
+        if report.findings or report.violations:
+            click.echo(render_infra.report_text(report), err=True)
+
+    return checked_inputs(obj.services, env, overrides=parse_overrides(params), on_report=show)
 
 
 @infra.command("validate")
@@ -65,19 +58,13 @@ def _inputs(obj: Context, env: str, params: tuple[str, ...], *, deploy: bool) ->
 @pass_context
 def infra_validate(obj: Context, env: str | None, params: tuple[str, ...]) -> None:
     """Check templates, parameter files, cloud-init and our policies offline (no credentials needed)."""
-    from services.infra.templates import parse_overrides, validate_environment
+    from services.infra.inputs import parse_overrides
     from workbench import render_infra
+    from workbench.usecases.infra import validate
 
-    azure = obj.settings.azure
     failed = []
     for name in [env] if env else list(ENVIRONMENTS):
-        _inputs, report = validate_environment(
-            infra_dir=azure.infra_dir,
-            env=name,
-            params_dir=azure.params_dir,
-            overrides=parse_overrides(params),
-            ssh_public_key=azure.ssh_public_key,
-        )
+        _inputs, report = validate(obj.services, name, overrides=parse_overrides(params))
         click.echo(render_infra.report_text(report))
         if not report.ok:
             failed.append(name)
@@ -94,7 +81,7 @@ def infra_what_if(obj: Context, env: str, params: tuple[str, ...]) -> None:
     from services.infra import arm
     from workbench import render_infra
 
-    inputs = _inputs(obj, env, params, deploy=True)
+    inputs = _inputs(obj, env, params)
     session = arm.connect(_target(obj, env))
     click.echo(render_infra.what_if_text(arm.what_if(session, inputs)))
 
@@ -107,18 +94,15 @@ def infra_what_if(obj: Context, env: str, params: tuple[str, ...]) -> None:
 def infra_up(obj: Context, env: str, params: tuple[str, ...], skip_quota_check: bool) -> None:
     """Deploy an environment: quota check, resource group, validation, deployment with progress;
     then write its targets, registry and storage into the user settings."""
-    from services.infra import arm
     from workbench import render_infra
-    from workbench.settings import save_infra_outputs
+    from workbench.usecases.infra import provision
 
-    inputs = _inputs(obj, env, params, deploy=True)
-    result = arm.provision(
-        _target(obj, env), inputs, on_progress=_progress_printer(), check_gpu_quota=not skip_quota_check
-    )
+    inputs = _inputs(obj, env, params)
+    done = provision(obj.services, env, inputs, on_progress=_progress_printer(), check_gpu_quota=not skip_quota_check)
+    result = done.result
     click.echo(f"deployed {result.deployment} to {result.resource_group} in {result.seconds:.0f} s")
     click.echo(render_infra.outputs_text(result.outputs))
-    path, written = save_infra_outputs(env=env, outputs=result.outputs)
-    click.echo(f"settings: wrote {', '.join(written) or 'nothing'} to {path}")
+    click.echo(f"settings: wrote {', '.join(done.written) or 'nothing'} to {done.settings_file}")
 
 
 def _progress_printer() -> Callable[[DeployProgress], None]:

@@ -27,9 +27,7 @@ def rag() -> None:
 
 
 def _client(obj: Context) -> ClientAPI:
-    from services.rag.chroma import open_client
-
-    return open_client(obj.settings.rag, data_dir=obj.settings.workspace.data_dir)
+    return obj.services.chroma()
 
 
 @rag.command("ingest")
@@ -57,38 +55,26 @@ def rag_ingest(
 ) -> None:
     """Ingest files and folders (.txt .md .html .pdf .jsonl .csv): unchanged files are skipped,
     changed ones replaced, deleted ones removed; unreadable files are reported, never fatal."""
-    from services.artifacts.sources import register_collection
-    from services.rag.collections import recorded
-    from services.rag.ingest import ingest
     from workbench import render_rag
-    from workbench.settings import artifacts_for
+    from workbench.usecases.rag import ingest
 
-    client = _client(obj)
-    before = recorded(client, collection)
-    settings = obj.settings.rag
-    report = ingest(
-        client,
-        list(paths),
+    done = ingest(
+        obj.services,
+        paths,
         collection=collection,
-        model_id=model or (before.model_id if before else None) or settings.embedding_model,
-        cache_dir=obj.cache_dir(),
-        chunk_size=_first_set(chunk_size, before.chunk_size if before else None, settings.chunk_size),
-        overlap=_first_set(overlap, before.overlap if before else None, settings.overlap),
-        progress=None if quiet else _progress_printer(),
+        model=model,
+        chunk_size=chunk_size,
+        overlap=overlap,
         text_column=text_column,
+        progress=None if quiet else _progress_printer(),
     )
     if not quiet:
         click.echo("", err=True)
-    snapshot = register_collection(artifacts_for(obj.settings), client, collection)
     if as_json:
-        click.echo(render_rag.report_json(report))
+        click.echo(render_rag.report_json(done.report))
         return
-    click.echo(render_rag.report_text(report, collection))
-    click.echo(f"artifact: collection {snapshot.ref}")
-
-
-def _first_set(*values: int | None) -> int:
-    return next(v for v in values if v is not None)
+    click.echo(render_rag.report_text(done.report, collection))
+    click.echo(f"artifact: collection {done.artifact}")
 
 
 def _progress_printer() -> Callable[[IngestProgress], None]:

@@ -11,7 +11,9 @@ from typing import Any
 
 from services.cache import CacheListing
 from services.fit import FitEstimate, Workload, estimate_on_host
-from services.hub import ModelDetails, ModelSummary, human_bytes
+from services.hub.details import ModelDetails
+from services.hub.search import ModelSummary
+from services.units import human_bytes
 
 
 def fit_for(details: ModelDetails, work: Workload) -> FitEstimate | None:

@@ -10,7 +10,7 @@ from services.artifacts.catalog import VersionInfo
 from services.artifacts.evals import EvalLink
 from services.artifacts.model import Manifest
 from services.artifacts.sync import CopyReport
-from services.hub import human_bytes
+from services.units import human_bytes
 from workbench.render import table
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.finetune.jobs import JobView
 from services.finetune.plan import Plan
-from services.hub import human_bytes
+from services.units import human_bytes
 from workbench.render import human_count, table
 
 

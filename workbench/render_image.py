@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.hub import human_bytes
 from services.images.apps import is_deployable
 from services.images.build import BuildResult
 from services.images.engine import LocalImage
 from services.images.ops import AppImages, Inventory
 from services.images.push import LayerProgress, PushProgress, PushResult
+from services.units import human_bytes
 from workbench.render import table
 
 

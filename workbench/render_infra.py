@@ -6,8 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from services.infra.arm import Operation, WhatIfResult
-from services.infra.templates import ValidationReport
+from services.infra.arm.deployment import Operation
+from services.infra.arm.whatif import WhatIfResult
+from services.infra.findings import ValidationReport
 from workbench.render import table
 
 CHANGE_SIGNS = {"create": "+", "delete": "-", "modify": "~", "no change": "=", "ignore": "*", "deploy": "!"}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from services.deploy import lock, proxy, releases, volumes
 from services.deploy.engine import connect
+from services.deploy.serving import api_keys, container_resources, drain, switch, wait_ready
 from services.deploy.target import AppSpec, Target
 from services.errors import DeployFailedError, UsageError, WorkbenchError
 
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
 
 STEPS = ("lock", "gate", "resolve", "pull", "artifacts", "start", "ready", "switch", "drain", "record")
 StepState = Literal["running", "done", "failed", "skipped"]
-DRAIN_S = 2.0
-"""Time the proxy's old workers get to finish their requests before the old container stops."""
-STOP_TIMEOUT_S = 10
-"""Seconds a stopping container gets between SIGTERM and SIGKILL."""
 
 
 @dataclass(frozen=True)
@@ -289,7 +286,7 @@ class DeployRun:
             volumes=mounts,
             labels=labels,
             restart_policy={"Name": "unless-stopped"},
-            **_resources(spec),
+            **container_resources(spec),
         )
         self.container.start()
         return self.container
@@ -307,55 +304,6 @@ class DeployRun:
         releases.finish(self.artifacts.store, self.rid, "failed", self.bom)
         if isinstance(exc, DeployFailedError) and logs and not exc.logs:
             exc.logs = logs
-
-
-READY_PROBE = """
-import sys, time, urllib.request
-deadline = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < deadline:
-    try:
-        if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200:
-            sys.exit(0)
-    except Exception:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-"""
-
-
-def wait_ready(container: Any, spec: AppSpec) -> float:
-    """Seconds until the container's /readyz answers 200, polled from inside it by one exec;
-    DeployFailedError on timeout or when the container stops."""
-    started = time.monotonic()
-    url = f"http://127.0.0.1:{spec.container_port}/readyz"
-    with contextlib.suppress(Exception):  # an exec into a container that died fails: told apart below
-        if container.exec_run(["python3", "-c", READY_PROBE, url, str(spec.ready_timeout_s)]).exit_code == 0:
-            return time.monotonic() - started
-    container.reload()
-    if container.status != "running":
-        state = container.attrs["State"]
-        raise DeployFailedError(f"{container.name} stopped before it was ready (exit {state.get('ExitCode')})")
-    raise DeployFailedError(
-        f"{container.name} was not ready within {spec.ready_timeout_s:.0f} s (/readyz never answered 200)",
-        hint="its last log lines are below; the old version keeps serving",
-    )
-
-
-def switch(client: DockerClient, target: Target, spec: AppSpec, new: str) -> str | None:
-    """Route the app's port to container `new`; returns the container it served before."""
-    gateway = proxy.ensure_proxy(client, target)
-    old = proxy.routed_to(gateway, spec.name)
-    proxy.route(gateway, spec.name, spec.port, new, spec.container_port)
-    return old
-
-
-def drain(client: DockerClient, old: str | None, new: str) -> None:
-    """Let the proxy's old workers finish their requests to `old`, then stop it (kept for rollback)."""
-    if not old or old == new:
-        return
-    time.sleep(DRAIN_S)
-    with contextlib.suppress(Exception):
-        client.containers.get(old).stop(timeout=STOP_TIMEOUT_S)
 
 
 def _lock_image(client: DockerClient, target: Target) -> str:
@@ -391,30 +339,3 @@ def _fetch(artifacts: Artifacts, ref: Any) -> tuple[Any, Any]:
         manifest = remote.resolve(ref)
         artifacts.pull(Ref(manifest.name, version=manifest.version))
     return manifest, artifacts.folder(manifest)
-
-
-def api_keys(spec: AppSpec) -> list[str]:
-    import os
-
-    if not spec.api_keys_env:
-        return []
-    raw = os.environ.get(spec.api_keys_env, "")
-    keys = [k.strip() for k in raw.replace(",", "\n").splitlines() if k.strip()]
-    if not keys:
-        raise UsageError(
-            f"app {spec.name}: no API keys in ${spec.api_keys_env}", hint=f"export {spec.api_keys_env}=KEY1,KEY2"
-        )
-    return keys
-
-
-def _resources(spec: AppSpec) -> dict[str, Any]:
-    from docker.types import DeviceRequest
-
-    options: dict[str, Any] = {}
-    if spec.memory:
-        options["mem_limit"] = spec.memory
-    if spec.cpus:
-        options["nano_cpus"] = int(spec.cpus * 1e9)
-    if spec.gpus is not None:
-        options["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
-    return options

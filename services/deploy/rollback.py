@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from services.deploy import lock, pipeline, releases, volumes
+from services.deploy import lock, pipeline, releases, serving, volumes
 from services.deploy.engine import connect
 from services.deploy.target import AppSpec, Target
 from services.errors import NotFoundError
@@ -116,7 +116,7 @@ def _restart(
         releases.finish(artifacts.store, rid, "failed", bom)
         with contextlib.suppress(Exception):  # not serving: kept stopped again, as before the rollback
             if releases.live_container(client, app) != container.name:
-                container.stop(timeout=pipeline.STOP_TIMEOUT_S)
+                container.stop(timeout=serving.STOP_TIMEOUT_S)
         raise
     finally:
         with contextlib.suppress(Exception):
@@ -139,18 +139,18 @@ def _serve(
     with steps.step("start") as note:
         secrets = volumes.secrets_of(container)
         if secrets is not None:
-            volumes.write_keys(client, container.image.id, secrets, pipeline.api_keys(spec))
+            volumes.write_keys(client, container.image.id, secrets, serving.api_keys(spec))
         container.start()
         note(container.name)
     with steps.step("ready") as note:
-        note(f"/readyz after {pipeline.wait_ready(container, spec):.1f} s")
+        note(f"/readyz after {serving.wait_ready(container, spec):.1f} s")
     with steps.step("switch") as note:
         held.renew(client)
-        old = pipeline.switch(client, target, spec, container.name)
+        old = serving.switch(client, target, spec, container.name)
         note(f"from {old}")
     bom["serving_after_s"] = round(time.monotonic() - started, 2)
     with steps.step("drain"):
-        pipeline.drain(client, old, container.name)
+        serving.drain(client, old, container.name)
     with steps.step("record"):
         bom["duration_s"] = round(time.monotonic() - started, 2)
         return releases.finish(artifacts.store, rid, "live", bom)

@@ -93,7 +93,7 @@ def launch(job_dir: Path, *, resume: bool = False, cache_dir: Path | None = None
     `cache_dir` is the HF cache the trainer loads the base model from (default: the environment's).
     """
     spec = load_spec(job_dir / "job.toml")
-    runner = ["-m", "services.finetune.runner", str(job_dir), *(["--resume"] if resume else [])]
+    runner = ["-m", "services.trainer", str(job_dir), *(["--resume"] if resume else [])]
     cmd = [sys.executable, *runner]
     if spec.training.num_processes > 1:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", *_accelerate_flags(spec), *runner]

@@ -49,15 +49,6 @@ def _config(folder: Path) -> dict[str, Any]:
         raise NotFoundError(f"model.id: {folder} has no config.json", hint="is it a transformers model?") from None
 
 
-def linear_module_names(model: Any) -> list[str]:
-    """Names (last component) of every linear layer except the output head: LoRA's default targets."""
-    import torch
-
-    skip = {"lm_head", "score", "classifier"}
-    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
-    return sorted(names - skip)
-
-
 def count_parameters(spec: JobSpec, model: ResolvedModel) -> tuple[int, int]:
     """(trainable, total) parameters with the job's LoRA applied, counted without allocating weights."""
     from accelerate import init_empty_weights

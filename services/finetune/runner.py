@@ -1,4 +1,4 @@
-"""The trainer process: `python -m services.finetune.runner JOB_DIR [--resume]`.
+"""The trainer process's work, run by `python -m services.trainer JOB_DIR [--resume]`.
 
 Started detached by `jobs.launch`. It waits its turn for the GPU (first queued, first served,
 through a lock file that the kernel releases when the process dies), trains with transformers'
@@ -14,10 +14,10 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,12 @@ from services.store import Store
 
 POLL_S = 0.5
 
+OnAdapter = Callable[[Path, Path], None]
+"""Called with (data folder, job folder) once a finished job's adapter is saved."""
 
-def main(argv: list[str]) -> int:
+
+def main(argv: list[str], *, on_adapter: OnAdapter | None = None) -> int:
+    """Wait for the GPU, train `argv[0]`'s job, record how it ended; `on_adapter` gets the saved adapter."""
     job_dir = Path(argv[0]).resolve()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -41,7 +45,7 @@ def main(argv: list[str]) -> int:
         _finish(job_dir, "cancelled", 0, "cancelled while queued")
         return 0
     try:
-        state = train(job_dir, data_dir, resume="--resume" in argv, stop=stop)
+        state = train(job_dir, data_dir, resume="--resume" in argv, stop=stop, on_adapter=on_adapter)
     except BaseException as exc:  # every failure becomes a status the TUI can show
         traceback.print_exc()
         _finish(job_dir, "failed", 1, error_summary(exc, read_status(job_dir, check_alive=False).step))
@@ -77,7 +81,9 @@ def _first_in_queue(job_dir: Path, data_dir: Path) -> bool:
     return bool(queued) and min(queued)[1] == job_dir.name
 
 
-def train(job_dir: Path, data_dir: Path, *, resume: bool, stop: threading.Event) -> jobs.State:
+def train(
+    job_dir: Path, data_dir: Path, *, resume: bool, stop: threading.Event, on_adapter: OnAdapter | None = None
+) -> jobs.State:
     """Run the job to completion (or to a checkpoint when stopped); return the final state."""
     from transformers import AutoTokenizer
 
@@ -109,7 +115,8 @@ def train(job_dir: Path, data_dir: Path, *, resume: bool, stop: threading.Event)
     if stop.is_set():
         return "cancelled"
     save_adapter(job_dir, spec, model, tokenizer, resolved, trainer.state.log_history, labels)
-    register(data_dir, job_dir)
+    if on_adapter is not None:
+        on_adapter(data_dir, job_dir)
     return "completed"
 
 
@@ -224,21 +231,6 @@ def _manifest(
     }
 
 
-def register(data_dir: Path, job_dir: Path) -> None:
-    """Register the adapter as an artifact version (`<job name>@<job id>`) with its lineage.
-
-    A failure is logged, not fatal: the adapter is saved, and the Artifacts mode registers it later.
-    """
-    from services.artifacts.sources import register_adapter
-    from services.artifacts.workspace import Artifacts
-    from services.errors import WorkbenchError
-
-    try:
-        register_adapter(Artifacts(data_dir), job_dir)
-    except (WorkbenchError, OSError) as exc:
-        print(f"warning: adapter not registered as an artifact: {exc}", file=sys.stderr, flush=True)
-
-
 def _sha256(path: Path) -> str | None:
     if not path.is_file():
         return None
@@ -285,7 +277,3 @@ def _finish(job_dir: Path, state: jobs.State, code: int, error: str | None) -> N
     store = Store(job_dir.parent.parent)
     with store.transaction() as db:
         db.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?", (state, jobs._now(), job_dir.name))
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

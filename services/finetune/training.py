@@ -29,8 +29,6 @@ def model_class(spec: JobSpec) -> Any:
 def lora_config(spec: JobSpec, base: Any) -> Any:
     from peft import LoraConfig, TaskType
 
-    from services.finetune.model import linear_module_names
-
     targets = spec.lora.target_modules
     if targets == "auto":
         targets = linear_module_names(base)
@@ -41,6 +39,15 @@ def lora_config(spec: JobSpec, base: Any) -> Any:
         target_modules=targets,
         task_type=TaskType.CAUSAL_LM if spec.task == "causal-lm" else TaskType.SEQ_CLS,
     )
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Names (last component) of every linear layer except the output head: LoRA's default targets."""
+    import torch
+
+    skip = {"lm_head", "score", "classifier"}
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    return sorted(names - skip)
 
 
 def cuda_available() -> bool:

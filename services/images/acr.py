@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from services.errors import ConfigError, CredentialsError, RegistryAuthError, RegistryError
-from services.images.registry import RegistryAccess, RegistryCredentials
+from services.images.credentials import RegistryAccess, RegistryCredentials
 
 if TYPE_CHECKING:
     import httpx
@@ -74,7 +74,8 @@ def acr_token_scope(server: str) -> str:
 
 
 def _aad_token(access: RegistryAccess, scope: str) -> str:
-    from services.infra.arm import LOGIN_HINT, default_credential
+    from services.infra.arm.errors import LOGIN_HINT
+    from services.infra.arm.session import default_credential
 
     credential = access.credential if access.credential is not None else default_credential()
     try:

@@ -16,10 +16,11 @@ from platformdirs import user_cache_path
 from services.errors import UsageError, WorkbenchError
 from services.images.apps import AppSource, GitVersion, app_version, discover_apps, find_app, image_reference
 from services.images.build import BuildResult, OnBuildEvent, build_image, plan_build
+from services.images.credentials import RegistryAccess
 from services.images.engine import LocalImage, connect, list_local_images
 from services.images.kit import AppKit, find_kit, uses_kit
 from services.images.push import OnPush, PushResult, push_image
-from services.images.registry import RegistryAccess, RegistryClient, RegistryLogin, login_hint
+from services.images.registry import RegistryClient, RegistryLogin, login_hint
 from services.progress import CancelToken
 
 PUSH_VALIDITY_S = 45 * 60

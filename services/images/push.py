@@ -16,8 +16,8 @@ from typing import Any
 
 from services.errors import CancelledError, NotFoundError, RegistryAuthError, RegistryError
 from services.images.apps import split_reference
+from services.images.credentials import RegistryCredentials
 from services.images.engine import engine_errors, image_exists
-from services.images.registry import RegistryCredentials
 from services.images.stream import AbortableStream, stream_failure
 from services.progress import CancelToken
 

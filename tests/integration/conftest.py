@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.arm import AzureTarget
+from services.infra.arm.session import AzureTarget
 from tests.fakearm import FakeArm, StaticCredential
 
 SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"

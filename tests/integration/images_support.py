@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.images.credentials import RegistryAccess
 from services.images.ops import ImagesConfig
-from services.images.registry import RegistryAccess
 from tests.testbed import read_testbed
 
 PASSWORD_ENV = "WB_TEST_REGISTRY_PASSWORD"

@@ -32,8 +32,6 @@ from services.errors import (
 from services.store import Store
 from tests.integration.artifact_support import azurite_storage, remote_env, storage_factory
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(params=["folder", "azurite"])
 def remote_kind(request: pytest.FixtureRequest) -> str:

@@ -25,8 +25,6 @@ from services.errors import IntegrityError
 from tests.integration.artifact_support import azurite_storage, remote_env, storage_factory
 from tests.integration.test_artifacts import adapter_folder, files_of, register, workspace
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(params=["folder", "azurite"])
 def remote_kind(request: pytest.FixtureRequest) -> str:

@@ -24,7 +24,6 @@ from workbench.settings import load_settings
 from workbench.widgets import ConfirmScreen
 from workbench.widgets.prompt import PromptScreen
 
-pytestmark = pytest.mark.integration
 PORT = 18108
 
 

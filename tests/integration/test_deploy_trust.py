@@ -41,7 +41,6 @@ from tests.integration.deploy_support import (
 )
 from tests.testbed import read_testbed
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 KEYS_ENV = "WB_TEST_FX_KEYS"
 

@@ -223,8 +223,9 @@ def test_the_deploy_gate_refuses_a_suite_that_would_send_a_secret(
     hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from services.errors import UntrustedEndpointError
-    from workbench.deploy_setup import suite_gate
     from workbench.settings import load_settings
+    from workbench.usecases.deploy import suite_gate
+    from workbench.wiring import Services
 
     monkeypatch.setenv("AZURE_CLIENT_SECRET", CANARY)
     monkeypatch.setenv("TEAM_KEY", CANARY)
@@ -234,10 +235,10 @@ def test_the_deploy_gate_refuses_a_suite_that_would_send_a_secret(
         env = environ(hub / "hub", tmp_path / "data")
         user = tmp_path / "user.toml"
         with pytest.raises(UntrustedEndpointError):
-            suite_gate(load_settings(project_file=None, user_file=user, environ=env), suite)()
+            suite_gate(Services(load_settings(project_file=None, user_file=user, environ=env)), suite)()
         assert server.requests == []
         user.write_text(f'[chat.endpoints.team]\nurl = "{server.endpoint}"\napi_key_env = "TEAM_KEY"\n')
         suite.write_text(REMOTE_SUITE.format(endpoint="team", key_env="TEAM_KEY"))
-        result = suite_gate(load_settings(project_file=None, user_file=user, environ=env), suite)()
+        result = suite_gate(Services(load_settings(project_file=None, user_file=user, environ=env)), suite)()
     assert (result.passed, result.failed) == (1, 0)
     assert [r["auth"] for r in server.requests] == [f"Bearer {CANARY}"]

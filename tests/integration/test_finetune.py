@@ -85,6 +85,7 @@ def test_run_to_completion_and_adapter_changes_outputs(demo: DemoWorkspace, tmp_
     assert tuple(row) == ("adapter", "t", folder.name)
 
 
+@pytest.mark.training  # a subprocess launches the trainer
 def test_job_survives_the_process_that_launched_it(demo: DemoWorkspace, tmp_path: Path) -> None:
     folder = jobs.create_job(spec_for(demo), data_dir=tmp_path, store=Store(tmp_path))
     code = (
@@ -116,8 +117,7 @@ def test_sigkill_of_the_trainer_is_reported_as_failed(demo: DemoWorkspace, tmp_p
     folder = start(demo, tmp_path, spec_for(demo, max_steps=400, save_every=1000, eval_every=1000))
     wait_for_step(folder, 2)
     os.killpg(jobs.read_status(folder).pid, signal.SIGKILL)
-    time.sleep(0.5)
-    status = jobs.read_status(folder)
+    status = wait(folder, timeout=30)
     assert status.state == "failed"
     assert "died" in (status.error or "")
 
@@ -142,7 +142,7 @@ def test_sequence_classification_trains_and_predicts(demo: DemoWorkspace, tmp_pa
             "task": "sequence-classification",
             "model": {"id": demo.model},
             "dataset": {"path": str(data), "eval_split": 0.2},
-            "training": {"max_steps": 30, "learning_rate": 1e-2, "save_every": 100, "eval_every": 10},
+            "training": {"max_steps": 30, "learning_rate": 3e-3, "save_every": 100, "eval_every": 10},
         },
         source="test",
     )

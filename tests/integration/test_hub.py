@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 
 from services.errors import AccessDeniedError, CancelledError, HubUnavailableError, InsufficientDiskError, NotFoundError
-from services.hub import HubConnection, check_online, download_model, model_details, search_models
+from services.hub.connection import HubConnection, check_online
+from services.hub.details import model_details
+from services.hub.download import download_model
+from services.hub.search import search_models
 from services.progress import CancelToken, TransferProgress
 from tests.fakehub import FakeHub, big_file_repo, dup_weights_files
 
@@ -131,7 +134,7 @@ def test_unknown_model_and_revision(fake_hub: FakeHub, tmp_path: Path) -> None:
 def test_download_refused_when_disk_is_short(
     tiny_llama_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.hub.free_disk", lambda path: 1000)
+    monkeypatch.setattr("services.hub.disk.free_disk", lambda path: 1000)
     with pytest.raises(InsufficientDiskError, match="free"):
         download_model(conn_for(tiny_llama_hub, tmp_path), "workbench-demo/tiny-llama")
     assert not list((tmp_path / "hub").rglob("*.safetensors"))

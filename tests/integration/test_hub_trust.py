@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from services.errors import HubResponseError, IntegrityError
-from services.hub import HubConnection, download_model, search_models
+from services.hub.connection import HubConnection
+from services.hub.download import download_model
+from services.hub.search import search_models
 from tests.fakehub import FakeHub, RecordingCdn, big_file_repo
 
 CANARY = "hf_CANARY_0123456789abcdef0123456789abcdef"

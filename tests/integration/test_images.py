@@ -40,7 +40,6 @@ from tests.integration.images_support import (
     wait_healthy,
 )
 
-pytestmark = pytest.mark.integration
 CANARY = f"canary-build-env-{uuid.uuid4().hex[:10]}"
 API_KEY = "test-key-" + uuid.uuid4().hex[:8]
 

@@ -34,7 +34,6 @@ from tests.integration.images_support import (
     wait_healthy,
 )
 
-pytestmark = pytest.mark.integration
 APPS = Path(__file__).parents[2] / "apps"
 API_KEY = "sk-test-" + uuid.uuid4().hex
 ENV_PREFIX = {"chatbot": "CHATBOT_", "classifier": "CLASSIFIER_"}

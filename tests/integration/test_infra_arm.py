@@ -16,13 +16,11 @@ from services.errors import (
     QuotaError,
 )
 from services.infra import arm
-from services.infra.arm import DeployProgress
-from services.infra.templates import InfraInputs, load_inputs
+from services.infra.arm.deployment import DeployProgress
+from services.infra.inputs import InfraInputs, load_inputs
 from services.progress import CancelToken
 from tests.fakearm import FakeArm, StaticCredential
 from tests.integration.conftest import target_for
-
-pytestmark = pytest.mark.integration
 
 INFRA = Path(__file__).parents[2] / "infra"
 CANARY = "CANARY-client-secret-7d9f2e1a"

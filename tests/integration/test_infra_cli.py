@@ -7,12 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from services.infra import arm
 from tests.fakearm import FakeArm, StaticCredential
 from tests.integration.conftest import arm_environ
 from workbench.cli import cli
-
-pytestmark = pytest.mark.integration
 
 INFRA = Path(__file__).parents[2] / "infra"
 
@@ -21,7 +18,7 @@ INFRA = Path(__file__).parents[2] / "infra"
 def run(fake_arm: FakeArm, tmp_path: Path, ssh_key: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Invoke the CLI in-process in tmp_path, pointed at the fake ARM, with a static credential."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(arm, "default_credential", StaticCredential)
+    monkeypatch.setattr("services.infra.arm.session.default_credential", StaticCredential)
     environ = arm_environ(fake_arm, tmp_path, ssh_key)
 
     def invoke(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:

@@ -12,15 +12,12 @@ from textual.widgets import DataTable, Input, Static
 
 from screens.infra import InfraScreen
 from services.gpu import Gpu
-from services.infra import arm
 from tests.fakearm import FakeArm, StaticCredential
 from tests.integration.conftest import arm_environ
 from workbench.app import WorkbenchApp
 from workbench.settings import load_settings
 from workbench.widgets import ConfirmScreen
 from workbench.widgets.typed_confirm import TypedConfirmScreen
-
-pytestmark = pytest.mark.integration
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 20.0) -> None:
@@ -42,7 +39,7 @@ def column(screen: InfraScreen, index: int) -> list[str]:
 
 @pytest.fixture
 def app(fake_arm: FakeArm, tmp_path: Path, ssh_key: Path, monkeypatch: pytest.MonkeyPatch) -> WorkbenchApp:
-    monkeypatch.setattr(arm, "default_credential", StaticCredential)
+    monkeypatch.setattr("services.infra.arm.session.default_credential", StaticCredential)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")

@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from huggingface_hub import constants
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from services.gpu import Gpu
 from tests.fakehub import FakeHub
@@ -31,10 +32,23 @@ FIXED_TIME = datetime(2024, 3, 1, 12, 0, tzinfo=UTC).timestamp()
 TINY = "workbench-demo/tiny-llama"
 
 
+def _steady_cursor(mount: Callable[[Input, Any], None]) -> Callable[[Input, Any], None]:
+    """`Input._on_mount` with the cursor blink off: a focused input always shows its cursor, so a
+    snapshot does not depend on which half of a blink the machine's speed lands on."""
+
+    def on_mount(self: Input, event: Any) -> None:
+        self.cursor_blink = False
+        mount(self, event)
+
+    return on_mount
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No telemetry to the real Hub, no ambient token file, no animations, paths shown as `~/...`."""
+    """No telemetry to the real Hub, no ambient token file, no animations, no cursor blink, paths
+    shown as `~/...`."""
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(Input, "_on_mount", _steady_cursor(Input._on_mount))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
@@ -98,13 +112,16 @@ class Notice:
     severity: str
 
 
-def make_app(settings: Settings, **kwargs: Any) -> Any:
+def make_app(settings: Settings, *, hub_shown: str | None = None, **kwargs: Any) -> Any:
     """A WorkbenchApp with a fixed GPU, no first-start demo, no animations, and `notices`:
-    the notifications it showed."""
+    the notifications it showed. `hub_shown`: the hub address the status bar shows instead of the
+    endpoint's (a snapshot's fake hub listens on a free port, which changes every run)."""
     kwargs.setdefault("init_demo_on_empty", False)
     kwargs.setdefault("gpus", [FIXED_GPU])
     app = WorkbenchApp(settings, **kwargs)
     app.animation_level = "none"
+    if hub_shown is not None:
+        app.status = replace(app.status, hub=hub_shown)
     notices: list[Notice] = []
     show = app.notify
 
@@ -117,8 +134,9 @@ def make_app(settings: Settings, **kwargs: Any) -> Any:
     return app
 
 
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 15.0) -> None:
-    """Let the app run until `condition()` is true; fail after `timeout` seconds."""
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 60.0) -> None:
+    """Let the app run until `condition()` is true; fail after `timeout` seconds (generous: a loaded
+    machine is slow, and a passing test never waits for the deadline)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

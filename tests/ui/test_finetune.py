@@ -111,6 +111,7 @@ async def test_detail_shows_the_curves_and_the_adapter(
         assert not screen.has_class("-detail-open") and screen.table.display
 
 
+@pytest.mark.training  # the app starts the trainer
 async def test_new_job_form_preflight_and_launch(make_settings: SettingsFactory, workspace: Path) -> None:
     app = make_app(make_settings())
     async with app.run_test(size=SIZE) as pilot:
@@ -186,7 +187,9 @@ async def test_a_running_job_shows_its_history_and_cancels_after_confirmation(
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert f"Cancel {folder.name} (running, step" in app.screen.body
         await pilot.press("n")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.screen is screen)  # "no" answered: nothing was started
+        assert folder.name not in screen.busy
+        assert not [w for w in app.workers if w.group == "finetune-cancel"]
         assert jobs.read_status(folder).state == "running"
 
         await pilot.press("c")

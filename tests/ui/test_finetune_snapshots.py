@@ -23,7 +23,7 @@ from screens.finetune import FinetuneScreen
 from screens.finetune_form import NewJobScreen
 from services.finetune import jobs
 from tests.ui import finetune_support as support
-from tests.ui.conftest import SettingsFactory, make_app, wait_for
+from tests.ui.conftest import SettingsFactory, make_app, settle, wait_for
 
 SIZE = (140, 42)
 JOB_ID = "demo-run-20240301-120000-000000"
@@ -121,6 +121,7 @@ async def form_shown(pilot: Pilot[Any]) -> NewJobScreen:
     form = pilot.app.screen
     assert isinstance(form, NewJobScreen)
     await wait_for(pilot, lambda: form.applied is not None)
+    await settle(pilot)  # the filled, focused name field repaints after its value changes
     await pilot.pause()
     return form
 

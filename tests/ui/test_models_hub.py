@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from screens.models_detail import ModelDetail
 from screens.models_hub import HubPane
-from services.hub import human_bytes
+from services.units import human_bytes
 from tests.fakehub import FakeHub, big_file_repo
 from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
 from workbench.widgets import ConfirmScreen, TransferBar
@@ -29,6 +29,12 @@ def row_ids(pane: HubPane) -> list[str]:
 def search_requests(hub: FakeHub) -> int:
     """Searches the app made (the status check asks for one model, without `expand`)."""
     return sum(1 for r in hub.requests_to("/api/models") if "expand" in r.query)
+
+
+def searched_for(hub: FakeHub, skip: int) -> list[str]:
+    """The search texts of the app's searches after the first `skip`."""
+    found = [r for r in hub.requests_to("/api/models") if "expand" in r.query][skip:]
+    return [r.query.get("search", [""])[-1] for r in found]
 
 
 def weights_fetched(hub: FakeHub) -> bool:
@@ -67,10 +73,14 @@ async def test_typing_searches_once_after_a_pause(make_settings: SettingsFactory
         before = search_requests(synthetic_hub)
         await type_query(pilot, "llama")
         assert pane.query_one("#hub-query", Input).value == "llama"
-        await wait_for(pilot, lambda: search_requests(synthetic_hub) > before)
+        await wait_for(pilot, lambda: searched_for(synthetic_hub, before)[-1:] == ["llama"])
         await results(pilot, pane)
-        await pilot.pause(HubPane.DEBOUNCE_S + 0.1)
-        assert search_requests(synthetic_hub) == before + 1
+        assert pane._search_timer is None  # nothing left to search for
+        typed = searched_for(synthetic_hub, before)
+        # One search per pause in the typing: once when the keys come quickly, never one per key
+        # (a slow machine may pause mid-word, so the count is not fixed), and never the same twice.
+        assert typed[-1] == "llama" and len(typed) < len("llama") and len(set(typed)) == len(typed)
+        assert all("llama".startswith(text) for text in typed)
         assert row_ids(pane) and all("llama" in repo_id for repo_id in row_ids(pane))
 
 
@@ -175,7 +185,7 @@ async def test_download_can_be_declined(make_settings: SettingsFactory, tiny_lla
 async def test_download_refused_when_the_disk_is_short(
     make_settings: SettingsFactory, tiny_llama_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.hub.free_disk", lambda path: 1000)
+    monkeypatch.setattr("services.hub.disk.free_disk", lambda path: 1000)
     app = make_app(make_settings(tiny_llama_hub.endpoint))
     async with app.run_test(size=(140, 42)) as pilot:
         pane = hub_pane(app)

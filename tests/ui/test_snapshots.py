@@ -1,7 +1,8 @@
 """One snapshot per screen state, 140×42, from fixed data.
 
-Determinism: the fake hub listens on a fixed port, paths show under `~` (HOME is tmp_path), the
-GPU and free disk are fixed, cache times are set to a fixed date, and animations are off.
+Determinism: the fake hub listens on a free port and the status bar shows it as `SHOWN_HUB`, paths
+show under `~` (HOME is tmp_path), the GPU and free disk are fixed, cache times are set to a fixed
+date, and animations are off.
 Regenerate with `pytest tests/ui/test_snapshots.py --snapshot-update` and look at the SVGs.
 """
 
@@ -21,13 +22,13 @@ from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
 from workbench.widgets import ConfirmScreen, KeysScreen
 
 SIZE = (140, 42)
-SNAPSHOT_PORT = 47391
-"""The status bar shows the hub endpoint, so the snapshot hub always listens here."""
+SHOWN_HUB = "http://127.0.0.1:47391"
+"""The hub address the status bar shows: the snapshot hub's own port changes from run to run."""
 
 
 @pytest.fixture
 def snapshot_hub(tiny_llama_folder: Path) -> Iterator[FakeHub]:
-    with FakeHub(port=SNAPSHOT_PORT) as hub:
+    with FakeHub() as hub:
         hub.add_synthetic_models(120, seed=11)
         hub.add_folder_repo(TINY, tiny_llama_folder, pipeline_tag="text-generation", license="apache-2.0")
         yield hub
@@ -35,8 +36,7 @@ def snapshot_hub(tiny_llama_folder: Path) -> Iterator[FakeHub]:
 
 @pytest.fixture
 def fixed_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("services.hub.free_disk", lambda path: 512 * 10**9)
-    monkeypatch.setattr("screens.models_hub.free_disk", lambda path: 512 * 10**9)
+    monkeypatch.setattr("services.hub.disk.free_disk", lambda path: 512 * 10**9)
 
 
 async def hub_ready(pilot: Pilot[Any]) -> HubPane:
@@ -74,12 +74,12 @@ async def search_tiny(pilot: Pilot[Any]) -> HubPane:
 
 
 def test_hub_with_results(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
-    app = make_app(make_settings(snapshot_hub.endpoint))
+    app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=hub_ready)
 
 
 def test_hub_detail_with_fit_badge(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
-    app = make_app(make_settings(snapshot_hub.endpoint))
+    app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=search_tiny)
 
 
@@ -92,7 +92,7 @@ def test_download_confirm_modal(
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
         await pilot.pause()
 
-    app = make_app(make_settings(snapshot_hub.endpoint))
+    app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=ask)
 
 
@@ -104,9 +104,10 @@ def test_local_with_the_demo_model(
         await pilot.press("l")
         pane = pilot.app.screen.query_one(LocalPane)
         await wait_for(pilot, lambda: pane.listing is not None)
+        await wait_for(pilot, lambda: pane.table.ordered_columns[0].content_width >= len(TINY))  # sized to its rows
         await settle(pilot)
 
-    app = make_app(make_settings(snapshot_hub.endpoint))
+    app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=local)
 
 
@@ -116,7 +117,7 @@ def test_deploy_without_targets(snap_compare: Any, make_settings: SettingsFactor
         await pilot.press("6")
         await settle(pilot)
 
-    app = make_app(make_settings(snapshot_hub.endpoint))
+    app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=deploy)
 
 
@@ -127,5 +128,5 @@ def test_keys_screen(snap_compare: Any, make_settings: SettingsFactory, snapshot
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, KeysScreen))
         await pilot.pause()
 
-    app = make_app(make_settings(snapshot_hub.endpoint))
+    app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=keys)

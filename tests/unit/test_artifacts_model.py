@@ -10,7 +10,8 @@ import pytest
 from services.artifacts.model import FileEntry, Manifest, Ref, parse_ref, scan_files
 from services.artifacts.storage import LocalFolderStorage
 from services.errors import UsageError
-from workbench.settings import effective_rows, load_with_layers, remote_storage
+from workbench.settings import effective_rows, load_with_layers
+from workbench.wiring import remote_storage
 
 
 @pytest.mark.parametrize(

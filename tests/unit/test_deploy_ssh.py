@@ -14,7 +14,8 @@ from services.deploy.ssh import check_reachable, ssh_argv
 from services.deploy.target import Target, validate_ssh_host, validate_ssh_user
 from services.deploy.volumes import artifact_volume
 from services.errors import ConfigError
-from workbench.settings import deploy_target, load_settings
+from workbench.settings import load_settings
+from workbench.wiring import deploy_target
 
 # ssh lowercases nothing in a ProxyCommand, urlsplit lowercases the host: a lowercase variable names the marker.
 INJECTED = "-oproxycommand=touch $wb_marker"

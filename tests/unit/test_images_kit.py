@@ -95,12 +95,13 @@ def test_uncommitted_kit_changes_make_the_version_dirty(tmp_path: Path) -> None:
 
 
 def test_a_deploy_asks_for_the_version_the_build_tags(tmp_path: Path) -> None:
-    from workbench.deploy_setup import app_version
     from workbench.settings import load_settings
+    from workbench.usecases.deploy import app_version
+    from workbench.wiring import Services
 
     kit_app(tmp_path)
     environ = {"WORKBENCH_IMAGES__APPS_DIR": str(tmp_path / "apps")}
     settings = load_settings(project_file=None, user_file=tmp_path / "none.toml", environ=environ)
     (tmp_path / "apps" / "appkit" / "appkit" / "prompt.py").write_text("# changed\n")
 
-    assert app_version(settings, "hello").endswith("-dirty")  # as `image build` tags it: never a clean tag
+    assert app_version(Services(settings), "hello").endswith("-dirty")  # as `image build` tags it: never a clean tag

@@ -6,8 +6,8 @@ import pytest
 from pydantic import SecretStr
 
 from services.errors import CancelledError, NotFoundError, RegistryAuthError, RegistryError
+from services.images.credentials import RegistryCredentials
 from services.images.push import PushProgress, PushTracker, push_image
-from services.images.registry import RegistryCredentials
 from services.progress import CancelToken
 from tests.fakedocker import LAYERS, FakeDockerAPI
 

@@ -14,8 +14,8 @@ from azure.core.credentials import AccessToken
 
 from services.errors import ConfigError, CredentialsError, RegistryAuthError, RegistryError
 from services.images.acr import ACR_USERNAME, acr_credentials, acr_token_scope, exchange_token, token_expiry
+from services.images.credentials import RegistryAccess
 from services.images.registry import (
-    RegistryAccess,
     RegistryClient,
     RegistryLogin,
     docker_config_credentials,

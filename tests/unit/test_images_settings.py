@@ -9,15 +9,15 @@ from click.testing import CliRunner
 from services.errors import ConfigError
 from workbench import trust
 from workbench.cli import cli
-from workbench.image_setup import images_config
 from workbench.settings import effective_rows, load_with_layers
+from workbench.wiring import Services
 
 CANARY = "canary-settings-Pw-0e3b"
 
 
 def test_defaults(tmp_path: Path) -> None:
     settings, _ = load_with_layers(project_file=None, user_file=tmp_path / "none.toml", environ={})
-    config = images_config(settings)
+    config = Services(settings).images_config()
     assert (config.apps_dir, config.app_dirs, config.base_image, config.docker_host) == (Path("apps"), (), None, None)
     access = config.registry
     assert (access.server, access.auth, access.password_env, access.plain_http) == (
@@ -39,7 +39,7 @@ def test_from_the_project_file_and_the_environment(tmp_path: Path) -> None:
     store = trust.store_beside(tmp_path / "none.toml")  # registry and app folders route secrets: trust the file
     trust.record(project, trust.digest_of(project.read_bytes()), store, trusted=True)
     settings, layers = load_with_layers(project_file=project, user_file=tmp_path / "none.toml", environ=environ)
-    config = images_config(settings)
+    config = Services(settings).images_config()
     assert config.registry.server == "reg.example:5000" and config.registry.plain_http
     assert config.app_dirs == (Path("/srv/apps/summariser"),)
     assert config.base_image_for("chatbot") == "nvidia/cuda:12.4.1-runtime-ubuntu22.04"

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from services.errors import UsageError
-from services.infra.templates import parse_overrides
+from services.infra.inputs import parse_overrides
 from workbench.cli import cli
 
 INFRA = Path(__file__).parents[2] / "infra"

@@ -12,17 +12,10 @@ from typing import Any
 import pytest
 
 from services.errors import ConfigError, InfraInvalidError, UsageError
+from services.infra.cloud_init import cloud_init_drift, cloud_init_variable, sync_cloud_init
+from services.infra.inputs import load_inputs, parse_overrides, read_public_key
 from services.infra.policy import flatten
-from services.infra.templates import (
-    cloud_init_drift,
-    cloud_init_variable,
-    load_inputs,
-    parse_overrides,
-    read_public_key,
-    require_valid,
-    sync_cloud_init,
-    validate_environment,
-)
+from services.infra.templates import require_valid, validate_environment
 
 ROOT = Path(__file__).parents[2]
 INFRA = ROOT / "infra"
@@ -180,7 +173,7 @@ def test_sync_killed_mid_write_leaves_the_template_whole(infra_copy: Path) -> No
     script = (
         "import resource, signal, sys\n"
         "from pathlib import Path\n"
-        "from services.infra.templates import sync_cloud_init\n"
+        "from services.infra.cloud_init import sync_cloud_init\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # killed by the kernel at the limit, mid-write\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
         "sync_cloud_init(Path(sys.argv[1]) / 'main.json', Path(sys.argv[1]) / 'cloud-init')\n"

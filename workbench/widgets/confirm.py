@@ -6,10 +6,12 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from workbench.keymap import bindings_for
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -32,10 +34,7 @@ class ConfirmScreen(ModalScreen[bool]):
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Confirm", id="confirm.yes"),
-        Binding("n,escape", "cancel", "Cancel", id="confirm.no"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("ConfirmScreen")
 
     def __init__(self, title: str, body: str, *, confirm_label: str = "Confirm", danger: bool = False) -> None:
         super().__init__(classes="-danger" if danger else None)

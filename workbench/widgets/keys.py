@@ -12,6 +12,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
+from workbench.actions import ACTION_BY_ID
+from workbench.keymap import bindings_for
+
 
 @dataclass(frozen=True)
 class KeyRow:
@@ -25,20 +28,27 @@ class KeyRow:
 def key_rows(active: Iterable[ActiveBinding], key_display: dict[str, str]) -> list[KeyRow]:
     """Rows for the active bindings: one per action, its keys joined, system bindings left out.
 
-    `key_display` maps each key to how it is shown (App.get_key_display).
+    An action of the registry (`workbench.actions`) is named by its title and id there; Textual's
+    own navigation bindings follow, by their description. `key_display` maps each key to how it is
+    shown (App.get_key_display); the keys are the active ones, after the user's `[ui] keys`.
     """
-    merged: dict[tuple[str, str], list[str]] = {}
-    ids: dict[tuple[str, str], str] = {}
+    keys: dict[tuple[str, str, str], list[str]] = {}
     for item in active:
         binding = item.binding
         if binding.system or not binding.description:
             continue
-        slot = (binding.action, binding.description)
-        merged.setdefault(slot, []).append(key_display.get(binding.key, binding.key))
-        ids.setdefault(slot, binding.id or "")
-    rows = [KeyRow(" / ".join(keys), slot[1], ids[slot]) for slot, keys in merged.items()]
-    # Remappable bindings (those with an id) first, generic navigation after.
+        keys.setdefault(_row_slot(binding), []).append(key_display.get(binding.key, binding.key))
+    rows = [KeyRow(" / ".join(shown), title, binding_id) for (binding_id, title, _), shown in keys.items()]
+    # Remappable bindings (those of the registry) first, generic navigation after.
     return sorted(rows, key=lambda row: not row.binding_id)
+
+
+def _row_slot(binding: Binding) -> tuple[str, str, str]:
+    """(binding id, title, action): the registry's id and title, or Textual's description for its own."""
+    action = ACTION_BY_ID.get(binding.id or "")
+    if action is not None:
+        return action.id, action.title, action.action
+    return "", binding.description, binding.action
 
 
 class KeysScreen(ModalScreen[None]):
@@ -61,7 +71,7 @@ class KeysScreen(ModalScreen[None]):
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "Close", id="keys.close")]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("KeysScreen")
 
     def __init__(self, title: str, rows: list[KeyRow], hint: str = "") -> None:
         super().__init__()

@@ -6,10 +6,12 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from workbench.keymap import bindings_for
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -30,7 +32,7 @@ class PromptScreen(ModalScreen[str | None]):
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("PromptScreen")
 
     def __init__(self, title: str, body: str, *, value: str = "", placeholder: str = "") -> None:
         super().__init__()

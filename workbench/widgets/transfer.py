@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
-from services.hub import human_bytes
 from services.progress import TransferProgress
+from services.units import human_bytes
 
 
 def transfer_line(progress: TransferProgress) -> str:

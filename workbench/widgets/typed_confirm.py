@@ -6,10 +6,12 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from workbench.keymap import bindings_for
 
 
 class TypedConfirmScreen(ModalScreen[bool]):
@@ -32,7 +34,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="typed-confirm.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("TypedConfirmScreen")
 
     def __init__(self, title: str, body: str, expected: str, *, confirm_label: str = "Delete") -> None:
         super().__init__()

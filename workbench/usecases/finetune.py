@@ -1,0 +1,116 @@
+"""Fine-tune verbs: the launch checks and the launch, a job's defaults, following a running job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.cache import CachedModel
+    from services.finetune.jobs import JobStatus
+    from services.finetune.spec import JobSpec
+    from workbench.wiring import Services
+
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A launched job: its folder and the trainer's process id."""
+
+    folder: Path
+    pid: int
+
+
+def check_launch(services: Services, spec: JobSpec) -> None:
+    """Every check a launch makes before a job folder exists: the dataset has the columns the task
+    needs, the base model resolves (cached repo id or folder), and k-bit LoRA has a CUDA GPU."""
+    from services.finetune.data import check_columns, load_rows
+    from services.finetune.model import resolve_model
+    from services.finetune.training import require_cuda_for_kbit
+
+    check_columns(spec, load_rows(spec.dataset.path))
+    resolve_model(spec, cache_dir=services.cache_dir)
+    require_cuda_for_kbit(spec)
+
+
+def submit(services: Services, spec: JobSpec) -> Submitted:
+    """Check the job, then launch it detached (it survives logout; queued while the GPU is busy)."""
+    from services.finetune import jobs
+
+    check_launch(services, spec)
+    folder = jobs.create_job(spec, data_dir=services.data_dir, store=services.store())
+    return Submitted(folder, jobs.launch(folder, cache_dir=services.cache_dir))
+
+
+def cached_model_folder(services: Services, model_id: str) -> Path | None:
+    """The folder of `model_id`: itself when it is one, else its cached snapshot (main, else the newest);
+    None when it is not cached yet."""
+    from services.cache import list_cached_models
+
+    if Path(model_id).is_dir():
+        return Path(model_id)
+    for model in list_cached_models(services.cache_dir).models:
+        if model.repo_id == model_id:
+            return snapshot_folder(model)
+    return None
+
+
+def default_jobs(services: Services, dataset: str) -> dict[str, JobSpec]:
+    """Default job specs for every model in the HF cache, by repo id (the new-job form's starting points)."""
+    from services.cache import list_cached_models
+    from services.finetune.template import default_spec
+
+    models = list_cached_models(services.cache_dir).models
+    return {m.repo_id: default_spec(m.repo_id, dataset, model_folder=snapshot_folder(m)) for m in models}
+
+
+def snapshot_folder(model: CachedModel) -> Path | None:
+    """A cached model's snapshot folder: the one `main` points at, else the newest revision."""
+    main = next((r for r in model.revisions if "main" in r.refs), None)
+    revision = main or (model.revisions[-1] if model.revisions else None)
+    return model.path / "snapshots" / revision.commit if revision else None
+
+
+def follow_metrics(folder: Path, *, poll_s: float = 1.0, sleep: Sleep = time.sleep) -> Iterator[dict[str, Any]]:
+    """Each new loss or eval-loss row of a job until it ends; the generator returns its final status."""
+    from services.finetune.jobs import ACTIVE, read_metrics, read_status
+
+    seen = 0
+    while True:
+        status = read_status(folder)
+        rows = read_metrics(folder)
+        for row in rows[seen:]:
+            if row.get("loss") is not None or row.get("eval_loss") is not None:
+                yield {k: v for k, v in row.items() if v is not None and k != "time"}
+        seen = len(rows)
+        if status.state not in ACTIVE:
+            return
+        sleep(poll_s)
+
+
+def final_status(folder: Path) -> JobStatus:
+    """The job's status as recorded now."""
+    from services.finetune.jobs import read_status
+
+    return read_status(folder)
+
+
+def follow_log(folder: Path, *, offset: int = 0, poll_s: float = 0.5, sleep: Sleep = time.sleep) -> Iterator[str]:
+    """The trainer's log text written after byte `offset`, as it grows, until the job ends."""
+    from services.finetune.jobs import ACTIVE, read_status
+
+    log = folder / "train.log"
+    while True:
+        if log.exists() and log.stat().st_size > offset:
+            with log.open("rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+            offset += len(chunk)
+            yield chunk.decode(errors="replace")
+        if read_status(folder).state not in ACTIVE:
+            return
+        sleep(poll_s)
