@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,11 +21,12 @@ from workbench.cli_eval import chat, eval_
 from workbench.cli_finetune import finetune
 from workbench.cli_image import image
 from workbench.cli_infra import infra
+from workbench.cli_output import progress_printer
 from workbench.cli_rag import rag
 from workbench.cli_trust import trust
 
 if TYPE_CHECKING:
-    from services.progress import TransferProgress
+    pass
 
 
 class WorkbenchGroup(click.Group):
@@ -213,22 +213,6 @@ def models_download(
         f"{human_bytes(result.fetched_bytes)} fetched in {result.seconds:.1f} s "
         f"({human_bytes(rate)}/s) -> {result.path}"
     )
-
-
-def progress_printer(label: str) -> Callable[[TransferProgress], None]:
-    """A one-line progress bar on stderr with bytes/s and ETA."""
-    from services.units import human_bytes
-
-    def show(p: TransferProgress) -> None:
-        bar = "#" * int(p.fraction * 30)
-        eta = f"ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
-        line = (
-            f"\r{label} [{bar:<30}] {p.fraction:4.0%} {human_bytes(p.done_bytes)}/{human_bytes(p.total_bytes)} "
-            f"{human_bytes(p.bytes_per_s)}/s {eta}"
-        )
-        click.echo(line.ljust(100), err=True, nl=p.done_bytes >= p.total_bytes)
-
-    return show
 
 
 @models.command("ls")

@@ -12,6 +12,7 @@ import click
 
 from services.errors import UsageError
 from workbench.cli_context import Context, pass_context
+from workbench.cli_output import progress_printer
 
 if TYPE_CHECKING:
     from services.artifacts.catalog import Catalog
@@ -104,7 +105,6 @@ def artifacts_add(obj: Context, kind: str, source: str, name: str | None, versio
 def artifacts_push(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
     """Publish a workspace version to remote storage: parallel, resumes an interrupted push, manifest last."""
     from workbench import render_artifacts
-    from workbench.cli import progress_printer
 
     arts = _artifacts(obj)
     report = arts.push(_ref(ref), on_progress=None if quiet else progress_printer(f"push {ref}"))
@@ -120,7 +120,6 @@ def artifacts_push(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
 def artifacts_pull(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
     """Fetch a remote version (NAME@VERSION or NAME:LABEL) into the workspace, every file verified."""
     from workbench import render_artifacts
-    from workbench.cli import progress_printer
 
     arts = _artifacts(obj)
     report = arts.pull(_ref(ref), on_progress=None if quiet else progress_printer(f"pull {ref}"))
