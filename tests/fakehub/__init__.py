@@ -10,7 +10,9 @@ from .repos import (
     synthetic_repos,
     tiny_llama_files,
 )
-from .server import FakeHub, HubError, RecordedRequest, Tampering
+from .server import FakeHub
+from .tampering import Tampering
+from .wire import HubError, RecordedRequest
 
 __all__ = [
     "CdnRequest",
