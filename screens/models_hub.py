@@ -19,7 +19,7 @@ from textual.worker import Worker, get_current_worker
 from screens import models_hub_rows as shown
 from screens.base import Pane
 from screens.models_detail import ModelDetail
-from screens.models_hub_rows import COLUMNS, SearchQuery, download_question, fit_for, results_line, summary_row
+from screens.models_hub_rows import COLUMNS, SearchQuery, download_question, fit_for, results_line
 from services.errors import HubUnavailableError
 from services.fit import FitEstimate, Workload
 from services.gpu import Gpu
@@ -30,6 +30,7 @@ from services.hub.search import ModelPager, ModelSummary, search_models
 from services.progress import CancelToken, TransferProgress
 from workbench.keymap import bindings_for
 from workbench.messages import CacheChanged
+from workbench.render import summary_row
 from workbench.widgets import ConfirmScreen, TransferBar, short_path
 
 if TYPE_CHECKING:

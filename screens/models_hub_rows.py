@@ -8,9 +8,8 @@ from services.fit import FitEstimate, Workload, estimate_on_host
 from services.gpu import Gpu
 from services.hub.details import ModelDetails
 from services.hub.download import DownloadResult
-from services.hub.search import ModelSummary, SortKey
+from services.hub.search import SortKey
 from services.units import human_bytes
-from workbench.render import human_count
 
 TASKS = (
     "text-generation",
@@ -43,21 +42,6 @@ class SearchQuery:
     license: str | None = None
     gated: bool | None = None
     sort: SortKey = "downloads"
-
-
-def summary_row(m: ModelSummary) -> tuple[str, ...]:
-    updated = m.updated.date().isoformat() if m.updated else "-"
-    gated = "yes" if m.gated else "no"
-    return (
-        m.id,
-        m.task or "-",
-        human_count(m.downloads),
-        human_count(m.likes),
-        human_count(m.params),
-        m.license or "-",
-        gated,
-        updated,
-    )
 
 
 def results_line(count: int, exhausted: bool) -> str:

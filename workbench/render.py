@@ -48,20 +48,21 @@ def summaries_table(found: list[ModelSummary]) -> str:
     if not found:
         return "no models found"
     headers = ["MODEL", "TASK", "DOWNLOADS", "LIKES", "PARAMS", "LICENSE", "GATED", "UPDATED"]
-    rows = [
-        [
-            m.id,
-            m.task or "-",
-            human_count(m.downloads),
-            human_count(m.likes),
-            human_count(m.params),
-            m.license or "-",
-            "yes" if m.gated else "no",
-            _date(m.updated),
-        ]
-        for m in found
-    ]
-    return table(headers, rows)
+    return table(headers, [list(summary_row(m)) for m in found])
+
+
+def summary_row(m: ModelSummary) -> tuple[str, ...]:
+    """One search result as the CLI table and the Hub tab show it."""
+    return (
+        m.id,
+        m.task or "-",
+        human_count(m.downloads),
+        human_count(m.likes),
+        human_count(m.params),
+        m.license or "-",
+        "yes" if m.gated else "no",
+        _date(m.updated),
+    )
 
 
 def summary_dict(m: ModelSummary) -> dict[str, Any]:
