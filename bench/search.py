@@ -34,11 +34,11 @@ async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 async def tui(endpoint: str, root: Path) -> tuple[list[float], float]:
-    from screens.models_hub import HubPane
     from services.hub.connection import HubConnection
     from services.hub.details import model_details
-    from workbench.app import WorkbenchApp
     from workbench.settings import load_settings
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.screens.models.hub import HubPane
 
     env = {
         "WORKBENCH_HUB__ENDPOINT": endpoint,

@@ -31,7 +31,7 @@ if sys.argv[1] == "minimal":
 
     app = Minimal()
 else:
-    from workbench.app import WorkbenchApp
+    from workbench.tui.app import WorkbenchApp
     from workbench.settings import load_settings
 
     app = WorkbenchApp(load_settings(), init_demo_on_empty=False)

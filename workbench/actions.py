@@ -1,8 +1,8 @@
 """The one registry of the app's actions: key bindings, command palette entries and the `?` screen.
 
 Every binding in the app is a row of `ACTIONS`; screens take their `BINDINGS` from it
-(`workbench.keymap.bindings_for`), the command palette lists the rows that have a `palette` verb
-(`workbench.commands`), and the `?` screen names rows by their title and id. `[ui] keys` in the
+(`workbench.tui.keymap.bindings_for`), the command palette lists the rows that have a `palette` verb
+(`workbench.tui.palette`), and the `?` screen names rows by their title and id. `[ui] keys` in the
 settings remaps rows by id; `validate_keymap` refuses an id that is not here.
 """
 

@@ -107,7 +107,7 @@ def test_label_pointing_outside_its_artifact_is_refused(tmp_path: Path, open_rem
 def test_cli_remote_rm_refuses_a_manifest_naming_another_artifact(
     tmp_path: Path, remote_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workbench.cli import cli
+    from workbench.cli.main import cli
 
     tag = uuid.uuid4().hex[:12]
     open_remote = (lambda: azurite_storage(tag)) if remote_kind == "azurite" else storage_factory("folder", tmp_path)

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input
 
-from screens.deploy import DeployScreen
 from services.deploy import releases
 from services.store import Store
 from tests.integration.deploy_support import Images, build_and_push, clean_target, get
 from tests.testbed import read_testbed
 from tests.ui.conftest import make_app, settle, wait_for
 from workbench.settings import load_settings
-from workbench.widgets import ConfirmScreen
-from workbench.widgets.prompt import PromptScreen
+from workbench.tui.screens.deploy.screen import DeployScreen
+from workbench.tui.widgets import ConfirmScreen
+from workbench.tui.widgets.prompt import PromptScreen
 
 PORT = 18108
 

@@ -219,7 +219,7 @@ def cli_environ(tb: dict[str, str], tmp_path: Path) -> dict[str, str]:
 
 
 def test_lock_release_refuses_a_lock_it_does_not_hold(tb: dict[str, str], images: Images, tmp_path: Path) -> None:
-    from workbench.cli import cli
+    from workbench.cli.main import cli
 
     with connect(target(tb)) as client:
         lock.acquire(client, "fx-lease", owner="bob@elsewhere", version="9.9.9", image=target(tb).proxy_image)

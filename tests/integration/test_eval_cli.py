@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from services.demo import DEMO_MODEL
 from tests.fakeopenai import FakeOpenAI
-from workbench.cli import cli
+from workbench.cli.main import cli
 
 CANARY = "sk-CANARY-0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 

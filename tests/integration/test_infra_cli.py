@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 
 from tests.fakearm import FakeArm, StaticCredential
 from tests.integration.conftest import arm_environ
-from workbench.cli import cli
+from workbench.cli.main import cli
 
 INFRA = Path(__file__).parents[2] / "infra"
 

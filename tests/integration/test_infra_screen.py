@@ -10,14 +10,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from screens.infra import InfraScreen
 from services.gpu import Gpu
 from tests.fakearm import FakeArm, StaticCredential
 from tests.integration.conftest import arm_environ
-from workbench.app import WorkbenchApp
 from workbench.settings import load_settings
-from workbench.widgets import ConfirmScreen
-from workbench.widgets.typed_confirm import TypedConfirmScreen
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.screens.infra.screen import InfraScreen
+from workbench.tui.widgets import ConfirmScreen
+from workbench.tui.widgets.typed_confirm import TypedConfirmScreen
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 20.0) -> None:

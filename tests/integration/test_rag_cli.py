@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.integration.rag_support import copy_demo_documents
-from workbench.cli import cli
+from workbench.cli.main import cli
 
 CANARY = "chroma-CANARY-7f3c2e1d9b8a4c6e"
 

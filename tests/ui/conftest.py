@@ -24,8 +24,8 @@ from textual.widgets import Input
 
 from services.gpu import Gpu
 from tests.fakehub import FakeHub
-from workbench.app import WorkbenchApp
 from workbench.settings import Settings, load_settings
+from workbench.tui.app import WorkbenchApp
 
 FIXED_GPU = Gpu(0, "NVIDIA L4", 24 * 1024**3, 22 * 1024**3)
 FIXED_TIME = datetime(2024, 3, 1, 12, 0, tzinfo=UTC).timestamp()

@@ -13,12 +13,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Log, Static
 
-from screens.images import ImagesScreen
 from tests.fakedocker import FakeDockerAPI
 from tests.fakeregistry import FakeRegistry
 from tests.images_support import git_app
 from tests.ui.conftest import SettingsFactory, wait_for
 from workbench.settings import Settings
+from workbench.tui.screens.images.screen import ImagesScreen
 
 PASSWORD = "canary-ui-Pw-7d2e"
 

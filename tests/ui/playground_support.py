@@ -9,12 +9,12 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from screens.playground import PlaygroundScreen
 from services.demo import EMBEDDING_MODEL
 from services.rag.chroma import persistent_client
 from services.rag.ingest import ingest
 from services.rag.types import IngestReport
 from tests.ui.conftest import wait_for
+from workbench.tui.screens.playground.screen import PlaygroundScreen
 
 COLLECTION = "demo-docs"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from textual.command import CommandList, CommandPalette
 
-from screens.models import ModelsScreen
 from services.errors import NotFoundError
 from tests.fakehub import FakeHub
 from tests.ui.conftest import TINY, SettingsFactory, copy_cache, make_app, settle, wait_for
-from workbench.widgets import KeysScreen, ModeBar, StatusBar
+from workbench.tui.screens.models.screen import ModelsScreen
+from workbench.tui.widgets import KeysScreen, ModeBar, StatusBar
 
 
 async def test_number_keys_switch_modes(make_settings: SettingsFactory) -> None:
@@ -87,7 +87,7 @@ async def test_status_bar_shows_workspace_hub_and_gpu(
 
 
 async def test_gpu_detected_in_a_worker(make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workbench.app.detect_gpus", lambda: [])
+    monkeypatch.setattr("workbench.tui.app.detect_gpus", lambda: [])
     app = make_app(make_settings(), gpus=None)
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_for(pilot, lambda: app.status.gpu == "CPU only")
@@ -128,7 +128,7 @@ async def test_worker_error_becomes_a_notification(
     def broken(path: Path) -> object:
         raise NotFoundError(f"cache at {path} vanished", hint="check hub.cache_dir")
 
-    monkeypatch.setattr("screens.models_local.list_cached_models", broken)
+    monkeypatch.setattr("workbench.tui.screens.models.local.list_cached_models", broken)
     app = make_app(make_settings())
     async with app.run_test(size=(140, 42)) as pilot:
         await pilot.press("l")
@@ -137,7 +137,7 @@ async def test_worker_error_becomes_a_notification(
         assert notice.severity == "error"
         assert "vanished" in notice.message and "check hub.cache_dir" in notice.message
 
-        monkeypatch.setattr("screens.models_local.list_cached_models", lambda path: 1 / 0)
+        monkeypatch.setattr("workbench.tui.screens.models.local.list_cached_models", lambda path: 1 / 0)
         await pilot.press("r")
         await wait_for(pilot, lambda: any("ZeroDivisionError" in n.message for n in app.notices))
         assert app.is_running
@@ -149,7 +149,7 @@ def test_app_module_imports_no_heavy_library() -> None:
     import subprocess
     import sys
 
-    code = "import sys, json, workbench.app; print(json.dumps(sorted(sys.modules)))"
+    code = "import sys, json, workbench.tui.app; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     roots = {name.split(".")[0] for name in json.loads(out)}
     heavy = {"torch", "transformers", "peft", "bitsandbytes", "chromadb", "docker", "azure", "huggingface_hub"}

@@ -13,11 +13,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from screens.artifacts import ArtifactsScreen
 from services.artifacts.model import parse_ref
 from services.artifacts.workspace import Artifacts
 from tests.ui.conftest import SettingsFactory, make_app, settle, wait_for
-from workbench.widgets.prompt import PromptScreen
+from workbench.tui.screens.artifacts.screen import ArtifactsScreen
+from workbench.tui.widgets.prompt import PromptScreen
 
 FIXED_AT = "2024-03-01T12:00:00+00:00"
 SIZE = (140, 42)

@@ -11,13 +11,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from screens.finetune import FinetuneScreen
-from screens.finetune_form import NewJobScreen
 from services.finetune import jobs
 from tests.ui import finetune_support as support
 from tests.ui.conftest import TINY, SettingsFactory, make_app, wait_for
-from workbench.widgets import ConfirmScreen
-from workbench.widgets.loss_curve import LossCurve
+from workbench.tui.screens.finetune.form import NewJobScreen
+from workbench.tui.screens.finetune.screen import FinetuneScreen
+from workbench.tui.widgets import ConfirmScreen
+from workbench.tui.widgets.loss_curve import LossCurve
 
 SIZE = (140, 42)
 
@@ -253,7 +253,7 @@ async def test_palette_command_opens_the_form_from_another_mode(
 async def test_trained_adapter_appears_in_models_local(
     make_settings: SettingsFactory, workspace: Path, finished_template: Path
 ) -> None:
-    from screens.models_local import LocalPane
+    from workbench.tui.screens.models.local import LocalPane
 
     job = support.copy_job(finished_template, workspace)
     unfinished = support.copy_job(finished_template, workspace, name="demo-run-unfinished")
@@ -273,7 +273,7 @@ async def test_trained_adapter_appears_in_models_local(
 async def test_open_in_playground_compares_base_with_the_adapter(
     make_settings: SettingsFactory, workspace: Path, finished_template: Path
 ) -> None:
-    from screens.playground import PlaygroundScreen
+    from workbench.tui.screens.playground.screen import PlaygroundScreen
 
     job = support.copy_job(finished_template, workspace)
     app = make_app(make_settings())

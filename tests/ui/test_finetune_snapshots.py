@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from screens.finetune import FinetuneScreen
-from screens.finetune_form import NewJobScreen
 from services.finetune import jobs
 from tests.ui import finetune_support as support
 from tests.ui.conftest import SettingsFactory, make_app, settle, wait_for
+from workbench.tui.screens.finetune.form import NewJobScreen
+from workbench.tui.screens.finetune.screen import FinetuneScreen
 
 SIZE = (140, 42)
 JOB_ID = "demo-run-20240301-120000-000000"

@@ -18,11 +18,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from screens.deploy import DeployScreen
-from screens.infra import InfraScreen
 from services.store import Store
 from tests.fakeengine import FakeContainer, FakeEngine
 from tests.ui.conftest import SettingsFactory, make_app, settle, wait_for
+from workbench.tui.screens.deploy.screen import DeployScreen
+from workbench.tui.screens.infra.screen import InfraScreen
 
 SIZE = (140, 42)
 INFRA = Path(__file__).parents[2] / "infra"

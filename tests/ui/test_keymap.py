@@ -6,10 +6,10 @@ import json
 
 from textual.widgets import TabbedContent
 
-from screens.models import ModelsScreen
 from tests.fakehub import FakeHub
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
-from workbench.widgets import KeysScreen
+from workbench.tui.screens.models.screen import ModelsScreen
+from workbench.tui.widgets import KeysScreen
 
 
 async def test_remapped_keys_change_the_binding_and_the_keys_screen(

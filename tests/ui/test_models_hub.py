@@ -9,12 +9,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from screens.models_detail import ModelDetail
-from screens.models_hub import HubPane
 from services.units import human_bytes
 from tests.fakehub import FakeHub, big_file_repo
 from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
-from workbench.widgets import ConfirmScreen, TransferBar
+from workbench.tui.screens.models.detail import ModelDetail
+from workbench.tui.screens.models.hub import HubPane
+from workbench.tui.widgets import ConfirmScreen, TransferBar
 
 
 def hub_pane(app: Any) -> HubPane:

@@ -9,10 +9,10 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from screens.models_local import LocalPane
 from services.demo import EMBEDDING_MODEL, place_in_cache
 from tests.ui.conftest import TINY, SettingsFactory, make_app, wait_for
-from workbench.widgets import ConfirmScreen
+from workbench.tui.screens.models.local import LocalPane
+from workbench.tui.widgets import ConfirmScreen
 
 
 async def local_pane(pilot: Pilot[Any]) -> LocalPane:

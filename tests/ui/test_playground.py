@@ -10,8 +10,6 @@ import yaml
 from textual.message import Message
 from textual.widgets import Input, Select, Static, TabbedContent
 
-from screens.playground_chat import ChatPane
-from screens.playground_modals import ContextScreen, SaveCaseScreen
 from services.errors import UsageError
 from services.evals.suite import load_suite
 from services.finetune.adapters import list_adapters
@@ -20,8 +18,10 @@ from services.rag.query import parse_where
 from tests.ui import finetune_support
 from tests.ui import playground_support as support
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
-from workbench.widgets import ConfirmScreen
-from workbench.widgets.transcript import Transcript
+from workbench.tui.screens.playground.chat import ChatPane
+from workbench.tui.screens.playground.modals import ContextScreen, SaveCaseScreen
+from workbench.tui.widgets import ConfirmScreen
+from workbench.tui.widgets.transcript import Transcript
 
 SIZE = (140, 42)
 

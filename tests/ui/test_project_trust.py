@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
 from workbench import trust
 from workbench.settings import load_with_layers, untrusted_project
-from workbench.widgets import ConfirmScreen
+from workbench.tui.widgets import ConfirmScreen
 
 
 def project(tmp_path: Path) -> Path:

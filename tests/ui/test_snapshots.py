@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from screens.models_hub import HubPane
-from screens.models_local import LocalPane
 from tests.fakehub import FakeHub
 from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
-from workbench.widgets import ConfirmScreen, KeysScreen
+from workbench.tui.screens.models.hub import HubPane
+from workbench.tui.screens.models.local import LocalPane
+from workbench.tui.widgets import ConfirmScreen, KeysScreen
 
 SIZE = (140, 42)
 SHOWN_HUB = "http://127.0.0.1:47391"

@@ -11,16 +11,16 @@ from pathlib import Path
 from click.testing import CliRunner
 from textual.widgets import Input, Static
 
-from screens.finetune import FinetuneScreen
-from screens.models_hub import HubPane
 from services.finetune import jobs
 from services.finetune.spec import dump_spec
 from services.rag.collections import recorded
 from tests.fakehub import FakeHub
 from tests.ui import finetune_support, playground_support
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
-from workbench.cli import cli
-from workbench.widgets import ConfirmScreen
+from workbench.cli.main import cli
+from workbench.tui.screens.finetune.screen import FinetuneScreen
+from workbench.tui.screens.models.hub import HubPane
+from workbench.tui.widgets import ConfirmScreen
 from workbench.wiring import Services
 
 SIZE = (140, 42)

@@ -14,15 +14,15 @@ import pytest
 from click.testing import CliRunner
 from textual.dom import DOMNode
 
-import screens
-import workbench.widgets
-from screens.base import ModeScreen
+import workbench.tui.screens
+import workbench.tui.widgets
 from services.errors import ConfigError
 from workbench.actions import ACTION_BY_ID, ACTIONS, Action, nearest_ids, validate_keymap
-from workbench.cli import cli
-from workbench.commands import COMMANDS
-from workbench.keymap import bindings_for
+from workbench.cli.main import cli
 from workbench.modes import MODES
+from workbench.tui.keymap import bindings_for
+from workbench.tui.palette import COMMANDS
+from workbench.tui.screens.base import ModeScreen
 
 AREAS = {mode.id for mode in MODES} | {"app"}
 
@@ -33,11 +33,11 @@ def _subclasses(cls: type) -> list[type]:
 
 def _first_party_nodes() -> dict[str, type[DOMNode]]:
     """Every screen, pane, widget and the app class of the workbench, by class name."""
-    for package in (screens, workbench.widgets):
-        for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+    for package in (workbench.tui.screens, workbench.tui.widgets):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
             importlib.import_module(module.name)
-    importlib.import_module("workbench.app")
-    ours = [cls for cls in _subclasses(DOMNode) if cls.__module__.startswith(("screens.", "workbench."))]
+    importlib.import_module("workbench.tui.app")
+    ours = [cls for cls in _subclasses(DOMNode) if cls.__module__.startswith("workbench.")]
     return {cls.__name__: cls for cls in ours}
 
 

@@ -255,7 +255,7 @@ def test_append_case_keeps_comments_and_validates(tmp_path: Path) -> None:
 
 
 def test_run_json_round_trip_is_plain_json() -> None:
-    from workbench.render_eval import run_json
+    from workbench.present.eval import run_json
 
     data = json.loads(run_json(make_run("r", {("a", "base"): True})))
     assert data["results"][0]["answer"]["hits"][0]["source"] == "docs/a.md"

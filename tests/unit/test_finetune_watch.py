@@ -9,7 +9,7 @@ from pathlib import Path
 from services.finetune.jobs import JobStatus, write_status
 from services.finetune.spec import dump_spec, parse_spec
 from services.finetune.watch import JobWatch, MetricsFollower, log_tail
-from workbench.widgets.loss_curve import downsample
+from workbench.tui.widgets.loss_curve import downsample
 
 
 def row(step: int, loss: float | None = None, eval_loss: float | None = None) -> str:

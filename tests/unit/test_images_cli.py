@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from tests.fakedocker import STEPS, FakeDockerAPI
 from tests.fakeregistry import FakeRegistry
 from tests.images_support import git_app, short_head
-from workbench.cli import cli
+from workbench.cli.main import cli
 
 CANARY = "canary-cli-Pw-51f0"
 Run = Callable[..., Result]

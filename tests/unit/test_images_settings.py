@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from services.errors import ConfigError
 from workbench import trust
-from workbench.cli import cli
+from workbench.cli.main import cli
 from workbench.settings import effective_rows, load_with_layers
 from workbench.wiring import Services
 

@@ -9,7 +9,7 @@ import pytest
 HEAVY = ["torch", "transformers", "peft", "bitsandbytes", "chromadb", "docker", "azure"]
 
 
-@pytest.mark.parametrize("module", ["workbench.app", "workbench.cli"])
+@pytest.mark.parametrize("module", ["workbench.tui.app", "workbench.cli.main"])
 def test_start_path_loads_no_heavy_library(module: str) -> None:
     code = f"import sys, json, {module}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -26,4 +26,4 @@ def test_services_import_no_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = json.loads(out)
-    assert [m for m in loaded if m.split(".")[0] in {"textual", "screens"} or m == "workbench.app"] == []
+    assert [m for m in loaded if m.split(".")[0] in {"textual", "click"} or m.startswith("workbench")] == []

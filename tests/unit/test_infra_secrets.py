@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 
 from services.errors import UsageError
 from services.infra.inputs import parse_overrides
-from workbench.cli import cli
+from workbench.cli.main import cli
 
 INFRA = Path(__file__).parents[2] / "infra"
 CANARY = "canary-Secure-Param-31d9"

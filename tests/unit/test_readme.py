@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from workbench.cli import cli
+from workbench.cli.main import cli
 from workbench.settings import Settings
 
 README = (Path(__file__).parents[2] / "README.md").read_text()

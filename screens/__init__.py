@@ -1,1 +1,0 @@
-"""One module per mode of the terminal app: thin adapters from UI events to service calls."""

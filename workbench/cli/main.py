@@ -1,0 +1,293 @@
+"""The `workbench` command: every action the TUI offers, as a subcommand that scripts and CI drive.
+
+Exit codes: 0 ok, 1 the operation failed (not found, no access, no disk), 2 usage or configuration.
+Heavy libraries load inside the commands that need them, never at import.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from services.errors import UsageError, WorkbenchError
+from workbench.cli.artifacts import artifacts
+from workbench.cli.context import Context, pass_context
+from workbench.cli.deploy import deploy, rollback, status
+from workbench.cli.eval import chat, eval_
+from workbench.cli.finetune import finetune
+from workbench.cli.image import image
+from workbench.cli.infra import infra
+from workbench.cli.output import progress_printer
+from workbench.cli.rag import rag
+from workbench.cli.trust import trust
+
+if TYPE_CHECKING:
+    pass
+
+
+class WorkbenchGroup(click.Group):
+    """Maps workbench errors to exit codes and one-line messages (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            if ctx.find_object(Context) and ctx.find_object(Context).debug:  # type: ignore[union-attr]
+                raise
+            fail(exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def fail(exc: WorkbenchError) -> NoReturn:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(cls=WorkbenchGroup, invoke_without_command=True)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Project settings file (default: ./workbench.toml).",
+)
+@click.version_option(package_name="llm-workbench")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, config_file: Path | None) -> None:
+    """LLM Workbench: models, fine-tunes, RAG, images, deploys and infra in one terminal app.
+
+    Run without a command to open the terminal UI.
+    """
+    # Tests hand in their own composition root: `runner.invoke(cli, args, obj=Services(...))`.
+    ctx.obj = Context(debug, config_file, services=ctx.obj)
+    if ctx.invoked_subcommand is None:
+        from workbench.tui.app import run_app
+
+        run_app(ctx.obj.reload)
+
+
+# ---------------------------------------------------------------- config
+
+
+@cli.group()
+def config() -> None:
+    """Inspect settings."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {key: {value, source}}.")
+@pass_context
+def config_show(obj: Context, as_json: bool) -> None:
+    """Print the effective settings and where each value came from (secrets as set/unset)."""
+    from workbench.settings import effective_rows
+
+    settings, layers = obj.loaded()
+    rows = effective_rows(settings, layers)
+    if as_json:
+        click.echo(json.dumps({key: {"value": value, "source": source} for key, value, source in rows}, indent=2))
+        return
+    width = max(len(key) for key, _, _ in rows)
+    for key, value, source in rows:
+        click.echo(f"{key:<{width}}  {json.dumps(value)}  [{source}]")
+
+
+# ---------------------------------------------------------------- models
+
+
+@cli.group()
+def models() -> None:
+    """Search the hub, inspect fit, download and manage cached models."""
+
+
+SORTS = ["downloads", "likes", "trending", "modified"]
+
+
+@models.command("search")
+@click.argument("query", default="")
+@click.option("--task", help="Pipeline tag, e.g. text-generation.")
+@click.option("--library", help="Library, e.g. transformers, peft, gguf.")
+@click.option("--license", "license_", help="Licence id, e.g. apache-2.0.")
+@click.option("--gated/--not-gated", default=None, help="Only gated (or only open) models.")
+@click.option("--sort", type=click.Choice(SORTS), default="downloads", show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of models.")
+@pass_context
+def models_search(
+    obj: Context,
+    query: str,
+    task: str | None,
+    library: str | None,
+    license_: str | None,
+    gated: bool | None,
+    sort: str,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Search the hub for QUERY (substring of the model id)."""
+    from services.hub.search import search_models
+    from workbench.present import models as render
+
+    pager = search_models(
+        obj.hub(),
+        query,
+        task=task,
+        library=library,
+        license=license_,
+        gated=gated,
+        sort=sort,  # type: ignore[arg-type]
+        page_size=limit,
+    )
+    found = pager.next_page()
+    click.echo(render.summaries_json(found) if as_json else render.summaries_table(found))
+
+
+@models.command("info")
+@click.argument("repo_id")
+@click.option("--revision", help="Branch, tag or commit (default: main).")
+@click.option("--seq-len", type=click.IntRange(1), help="Sequence length for the fit estimate.")
+@click.option("--batch-size", type=click.IntRange(1), help="Micro-batch for the fit estimate.")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON including the fit estimate.")
+@pass_context
+def models_info(
+    obj: Context,
+    repo_id: str,
+    revision: str | None,
+    seq_len: int | None,
+    batch_size: int | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Show a model's files, download size, parameters, licence, access and fit on this machine."""
+    from services.fit import Workload
+    from services.hub.details import model_details
+    from workbench.present import models as render
+
+    details = model_details(obj.hub(), repo_id, revision=revision, include=include, exclude=exclude)
+    fit_settings = obj.settings.models
+    work = Workload(seq_len=seq_len or fit_settings.fit_seq_len, batch_size=batch_size or fit_settings.fit_batch_size)
+    fit = render.fit_for(details, work)
+    click.echo(render.details_json(details, fit) if as_json else render.details_text(details, fit))
+
+
+@models.command("download")
+@click.argument("repo_id")
+@click.option("--revision", help="Branch, tag or commit to pin (default: main).")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_context
+def models_download(
+    obj: Context,
+    repo_id: str,
+    revision: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Download a model into the HF cache (resumes an interrupted download; refuses when disk is short)."""
+    from services.units import human_bytes
+    from workbench.usecases.models import download
+
+    result = download(
+        obj.services,
+        repo_id,
+        revision=revision,
+        include=include,
+        exclude=exclude,
+        on_progress=None if quiet else progress_printer(repo_id),
+    )
+    rate = result.fetched_bytes / result.seconds if result.seconds else 0.0
+    click.echo(
+        f"{result.repo_id}@{result.revision[:12]}: {len(result.files)} files, "
+        f"{human_bytes(result.fetched_bytes)} fetched in {result.seconds:.1f} s "
+        f"({human_bytes(rate)}/s) -> {result.path}"
+    )
+
+
+@models.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of cached models.")
+@pass_context
+def models_ls(obj: Context, as_json: bool) -> None:
+    """List models in the local HF cache (also those the `hf` CLI downloaded)."""
+    from services.cache import list_cached_models
+    from workbench.present import models as render
+
+    listing = list_cached_models(obj.cache_dir())
+    click.echo(render.cache_json(listing) if as_json else render.cache_table(listing))
+    for warning in listing.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@models.command("rm")
+@click.argument("repo_id")
+@click.option("--revision", help="Delete only this revision (commit, prefix or ref).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def models_rm(obj: Context, repo_id: str, revision: str | None, yes: bool) -> None:
+    """Delete a cached model, or one revision of it."""
+    from services.cache import delete_cached_model
+    from services.units import human_bytes
+
+    what = f"{repo_id}@{revision}" if revision else f"{repo_id} (all revisions)"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete {what} without confirmation", hint="pass --yes")
+        click.confirm(f"Delete {what} from {obj.cache_dir()}?", abort=True)
+    freed = delete_cached_model(obj.cache_dir(), repo_id, revision=revision)
+    click.echo(f"deleted {what}: {human_bytes(freed)} freed")
+
+
+# ---------------------------------------------------------------- demo
+
+
+@cli.group()
+def demo() -> None:
+    """The demo workspace: tiny real things for every mode, offline."""
+
+
+@demo.command("init")
+@click.option("--json", "as_json", is_flag=True, help="Print what was made as JSON.")
+@pass_context
+def demo_init(obj: Context, as_json: bool) -> None:
+    """Create the demo model, embedding model, dataset and documents (idempotent, offline)."""
+    from services.demo import init_demo
+
+    made = init_demo(cache_dir=obj.cache_dir(), data_dir=obj.settings.workspace.data_dir)
+    if as_json:
+        click.echo(made.to_json())
+        return
+    click.echo(f"model            {made.model}  ({made.model_path})")
+    click.echo(f"embedding model  {made.embedding_model}  ({made.embedding_model_path})")
+    click.echo(f"dataset          {made.dataset}")
+    click.echo(f"documents        {made.documents}")
+    click.echo(f"fine-tune job    {made.finetune_job}")
+    click.echo(f"prompt suite     {made.suite}")
+    click.echo("created: " + (", ".join(made.created) if made.created else "nothing (already in place)"))
+
+
+cli.add_command(finetune)
+cli.add_command(infra)
+cli.add_command(eval_)
+cli.add_command(chat)
+cli.add_command(rag)
+cli.add_command(trust)
+cli.add_command(image)
+cli.add_command(artifacts)
+cli.add_command(deploy)
+cli.add_command(rollback)
+cli.add_command(status)
+
+
+def main() -> None:
+    cli(prog_name="workbench")

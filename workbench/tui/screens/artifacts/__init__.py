@@ -1,0 +1,1 @@
+"""The Artifacts mode: versions, lineage, labels and transfers."""

@@ -1,0 +1,1 @@
+"""The Deploy mode: targets, releases, deploy and rollback."""

@@ -1,0 +1,1 @@
+"""The Images mode: build and push the team's app images."""

@@ -1,0 +1,1 @@
+"""The Infra mode: validate, preview, deploy and tear down the ARM templates."""

@@ -1,0 +1,81 @@
+"""The Models mode: the Hub tab (search, details, fit, download) and the Local tab (the HF cache)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.actions import SkipAction
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.widgets import DataTable, Input, TabbedContent, TabPane
+
+from services.fit import Workload
+from workbench.tui.keymap import bindings_for
+from workbench.tui.messages import CacheChanged
+from workbench.tui.screens.base import ModeScreen
+from workbench.tui.screens.models.hub import HubPane
+from workbench.tui.screens.models.local import LocalPane
+
+
+class ModelsScreen(ModeScreen):
+    """Browse the hub and the local cache."""
+
+    MODE = "models"
+    AUTO_FOCUS = "#hub-results"
+
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("ModelsScreen")
+
+    def compose_body(self) -> ComposeResult:
+        models = self.context.settings.models
+        workload = Workload(seq_len=models.fit_seq_len, batch_size=models.fit_batch_size)
+        with TabbedContent(id="models-tabs", initial="hub"):
+            with TabPane("Hub", id="hub"):
+                yield HubPane(workload, models.search_page_size, id="hub-pane")
+            with TabPane("Local", id="local"):
+                yield LocalPane(id="local-pane")
+
+    @property
+    def hub(self) -> HubPane:
+        return self.query_one(HubPane)
+
+    @property
+    def local(self) -> LocalPane:
+        return self.query_one(LocalPane)
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.query_one(f"#{tab}-pane").query_one(DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":
+            return isinstance(self.focused, Input)
+        return True
+
+    def action_leave_input(self) -> None:
+        """Leave a text box (search, fit inputs) for the list of the current tab."""
+        if not isinstance(self.focused, Input):
+            raise SkipAction()
+        self.action_show_tab(self.query_one(TabbedContent).active)
+
+    def action_search(self) -> None:
+        self.action_show_tab("hub")
+        self.hub.action_focus_search()
+
+    def action_download(self) -> None:
+        self.action_show_tab("hub")
+        self.hub.action_download()
+
+    def action_delete(self) -> None:
+        self.action_show_tab("local")
+        self.local.action_delete()
+
+    def on_screen_resume(self) -> None:
+        # The cache may have changed while another mode or a modal was in front.
+        if self.local.listing is not None:
+            self.local.reload()
+
+    @on(CacheChanged)
+    def _cache_changed(self, event: CacheChanged) -> None:
+        event.stop()
+        self.local.reload()
