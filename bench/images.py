@@ -4,7 +4,7 @@ Both go through `services.images.ops.build_app` (docker-py's streaming build) on
 engine and base image. The app is `apps/chatbot` with a wheelhouse of its pinned requirements
 (`pip wheel`, the CPU torch from the local find-links; kept in bench/results/ for the next run),
 or the fixture app `tests/fixtures/apps/hello` with `WORKBENCH_BENCH_IMAGES_APP=hello` (or when
-apps/chatbot has no Dockerfile). Each build gets a copy of the app in a temporary folder.
+apps/chatbot is not an app). Each build gets a copy of the app in a temporary folder.
 
 1. Cold: `nocache=True`, every step runs (dependencies installed from the wheelhouse).
 2. Rebuild: one line added to one source file of the app, then a normal build: the layers above
@@ -43,7 +43,7 @@ def testbed_values() -> tuple[str | None, str]:
 def pick_app() -> tuple[str, Path, str]:
     """(name, source folder, source file a code change touches)."""
     chosen = os.environ.get("WORKBENCH_BENCH_IMAGES_APP", "chatbot")
-    if chosen == "chatbot" and (ROOT / "apps" / "chatbot" / "Dockerfile").is_file():
+    if chosen == "chatbot" and (ROOT / "apps" / "chatbot" / "pyproject.toml").is_file():
         return "chatbot", ROOT / "apps" / "chatbot", "chatbot/app.py"
     return "hello", ROOT / "tests" / "fixtures" / "apps" / "hello", "app/server.py"
 

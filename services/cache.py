@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.errors import NotFoundError
+from services.errors import NextStep, NotFoundError
 
 if TYPE_CHECKING:
     from huggingface_hub import CachedRepoInfo, HFCacheInfo
@@ -78,10 +78,10 @@ def delete_cached_model(cache_dir: Path, repo_id: str, *, revision: str | None =
     info = _scan(cache_dir)
     repo = next((r for r in info.repos if r.repo_id == repo_id and r.repo_type == "model"), None) if info else None
     if info is None or repo is None:
-        raise NotFoundError(f"model '{repo_id}' is not in the cache at {cache_dir}", hint="see `workbench models ls`")
+        raise NotFoundError(f"model '{repo_id}' is not in the cache at {cache_dir}", step=NextStep("models.ls"))
     commits = [r.commit_hash for r in repo.revisions if revision is None or _matches(r.commit_hash, r.refs, revision)]
     if not commits:
-        raise NotFoundError(f"revision '{revision}' of {repo_id} is not in the cache", hint="see `workbench models ls`")
+        raise NotFoundError(f"revision '{revision}' of {repo_id} is not in the cache", step=NextStep("models.ls"))
     strategy = info.delete_revisions(*commits)
     strategy.execute()
     return strategy.expected_freed_size

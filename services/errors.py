@@ -2,9 +2,37 @@
 
 Every message says what happened, to which object, and what to do next. The CLI maps
 ``exit_code`` to its exit status (1: the operation failed, 2: usage or configuration).
+
+What to do next comes in two parts: `hint`, text that is true on every surface ("set HF_TOKEN if it is
+private"), and `step`, the remedy as a fact (`NextStep`): services never name a CLI command or a key,
+each front-end phrases the step for its own surface (`workbench.cli.steps`, `workbench.tui.steps`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The remedy as a fact: which verb helps and with what arguments; each front-end phrases it.
+
+    `verb` is a dotted id, `<area>.<verb>` (`models.download`, `finetune.ls`, `deploy.lock_release`);
+    `args` are the facts the phrasing may name, as (name, value) pairs (`(("repo", "acme/x"),)`).
+    """
+
+    verb: str
+    args: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, verb: str, **args: object) -> NextStep:
+        """`NextStep.of("models.download", repo="acme/x")`; arguments that are None are left out."""
+        return cls(verb, tuple((name, str(value)) for name, value in args.items() if value is not None))
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The arguments by name."""
+        return dict(self.args)
 
 
 class WorkbenchError(Exception):
@@ -12,10 +40,12 @@ class WorkbenchError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, step: NextStep | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.step = step
+        """What helps next, as a fact; never part of `str(error)` (the front-ends phrase it)."""
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -80,11 +110,12 @@ class ArmError(WorkbenchError):
         message: str,
         *,
         hint: str | None = None,
+        step: NextStep | None = None,
         code: str | None = None,
         target: str | None = None,
         details: tuple[str, ...] = (),
     ) -> None:
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, step=step)
         self.code = code
         self.target = target
         self.details = details
@@ -153,8 +184,8 @@ class DeployLockedError(WorkbenchError):
 class DeployFailedError(WorkbenchError):
     """A deploy step failed; the old version keeps serving. `logs` holds the new container's last lines."""
 
-    def __init__(self, message: str, *, hint: str | None = None, logs: str = "") -> None:
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, hint: str | None = None, step: NextStep | None = None, logs: str = "") -> None:
+        super().__init__(message, hint=hint, step=step)
         self.logs = logs
 
 

@@ -10,12 +10,15 @@ Heavy libraries load inside the methods, never at import.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.errors import ConfigError
 from services.hub.connection import HubConnection
+from services.hub.disk import DiskProbe
+from services.hub.disk import free_disk as disk_free
 from workbench import locations
 from workbench.config.schema import ArtifactsSettings, Settings, TargetsSettings
 
@@ -41,14 +44,24 @@ class Services:
 
     `chroma`: a Chroma client factory to use instead of the one the `rag` section describes.
     `gpus`: GPUs to assume instead of detecting them (tests, snapshots); None detects.
+    `clock` and `free_disk`: the time now and the free bytes on a path's disk, for what the front-ends
+    show and the download pre-check decides (tests and snapshots fix them; by default the real ones).
     """
 
     def __init__(
-        self, settings: Settings, *, chroma: ClientFactory | None = None, gpus: list[Gpu] | None = None
+        self,
+        settings: Settings,
+        *,
+        chroma: ClientFactory | None = None,
+        gpus: list[Gpu] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        free_disk: DiskProbe | None = None,
     ) -> None:
         self.settings = settings
         self.gpus = gpus
         self._chroma = chroma
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.free_disk: DiskProbe = free_disk or disk_free
 
     # ------------------------------------------------------------------ workspace and hub
 

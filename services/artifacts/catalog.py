@@ -28,6 +28,7 @@ from services.artifacts.storage import LocalFolderStorage, Storage, copy_file, l
 from services.errors import (
     ArtifactInUseError,
     IntegrityError,
+    NextStep,
     NotFoundError,
     UsageError,
     VersionConflictError,
@@ -82,7 +83,7 @@ class Catalog:
             if version is None:
                 raise NotFoundError(
                     f"{ref} : no label {ref.label!r} on {ref.name} in {self.storage.description}",
-                    hint=f"see `workbench artifacts show {ref.name}`",
+                    step=NextStep.of("artifacts.show", name=ref.name),
                 )
         if version is None:
             return self._newest(kind, ref.name)
@@ -91,7 +92,7 @@ class Catalog:
         if raw is None:
             raise NotFoundError(
                 f"no version {version!r} of {ref.name} in {self.storage.description}",
-                hint=f"see `workbench artifacts show {ref.name}`",
+                step=NextStep.of("artifacts.show", name=ref.name),
             )
         return self._checked(key, raw)
 
@@ -104,7 +105,7 @@ class Catalog:
             refused[0]
             if refused
             else NotFoundError(
-                f"no version of {name} in {self.storage.description}", hint=f"see `workbench artifacts show {name}`"
+                f"no version of {name} in {self.storage.description}", step=NextStep.of("artifacts.show", name=name)
             )
         )
 
@@ -121,7 +122,7 @@ class Catalog:
                 return kind
         raise NotFoundError(
             f"no artifact named {name!r} in {self.storage.description}",
-            hint="list them with `workbench artifacts ls` (add --remote for remote storage)",
+            step=NextStep("artifacts.ls"),
         )
 
     def labels(self, kind: str, name: str) -> dict[str, str]:
@@ -153,7 +154,8 @@ class Catalog:
         label = key.rsplit("/", 1)[1]
         raise IntegrityError(
             f"{self.storage.description}: label {label} ({key}) does not name a version of its artifact; refused",
-            hint=f"point it at a version again: `workbench artifacts label NAME@VERSION {label}`",
+            hint="point it at a version again",
+            step=NextStep.of("artifacts.label", label=label),
         )
 
     def _manifest_keys(self, kind: str, name: str | None) -> list[str]:
@@ -250,7 +252,7 @@ class Catalog:
             there = Manifest.from_json(existing, origin=f"{storage.description}: {manifest.ref}")
             if there.digest() == manifest.digest():
                 return there
-            raise VersionConflictError(f"{manifest.ref} exists with other files", hint="choose another --version")
+            raise VersionConflictError(f"{manifest.ref} exists with other files", hint="choose another version")
         place = link_or_copy if link else copy_file
         for entry in files:
             place(folder / entry.path, storage.path(f"{prefix}/{entry.path}"))
@@ -282,7 +284,8 @@ class Catalog:
         if held:
             raise ArtifactInUseError(
                 f"{manifest.ref} is labelled {', '.join(held)} in {self.where}; not deleted",
-                hint=f"move the label first: `workbench artifacts label {manifest.name}@OTHER {held[0]}`",
+                hint="move the label first",
+                step=NextStep.of("artifacts.label", name=manifest.name, label=held[0]),
             )
         releases = live_releases(self.store, manifest.name, manifest.version)
         if releases:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from services.artifacts.model import MANIFEST, FileEntry, Manifest, sha256_file, version_prefix
 from services.artifacts.storage import LocalFolderStorage, OnBytes, Storage
-from services.errors import CancelledError, IntegrityError, VersionConflictError
+from services.errors import CancelledError, IntegrityError, NextStep, VersionConflictError
 from services.files import fsync_file
 from services.progress import CancelToken, OnTransfer, TransferMeter
 from services.store import utcnow
@@ -153,8 +153,8 @@ def _take_lock(remote: Storage, manifest: Manifest, owner: str) -> None:
     raise VersionConflictError(
         f"{manifest.ref} is being pushed to {remote.description} by {theirs.get('owner')} "
         f"(since {theirs.get('started')}) with other contents",
-        hint="register yours under a new version; if that push was abandoned, "
-        f"`workbench artifacts rm {manifest.ref} --remote` clears it",
+        hint="register yours under a new version; if that push was abandoned, deleting the remote version clears it",
+        step=NextStep.of("artifacts.rm_remote", ref=manifest.ref),
     )
 
 

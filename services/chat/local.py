@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from services.chat.variant import Variant
-from services.errors import ChatBackendError, NotFoundError
+from services.errors import ChatBackendError, NextStep, NotFoundError
 from services.progress import CancelToken
 
 Messages = list[dict[str, str]]
@@ -66,7 +66,7 @@ def resolve_model(model: str | None, revision: str | None, *, cache_dir: Path) -
     except Exception:
         raise NotFoundError(
             f"model '{model}' (revision {revision or 'main'}) is not in the HF cache {cache_dir}",
-            hint=f"download it first: workbench models download {model}",
+            step=NextStep.of("models.download", repo=model),
         ) from None
     return folder, folder.name
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.errors import DeployLockedError, UsageError
+from services.errors import DeployLockedError, NextStep, UsageError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -180,7 +180,7 @@ class Lease:
         return DeployLockedError(
             f"the deploy of {self.lock.app} lost its lock on this target (cleared by someone else, or not renewed"
             " in time); it stops before changing anything more",
-            hint="see who holds it with `workbench deploy lock status --target T`",
+            step=NextStep.of("deploy.lock_status", app=self.lock.app),
         )
 
 
@@ -236,7 +236,7 @@ def _locked(app: str, held: Lock) -> DeployLockedError:
         why = "its lease expired" if held.expired else "its process is gone"
         return DeployLockedError(
             f"{app} is locked on this target by {held.describe()}; {why}: the next deploy offers to clear it",
-            hint=f"or clear it now: `workbench deploy lock release {app} --target T --force {held.owner}`",
+            step=NextStep.of("deploy.lock_release", app=app, owner=held.owner),
         )
     return DeployLockedError(
         f"{app} is being deployed to this target by {held.describe()}; its lease is being renewed",
@@ -279,7 +279,7 @@ def check_named(held: Lock, holder: str | None) -> None:
     state = "stale: " + ("its lease expired" if held.expired else "its process is gone") if held.stale else "live"
     raise UsageError(
         f"{held.app} is locked by {held.describe()} ({state}); you do not hold this lock",
-        hint=f"to clear it anyway, name its holder: --force {held.owner}",
+        step=NextStep.of("deploy.lock_release", app=held.app, owner=held.owner),
     )
 
 

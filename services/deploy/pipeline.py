@@ -23,7 +23,7 @@ from services.deploy import lock, proxy, releases, volumes
 from services.deploy.engine import connect
 from services.deploy.serving import api_keys, container_resources, drain, switch, wait_ready
 from services.deploy.target import AppSpec, Target
-from services.errors import DeployFailedError, UsageError, WorkbenchError
+from services.errors import DeployFailedError, NextStep, UsageError, WorkbenchError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -240,7 +240,7 @@ class DeployRun:
             if not result.ok:
                 raise DeployFailedError(
                     f"the prompt suite failed ({result.failed} of {result.passed + result.failed} cases)",
-                    hint=f"see `workbench eval show {result.run_id}`" if result.run_id else None,
+                    step=NextStep.of("eval.show", run_id=result.run_id) if result.run_id else None,
                 )
 
     def _mount_artifacts(self, client: DockerClient, image: str) -> dict[str, dict[str, str]]:

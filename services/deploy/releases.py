@@ -73,12 +73,12 @@ def finish(store: Store, rid: str, status: str, bom: dict[str, Any]) -> Release:
 
 
 def get(store: Store, rid: str) -> Release:
-    from services.errors import NotFoundError
+    from services.errors import NextStep, NotFoundError
 
     with store.connect() as db:
         row = db.execute("SELECT * FROM releases WHERE id = ?", (rid,)).fetchone()
     if row is None:
-        raise NotFoundError(f"no release {rid!r}", hint="see `workbench status`")
+        raise NotFoundError(f"no release {rid!r}", step=NextStep("deploy.status"))
     return _release(row)
 
 

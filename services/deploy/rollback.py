@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from services.deploy import lock, pipeline, releases, serving, volumes
 from services.deploy.engine import connect
 from services.deploy.target import AppSpec, Target
-from services.errors import NotFoundError
+from services.errors import NextStep, NotFoundError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -57,7 +57,7 @@ def _choose(history: list[releases.Release], to: str | None) -> tuple[releases.R
     if to is not None:
         chosen = next((r for r in history if r.id == to or r.id.startswith(to)), None)
         if chosen is None or "digest" not in chosen.bom:
-            raise NotFoundError(f"no finished release {to!r} to roll back to", hint="see `workbench status`")
+            raise NotFoundError(f"no finished release {to!r} to roll back to", step=NextStep("deploy.status"))
         return live, chosen
     candidates = [
         r for r in history if r.status == "retained" and "digest" in r.bom and (live is None or r.id != live.id)

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.artifacts.evals import attach_run
 from services.chat.session import Answer
-from services.errors import NotFoundError, UsageError
+from services.errors import NextStep, NotFoundError, UsageError
 from services.evals.runner import CaseResult, EvalRun
 from services.store import Store
 
@@ -44,7 +44,7 @@ def load_run(store: Store, run_id: str) -> EvalRun:
     with store.connect() as db:
         rows = db.execute("SELECT * FROM eval_runs WHERE id LIKE ? ORDER BY id", (run_id + "%",)).fetchall()
     if not rows:
-        raise NotFoundError(f"no stored eval run '{run_id}'", hint="list them with `workbench eval ls`")
+        raise NotFoundError(f"no stored eval run '{run_id}'", step=NextStep("eval.ls"))
     exact = [r for r in rows if r["id"] == run_id]
     if len(rows) > 1 and not exact:
         raise UsageError(f"eval run prefix '{run_id}' matches {len(rows)} runs", hint="give more of the id")

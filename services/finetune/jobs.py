@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from services.errors import NotFoundError, UsageError
+from services.errors import NextStep, NotFoundError, UsageError
 from services.finetune.spec import JobSpec, dump_spec, load_spec
 from services.store import Store
 
@@ -66,7 +66,7 @@ def job_dir_for(data_dir: Path, job: str) -> Path:
     matches = sorted(p for p in root.glob(f"{job}*") if (p / "job.toml").is_file()) if root.is_dir() else []
     if len(matches) != 1:
         what = "no job" if not matches else f"{len(matches)} jobs"
-        raise NotFoundError(f"{what} matching '{job}' in {root}", hint="see `workbench finetune ls`")
+        raise NotFoundError(f"{what} matching '{job}' in {root}", step=NextStep("finetune.ls"))
     return matches[0]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.errors import NotFoundError
+from services.errors import NextStep, NotFoundError
 from services.finetune.spec import JobSpec
 
 
@@ -37,7 +37,7 @@ def resolve_model(spec: JobSpec, *, cache_dir: Path | None) -> ResolvedModel:
     except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
         raise NotFoundError(
             f"model.id: '{spec.model.id}' (revision {spec.model.revision}) is not in the HF cache",
-            hint=f"download it first: workbench models download {spec.model.id}",
+            step=NextStep.of("models.download", repo=spec.model.id),
         ) from None
     return ResolvedModel(spec.model.id, folder, folder.name, _config(folder))
 

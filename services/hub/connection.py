@@ -18,6 +18,7 @@ from services.errors import (
     AccessDeniedError,
     HubResponseError,
     HubUnavailableError,
+    NextStep,
     NotFoundError,
     UsageError,
     WorkbenchError,
@@ -219,7 +220,8 @@ def hub_errors(conn: HubConnection, what: str, *, repo_id: str | None = None) ->
     except hf.RepositoryNotFoundError:
         raise NotFoundError(
             f"{what} not found on {conn.url}",
-            hint="check the id with `workbench models search`, or set HF_TOKEN if it is private",
+            hint="check the id, or set HF_TOKEN if it is private",
+            step=NextStep("models.search"),
         ) from None
     except hf.RevisionNotFoundError:
         raise NotFoundError(f"{what}: revision not found", hint="check the branch, tag or commit") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from services.errors import InsufficientDiskError
@@ -11,9 +12,13 @@ from services.units import human_bytes
 DISK_HEADROOM_BYTES = 64 * 1024**2
 
 
-def ensure_disk(path: Path, needed: int, *, what: str) -> None:
+DiskProbe = Callable[[Path], int]
+"""Free bytes on the disk holding a path: `free_disk`, or what a test or snapshot fixes."""
+
+
+def ensure_disk(path: Path, needed: int, *, what: str, probe: DiskProbe | None = None) -> None:
     """Raise `InsufficientDiskError` when `needed` bytes do not fit on the disk holding `path`."""
-    free = free_disk(path)
+    free = (probe or free_disk)(path)
     if needed + DISK_HEADROOM_BYTES > free:
         raise InsufficientDiskError(
             f"{what} needs {human_bytes(needed)} but only {human_bytes(free)} is free at {path}",

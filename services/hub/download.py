@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from services.errors import HubResponseError
 from services.hub.connection import MALFORMED_HINT, HubConnection, head, headers_for, hub_errors
 from services.hub.details import ModelDetails, RepoFile, model_details, require_access
-from services.hub.disk import ensure_disk
+from services.hub.disk import DiskProbe, ensure_disk
 from services.progress import CancelToken, OnTransfer, TransferMeter
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def download_model(
     on_progress: OnTransfer | None = None,
     cancel: CancelToken | None = None,
     max_workers: int = 8,
+    disk: DiskProbe | None = None,
 ) -> DownloadResult:
     """Download a model into the HF cache; resumable, cancellable, refused when disk is short.
 
@@ -52,7 +53,7 @@ def download_model(
     cache = conn.cache_path
     files = _remote_files(conn, details)
     present = transfer.bytes_present(cache, repo_id, files)
-    ensure_disk(cache, sum(f.size for f in files) - present, what=repo_id)
+    ensure_disk(cache, sum(f.size for f in files) - present, what=repo_id, probe=disk)
     with hub_errors(conn, f"download of '{repo_id}'", repo_id=repo_id):
         meter = TransferMeter(sum(f.size for f in files), on_progress)
         meter.skip(present)

@@ -1,4 +1,5 @@
-"""The apps: folders with a Dockerfile, their version from git, and the tag an image of them gets.
+"""The apps: folders with a Dockerfile, or built from the app kit's (`[tool.appkit.image]` in their
+`pyproject.toml`), their version from git, and the tag an image of them gets.
 
 The version is `git describe --tags --always`, ending with the short commit (`v1.2-3-gabc1234`,
 `v1.2-gabc1234` on a tagged commit, `abc1234` without tags); uncommitted or untracked files in the
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.errors import NotFoundError, UsageError
 
@@ -25,14 +28,35 @@ _NAME_BAD = re.compile(r"[^a-z0-9._-]")
 
 
 @dataclass(frozen=True)
+class KitRecipe:
+    """An app built from the app kit's Dockerfile, as `[tool.appkit.image]` of its pyproject.toml says."""
+
+    package: str
+    """The app's package: the image holds `<package>/` and serves `<package>.app:create_app`."""
+    description: str
+    """The image's `org.opencontainers.image.description` label."""
+
+    def build_args(self) -> dict[str, str]:
+        """The build arguments the kit's Dockerfile takes from the app."""
+        return {"APP": self.package, "DESCRIPTION": self.description}
+
+
+RECIPE_ARGS = frozenset({"APP", "DESCRIPTION"})
+"""Build arguments a `KitRecipe` sets."""
+
+
+@dataclass(frozen=True)
 class AppSource:
-    """An app the workbench can build: its name and its folder (the build context)."""
+    """An app the workbench can build: its name and its folder (the build context); `recipe` when
+    the folder has no Dockerfile of its own and is built from the app kit's."""
 
     name: str
     path: Path
+    recipe: KitRecipe | None = None
 
     @property
     def dockerfile(self) -> Path:
+        """The app's own Dockerfile (absent for an app built from the kit's)."""
         return self.path / "Dockerfile"
 
 
@@ -48,14 +72,54 @@ class GitVersion:
 
 
 def discover_apps(apps_dir: Path, extra: Sequence[Path] = ()) -> list[AppSource]:
-    """Every subfolder of `apps_dir` with a Dockerfile, then each folder of `extra` that has one,
-    sorted by name; a later folder with the same name as an earlier one is left out."""
-    found = sorted(p for p in apps_dir.iterdir() if (p / "Dockerfile").is_file()) if apps_dir.is_dir() else []
-    found += [p for p in extra if (p / "Dockerfile").is_file()]
+    """Every app among the subfolders of `apps_dir`, then among the folders of `extra` (see
+    `read_app`), sorted by name; a later folder with the same name as an earlier one is left out."""
+    folders = sorted(p for p in apps_dir.iterdir() if p.is_dir()) if apps_dir.is_dir() else []
     apps: dict[str, AppSource] = {}
-    for path in found:
-        apps.setdefault(app_name(path.name), AppSource(app_name(path.name), path.resolve()))
+    for path in [*folders, *extra]:
+        app = read_app(path)
+        if app is not None:
+            apps.setdefault(app.name, app)
     return sorted(apps.values(), key=lambda app: app.name)
+
+
+def read_app(path: Path) -> AppSource | None:
+    """The app in folder `path`: built from its own Dockerfile when it has one, else from the app
+    kit's when its pyproject.toml has `[tool.appkit.image]`; None for any other folder."""
+    name = app_name(path.name)
+    if (path / "Dockerfile").is_file():
+        return AppSource(name, path.resolve())
+    recipe = read_recipe(path)
+    return AppSource(name, path.resolve(), recipe) if recipe else None
+
+
+def read_recipe(path: Path) -> KitRecipe | None:
+    """`[tool.appkit.image]` of the folder's pyproject.toml: `package` (default: the folder's name)
+    and `description` (default: the project's); None without one (or without a readable file),
+    `UsageError` for a table that says something else."""
+    try:
+        project = tomllib.loads((path / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    table = _table(_table(project.get("tool")).get("appkit")).get("image")
+    if table is None:
+        return None
+    where = f"[tool.appkit.image] of {path / 'pyproject.toml'}"
+    if not isinstance(table, Mapping):
+        raise UsageError(f"{where} is not a table", hint='e.g. description = "What the app does"')
+    package = table.get("package", path.name)
+    description = table.get("description", _table(project.get("project")).get("description", ""))
+    unknown = sorted(set(table) - {"package", "description"})
+    if unknown or not isinstance(package, str) or not package.isidentifier() or not isinstance(description, str):
+        raise UsageError(
+            f"{where} is not understood",
+            hint="it takes `package` (the app's Python package; default: the folder's name) and `description`",
+        )
+    return KitRecipe(package, description)
+
+
+def _table(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def app_name(folder: str) -> str:
@@ -72,7 +136,8 @@ def find_app(apps: Iterable[AppSource], name: str) -> AppSource:
     known = ", ".join(app.name for app in apps) or "none"
     raise NotFoundError(
         f"no app named {name!r} (known: {known})",
-        hint="apps are folders with a Dockerfile under `images.apps_dir` or in `images.app_dirs`",
+        hint="apps are folders under `images.apps_dir` or in `images.app_dirs` with a Dockerfile "
+        "or `[tool.appkit.image]` in their pyproject.toml",
     )
 
 

@@ -14,12 +14,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from services.errors import CancelledError, ImageBuildError, UsageError
-from services.images.apps import AppSource, GitVersion, app_version, image_reference
+from services.images.apps import RECIPE_ARGS, AppSource, GitVersion, app_version, image_reference
 from services.images.engine import APP_LABEL, engine_errors
-from services.images.kit import AppKit, require_kit, write_context
+from services.images.kit import DOCKERFILE, AppKit, require_kit, write_context
 from services.images.stream import AbortableStream, stream_failure
 from services.progress import CancelToken
 
@@ -41,7 +42,13 @@ class BuildRequest:
     labels: dict[str, str]
     nocache: bool = False
     kit: AppKit | None = None
-    """The app kit whose wheel goes into `kit/` of the context (for an app whose Dockerfile copies it)."""
+    """The app kit whose wheel goes into `kit/` of the context (for an app whose Dockerfile copies it),
+    and whose Dockerfile builds an app with a `recipe`."""
+
+    @property
+    def kit_dockerfile(self) -> Path | None:
+        """The kit's Dockerfile, when the app is built from it."""
+        return self.kit.dockerfile if self.kit is not None and self.app.recipe is not None else None
 
 
 @dataclass(frozen=True)
@@ -129,13 +136,21 @@ def plan_build(
     version: GitVersion | None = None,
     kit: AppKit | None = None,
 ) -> BuildRequest:
-    """The tag, build arguments (BASE_IMAGE, VERSION, GIT_REVISION, then the user's) and labels of a
-    build; `kit` goes into the context when the app's Dockerfile copies `kit/` (`UsageError` without one)."""
+    """The tag, build arguments (BASE_IMAGE, VERSION, GIT_REVISION, the user's, then APP and
+    DESCRIPTION of an app built from the kit's Dockerfile) and labels of a build; `kit` goes into the
+    context when the app's Dockerfile copies `kit/` or is the kit's (`UsageError` without one)."""
     user = dict(build_args or {})
     check_build_args(user)
-    kit = require_kit(app.name, app.dockerfile, kit)
+    if app.recipe is not None and RECIPE_ARGS & set(user):
+        raise UsageError(
+            f"build arguments {', '.join(sorted(RECIPE_ARGS))} of {app.name} are set by the workbench",
+            hint="they come from [tool.appkit.image] of the app's pyproject.toml",
+        )
+    kit = require_kit(app, kit)
     version = version or app_version(app.path, also=[kit.source] if kit else [])
     args = {"VERSION": version.version, "GIT_REVISION": version.revision or "unknown", **user}
+    if app.recipe is not None:
+        args |= app.recipe.build_args()
     if base_image:
         args["BASE_IMAGE"] = base_image
     # one label (each is a build step of its own); version and revision labels are the Dockerfile's
@@ -190,11 +205,11 @@ def stream_build(api: Any, request: BuildRequest, *, cancel: CancelToken | None 
     kit_wheel = request.kit.wheel() if request.kit else None
     try:
         with tempfile.TemporaryFile() as context, AbortableStream(api, cancel), engine_errors(what):
-            write_context(context, request.app.path, kit_wheel=kit_wheel)
+            write_context(context, request.app.path, kit_wheel=kit_wheel, dockerfile=request.kit_dockerfile)
             chunks = api.build(  # a generator: closed below, whichever way the loop ends
                 fileobj=context,
                 custom_context=True,
-                dockerfile="Dockerfile",
+                dockerfile=DOCKERFILE,
                 tag=request.reference,
                 buildargs=request.build_args,
                 labels=request.labels,

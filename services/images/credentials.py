@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from services.errors import ConfigError
+from services.errors import ConfigError, NextStep
 
 AuthKind = Literal["docker-config", "password", "acr"]
 
@@ -47,7 +47,8 @@ class RegistryAccess:
         if not self.server:
             raise ConfigError(
                 "no registry configured (registry.login_server is unset)",
-                hint="set [registry] login_server in workbench.toml, or run `workbench infra up --env dev`",
+                hint="set [registry] login_server in workbench.toml; deploying the infra writes it",
+                step=NextStep.of("infra.up", env="dev"),
             )
         return self.server
 

@@ -1,10 +1,13 @@
 """The build context of an app's image, with the app kit's wheel in `kit/` for apps that use it.
 
 The apps share `apps/appkit` (security, limits, observability, readiness, the RAG prompt
-contract). An app whose Dockerfile copies `kit/` gets the kit's wheel there, built on this machine
-(`pip wheel --no-deps` of a private copy of the kit, with fixed timestamps) and cached by the
-digest of the kit's files, so an unchanged kit keeps the image's cached layers. The wheel sits in
-a folder of its own beside `wheels/`, so a wheelhouse-only (`--no-index`) install still finds it.
+contract) and its Dockerfile, `apps/appkit/app.Dockerfile`: an app without a Dockerfile of its
+own whose pyproject.toml has `[tool.appkit.image]` is built from it (the kit's Dockerfile goes
+into the context as `Dockerfile`, beside the app's files). An app whose Dockerfile copies `kit/`
+(the kit's does) gets the kit's wheel there, built on this machine (`pip wheel --no-deps` of a
+private copy of the kit, with fixed timestamps) and cached by the digest of the kit's files, so an
+unchanged kit keeps the image's cached layers. The wheel sits in a folder of its own beside
+`wheels/`, so a wheelhouse-only (`--no-index`) install still finds it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from pathlib import Path
 from typing import IO
 
 from services.errors import ImageBuildError, UsageError
+from services.images.apps import AppSource
 
 KIT_FOLDER = "kit"
 """Where the kit's wheel lies in the build context."""
 KIT_SOURCE = "appkit"
 """The kit's folder beside the apps."""
+KIT_DOCKERFILE = "app.Dockerfile"
+"""The Dockerfile of the apps built from the kit's, in the kit's folder."""
+DOCKERFILE = "Dockerfile"
+"""Where the Dockerfile lies in the build context."""
 SOURCE_DATE_EPOCH = "315532800"
 """1980-01-01, the earliest time a wheel (zip) can record: the same kit makes the same wheel."""
 _COPIES_KIT = re.compile(r"^\s*(?:COPY|ADD)\s+(?:--\S+\s+)*\.?/?kit(?:/|\s)", re.IGNORECASE | re.MULTILINE)
@@ -40,6 +48,11 @@ class AppKit:
 
     source: Path
     cache: Path
+
+    @property
+    def dockerfile(self) -> Path:
+        """The Dockerfile of the apps built from the kit's."""
+        return self.source / KIT_DOCKERFILE
 
     def wheel(self) -> Path:
         """The kit's wheel for its files as they are now: from the cache, else built into it."""
@@ -68,14 +81,27 @@ def uses_kit(dockerfile: Path) -> bool:
         return False
 
 
-def require_kit(app: str, dockerfile: Path, kit: AppKit | None) -> AppKit | None:
-    """The kit when the app's Dockerfile needs it (`UsageError` when there is none); None otherwise."""
-    if not uses_kit(dockerfile):
+def needs_kit(app: AppSource) -> bool:
+    """Whether the app's image holds the kit: built from the kit's Dockerfile, or its own copies `kit/`."""
+    return app.recipe is not None or uses_kit(app.dockerfile)
+
+
+def require_kit(app: AppSource, kit: AppKit | None) -> AppKit | None:
+    """The kit when the app's image needs it (`UsageError` when there is none, or when the app is
+    built from the kit's Dockerfile and the kit has none); None otherwise."""
+    if not needs_kit(app):
         return None
+    hint = f"keep the kit in {KIT_SOURCE}/ of `images.apps_dir` (a folder with its pyproject.toml)"
     if kit is None:
+        what = (
+            f"{app.name} is built from the app kit's Dockerfile"
+            if app.recipe
+            else f"the Dockerfile of {app.name} copies kit/"
+        )
+        raise UsageError(f"{what}, and no app kit was found", hint=hint)
+    if app.recipe is not None and not kit.dockerfile.is_file():
         raise UsageError(
-            f"the Dockerfile of {app} copies kit/, and no app kit was found",
-            hint=f"keep the kit in {KIT_SOURCE}/ of `images.apps_dir` (a folder with its pyproject.toml)",
+            f"{app.name} is built from the app kit's Dockerfile, and {kit.dockerfile} is missing", hint=hint
         )
     return kit
 
@@ -125,20 +151,25 @@ def _kit_failure(source: Path, detail: str) -> ImageBuildError:
     )
 
 
-def write_context(target: IO[bytes], app_path: Path, *, kit_wheel: Path | None) -> None:
+def write_context(target: IO[bytes], app_path: Path, *, kit_wheel: Path | None, dockerfile: Path | None = None) -> None:
     """Write the app's folder as its `.dockerignore` admits it into `target` as a tar, with `kit_wheel`
-    in `kit/` (replacing any `kit/` of the folder), and rewind it for docker-py's `custom_context`."""
+    in `kit/` (replacing any `kit/` of the folder) and `dockerfile` (the kit's) as `Dockerfile`, and
+    rewind it for docker-py's `custom_context`."""
     from docker.utils.build import exclude_paths
 
     root = str(app_path)
-    names = sorted(exclude_paths(root, _ignore_patterns(app_path), dockerfile="Dockerfile"))
+    names = sorted(exclude_paths(root, _ignore_patterns(app_path), dockerfile=DOCKERFILE))
     if kit_wheel is not None:
         names = [n for n in names if n != KIT_FOLDER and not n.startswith(f"{KIT_FOLDER}/")]
+    if dockerfile is not None:
+        names = [n for n in names if n != DOCKERFILE]
     with tarfile.open(fileobj=target, mode="w") as tar:
         for name in names:
             tar.add(os.path.join(root, name), arcname=name, recursive=False)
         if kit_wheel is not None:
             _add_kit(tar, kit_wheel)
+        if dockerfile is not None:
+            _add_file(tar, dockerfile, DOCKERFILE)
     target.seek(0)
 
 
@@ -155,7 +186,11 @@ def _add_kit(tar: tarfile.TarFile, wheel: Path) -> None:
     folder = tarfile.TarInfo(KIT_FOLDER)
     folder.type, folder.mode = tarfile.DIRTYPE, 0o755
     tar.addfile(folder)
-    entry = tarfile.TarInfo(f"{KIT_FOLDER}/{wheel.name}")
-    entry.size, entry.mode = wheel.stat().st_size, 0o644
-    with wheel.open("rb") as data:
+    _add_file(tar, wheel, f"{KIT_FOLDER}/{wheel.name}")
+
+
+def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
+    entry = tarfile.TarInfo(name)
+    entry.size, entry.mode = path.stat().st_size, 0o644
+    with path.open("rb") as data:
         tar.addfile(entry, data)

@@ -18,7 +18,7 @@ from services.images.apps import AppSource, GitVersion, app_version, discover_ap
 from services.images.build import BuildResult, OnBuildEvent, build_image, plan_build
 from services.images.credentials import RegistryAccess
 from services.images.engine import LocalImage, connect, list_local_images
-from services.images.kit import AppKit, find_kit, uses_kit
+from services.images.kit import AppKit, find_kit, needs_kit
 from services.images.push import OnPush, PushResult, push_image
 from services.images.registry import RegistryClient, RegistryLogin, login_hint
 from services.progress import CancelToken
@@ -56,7 +56,7 @@ class ImagesConfig:
 
     def version(self, app: AppSource) -> GitVersion:
         """The app's version, dirty also when the kit its image holds has uncommitted changes."""
-        kit = self.kit() if uses_kit(app.dockerfile) else None
+        kit = self.kit() if needs_kit(app) else None
         return app_version(app.path, also=[kit.source] if kit else [])
 
 
@@ -166,7 +166,7 @@ def parse_target(target: str) -> tuple[str, str | None]:
     """`APP[:TAG]` as (app, tag or None)."""
     name, sep, tag = target.partition(":")
     if not name or (sep and not tag) or "/" in target:
-        raise UsageError(f"{target!r} is not APP or APP:TAG", hint="e.g. `workbench image push chatbot:v1.2-g1a2b3c4`")
+        raise UsageError(f"{target!r} is not APP or APP:TAG", hint="e.g. chatbot or chatbot:v1.2-g1a2b3c4")
     return name, tag or None
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.errors import CancelledError, NotFoundError, RegistryAuthError, RegistryError
+from services.errors import CancelledError, NextStep, NotFoundError, RegistryAuthError, RegistryError
 from services.images.apps import split_reference
 from services.images.credentials import RegistryCredentials
 from services.images.engine import engine_errors, image_exists
@@ -180,7 +180,9 @@ def push_image(
     if tag is None:
         raise NotFoundError(f"{reference} has no tag", hint="push APP or APP:TAG")
     if not image_exists(api, reference):
-        raise NotFoundError(f"no local image {reference}", hint="build it first: `workbench image build APP`")
+        raise NotFoundError(
+            f"no local image {reference}", step=NextStep.of("image.build", app=repository.rsplit("/", 1)[-1])
+        )
     started = time.monotonic()
     tracker = PushTracker(reference, on_progress, auth_hint=auth_hint)
     what = f"push of {reference}"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from services.errors import InfraInvalidError
+from services.errors import InfraInvalidError, NextStep
 from services.infra.cloud_init import cloud_init_drift
 from services.infra.expr import PARAM_REF, VAR_REF, is_expression, references
 from services.infra.findings import Finding, ValidationReport
@@ -266,5 +266,5 @@ def require_valid(report: ValidationReport) -> None:
     count = len(problems)
     raise InfraInvalidError(
         f"{report.env}: {count} problem{'s' if count != 1 else ''} in templates or parameters, first: {problems[0]}",
-        hint="`workbench infra validate` lists them all",
+        step=NextStep.of("infra.validate", env=report.env),
     )

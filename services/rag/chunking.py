@@ -23,7 +23,7 @@ def check_sizes(chunk_size: int, overlap: int, *, max_tokens: int, model_id: str
     if chunk_size > max_tokens:
         raise UsageError(
             f"chunk size {chunk_size} exceeds {model_id}'s input length of {max_tokens} tokens",
-            hint=f"use --chunk-size {max_tokens} or less (longer chunks would be cut off when embedded)",
+            hint=f"use a chunk size of {max_tokens} or less (longer chunks would be cut off when embedded)",
         )
 
 

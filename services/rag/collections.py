@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from services.errors import NotFoundError, ReadOnlyCollectionError, UsageError
+from services.errors import NextStep, NotFoundError, ReadOnlyCollectionError, UsageError
 from services.rag.embeddings import MINILM
 from services.rag.types import CREATED_BY, CollectionInfo
 
@@ -41,7 +41,7 @@ def open_collection(client: ClientAPI, name: str) -> Collection:
     except (ChromaNotFound, ValueError) as exc:
         if isinstance(exc, ValueError) and "does not exist" not in str(exc):
             raise UsageError(f"collection {name!r}: {exc}") from None
-        raise NotFoundError(f"collection {name!r} does not exist", hint="see `workbench rag ls`") from None
+        raise NotFoundError(f"collection {name!r} does not exist", step=NextStep("rag.ls")) from None
 
 
 def is_workbench(collection: Collection) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.cache import cached_snapshot
-from services.errors import NotFoundError
+from services.errors import NextStep, NotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -81,7 +81,7 @@ def resolve_model_path(model_id: str, *, cache_dir: Path) -> Path:
         return packaged_minilm()
     raise NotFoundError(
         f"embedding model {model_id} is not in the HF cache {cache_dir}",
-        hint=f"download it with `workbench models download {repo}` (or `workbench demo init` for {MINILM})",
+        step=NextStep.of("models.download", repo=repo),
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.errors import ReadOnlyCollectionError, UsageError
+from services.errors import NextStep, ReadOnlyCollectionError, UsageError
 from services.rag.chunking import make_splitter
 from services.rag.collections import is_workbench, recorded_model
 from services.rag.embeddings import Embedder, load_embedder
@@ -170,19 +170,20 @@ def _check_compatible(found: Collection, model_id: str, chunk_size: int, overlap
     if not is_workbench(found):
         raise ReadOnlyCollectionError(
             f"collection {found.name!r} was not made by the workbench; it is read-only here",
-            hint="ingest into a new collection (--collection NEW_NAME); query this one as it is",
+            hint="ingest into a new collection (another name); query this one as it is",
         )
     meta = found.metadata or {}
     if recorded_model(found) != model_id:
         raise UsageError(
             f"collection {found.name!r} was built with {recorded_model(found)}, not {model_id}",
-            hint=f"pass --model {recorded_model(found)}, or ingest into a new collection",
+            hint=f"embed with {recorded_model(found)}, the model it was built with, or ingest into a new collection",
         )
     if (meta.get("chunk_size"), meta.get("chunk_overlap")) != (chunk_size, overlap):
         raise UsageError(
             f"collection {found.name!r} was chunked with size {meta.get('chunk_size')} and overlap "
             f"{meta.get('chunk_overlap')}, not {chunk_size} and {overlap}",
-            hint="use the recorded values, or remove the collection (`workbench rag rm`) to rebuild it",
+            hint="use the recorded values, or remove the collection to rebuild it",
+            step=NextStep.of("rag.rm", name=found.name),
         )
 
 

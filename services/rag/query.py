@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.errors import EmbeddingModelUnknownError, UsageError
+from services.errors import EmbeddingModelUnknownError, NextStep, UsageError
 from services.rag.collections import is_workbench, open_collection, recorded_model
 from services.rag.embeddings import load_embedder
 from services.rag.types import Hit
@@ -55,7 +55,7 @@ def query_model(found: Collection, model_id: str | None) -> str:
         return model_id
     raise EmbeddingModelUnknownError(
         f"collection {found.name!r} was made outside the workbench and does not record its embedding model",
-        hint="name the model that made it: `workbench rag query NAME TEXT --model MODEL_ID` (or `model_id=`)",
+        step=NextStep.of("rag.query_model", name=found.name),
     )
 
 

@@ -5,26 +5,21 @@ from __future__ import annotations
 import json
 import ssl
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
+
+from tests.localhttp import LocalHandler, LocalHttpServer
 
 if TYPE_CHECKING:
     from .server import FakeArm
 
 
-class ArmHttpsServer(ThreadingHTTPServer):
-    daemon_threads = True
+class ArmHttpsServer(LocalHttpServer):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], arm: FakeArm, context: ssl.SSLContext) -> None:
         self.arm = arm
         self.context = context
         super().__init__(address, ArmRequestHandler)
-
-    def server_bind(self) -> None:
-        TCPServer.server_bind(self)  # no reverse DNS lookup of the host
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = self.socket.accept()
@@ -35,17 +30,9 @@ class ArmHttpsServer(ThreadingHTTPServer):
         """Clients hanging up (or failing the handshake) are not errors of the fake."""
 
 
-class ArmRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
+class ArmRequestHandler(LocalHandler):
     timeout = 30
     server: ArmHttpsServer
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
 
     def do_PUT(self) -> None:
         self._serve()
@@ -55,9 +42,6 @@ class ArmRequestHandler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No per-request logging to stderr."""
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

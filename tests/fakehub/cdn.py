@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
+
+from tests.localhttp import LocalHandler, LocalHttpServer
 
 
 @dataclass(frozen=True)
@@ -56,30 +56,14 @@ class RecordingCdn:
             self.requests.append(request)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LocalHttpServer):
     def __init__(self, address: tuple[str, int], cdn: RecordingCdn) -> None:
         self.cdn = cdn
         super().__init__(address, _Handler)
 
-    def server_bind(self) -> None:
-        TCPServer.server_bind(self)  # no reverse DNS lookup
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LocalHandler):
     server: _Server
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default per-request logging."""
 
     def _serve(self) -> None:
         cdn = self.server.cdn

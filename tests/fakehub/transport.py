@@ -7,11 +7,11 @@ import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+from tests.localhttp import LocalHandler, LocalHttpServer
 
 from .repos import HubFile
 from .wire import HubRequest, HubResponse
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 STREAM_CHUNK = 1024 * 1024
 
 
-class HubHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
+class HubHttpServer(LocalHttpServer):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], hub: FakeHub) -> None:
@@ -31,11 +30,6 @@ class HubHttpServer(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, HubRequestHandler)
-
-    def server_bind(self) -> None:
-        # Skip HTTPServer's reverse DNS lookup of the host, which can take seconds.
-        TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
@@ -58,20 +52,9 @@ class HubHttpServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class HubRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
+class HubRequestHandler(LocalHandler):
     timeout = 60
     server: HubHttpServer
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default per-request logging to stderr."""
 
     def _serve(self) -> None:
         hub = self.server.hub

@@ -11,6 +11,8 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,17 @@ def build_and_push(tb: dict[str, str], repository: str = "deploy-fixture") -> Im
         tags.append(tag)
     host.close()
     return Images(*tags)
+
+
+@contextmanager
+def pushed_images(tb: dict[str, str], repository: str = "deploy-fixture") -> Iterator[Images]:
+    """The fixture's versions pushed as `repository` (`build_and_push`), on a deploy target that is
+    cleaned (`clean_target`) before and after."""
+    clean_target(tb)
+    try:
+        yield build_and_push(tb, repository)
+    finally:
+        clean_target(tb)
 
 
 def clean_target(tb: dict[str, str]) -> None:

@@ -85,14 +85,14 @@ def engine(base_url: str) -> Any:
     return docker.APIClient(base_url=base_url, version="auto", timeout=300)
 
 
-def pull(api: Any, reference: str, tb: ImagesBed) -> None:
+def pull(api: Any, reference: str, bed: ImagesBed) -> None:
     """Pull `reference` on `api`'s engine with the test bed's login (any earlier copy removed first)."""
     import docker.errors
 
     with suppress(docker.errors.ImageNotFound):
         api.remove_image(reference, force=True)
     repository, tag = reference.rsplit(":", 1)
-    auth = {"username": tb.user, "password": tb.password, "serveraddress": tb.registry}
+    auth = {"username": bed.user, "password": bed.password, "serveraddress": bed.registry}
     for event in api.pull(repository, tag=tag, stream=True, decode=True, auth_config=auth):
         if "error" in event:
             raise AssertionError(f"pull of {reference} failed: {event['error']}")

@@ -33,16 +33,6 @@ from services.store import Store
 from tests.integration.artifact_support import azurite_storage, remote_env, storage_factory
 
 
-@pytest.fixture(params=["folder", "azurite"])
-def remote_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def open_remote(remote_kind: str, tmp_path: Path) -> Callable[[], Storage]:
-    return storage_factory(remote_kind, tmp_path)
-
-
 def workspace(tmp_path: Path, name: str, open_remote: Callable[[], Storage], actor: str = "alice@dev") -> Artifacts:
     return Artifacts(tmp_path / name, open_remote=open_remote, actor=actor)
 

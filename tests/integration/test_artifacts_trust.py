@@ -26,16 +26,6 @@ from tests.integration.artifact_support import azurite_storage, remote_env, stor
 from tests.integration.test_artifacts import adapter_folder, files_of, register, workspace
 
 
-@pytest.fixture(params=["folder", "azurite"])
-def remote_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def open_remote(remote_kind: str, tmp_path: Path) -> Callable[[], Storage]:
-    return storage_factory(remote_kind, tmp_path)
-
-
 def plant(remote: Storage, location: str, claims: tuple[str, str, str], files: dict[str, bytes]) -> None:
     """Put a manifest under `location` (`kind/name/version`) whose identity is `claims`: a copy of the
     version's own manifest when it exists, else one listing `files`, written where `claims` says."""

@@ -9,14 +9,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from services.artifacts.model import parse_ref
-from services.artifacts.storage import LocalFolderStorage
 from services.artifacts.workspace import Artifacts
 from services.deploy import lock, releases
 from services.deploy.engine import connect
@@ -27,30 +25,10 @@ from tests.integration.deploy_support import (
     APPS,
     Images,
     app_spec,
-    build_and_push,
-    clean_target,
     get,
     registry_auth,
     target,
 )
-from tests.testbed import read_testbed
-
-
-@pytest.fixture(scope="module")
-def tb() -> dict[str, str]:
-    return read_testbed()
-
-
-@pytest.fixture(scope="module")
-def images(tb: dict[str, str]) -> Iterator[Images]:
-    clean_target(tb)
-    yield build_and_push(tb)
-    clean_target(tb)
-
-
-@pytest.fixture
-def arts(tmp_path: Path) -> Artifacts:
-    return Artifacts(tmp_path / "workspace", open_remote=lambda: LocalFolderStorage(tmp_path / "remote"))
 
 
 def run(tb: dict[str, str], arts: Artifacts, app: str, image: str, version: str, **spec: object) -> releases.Release:

@@ -16,8 +16,7 @@ from textual.widgets import DataTable, Input
 
 from services.deploy import releases
 from services.store import Store
-from tests.integration.deploy_support import Images, build_and_push, clean_target, get
-from tests.testbed import read_testbed
+from tests.integration.deploy_support import Images, get, pushed_images
 from tests.ui.conftest import make_app, settle, wait_for
 from workbench.settings import load_settings
 from workbench.tui.screens.deploy.screen import DeployScreen
@@ -28,15 +27,11 @@ PORT = 18108
 
 
 @pytest.fixture(scope="module")
-def tb() -> dict[str, str]:
-    return read_testbed()
-
-
-@pytest.fixture(scope="module")
 def images(tb: dict[str, str]) -> Iterator[Images]:
-    clean_target(tb)
-    yield build_and_push(tb, "fx-ui")
-    clean_target(tb)
+    """The fixture's versions pushed as `fx-ui`, the app this module deploys (the shared `images` are
+    `deploy-fixture`)."""
+    with pushed_images(tb, "fx-ui") as pushed:
+        yield pushed
 
 
 def settings_for(tb: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:

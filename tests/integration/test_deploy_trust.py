@@ -14,7 +14,6 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from click.testing import CliRunner
 
 from services.artifacts.model import FileEntry, Manifest, parse_ref
-from services.artifacts.storage import LocalFolderStorage
 from services.artifacts.workspace import Artifacts
 from services.deploy import lock, releases, volumes
 from services.deploy.engine import connect
@@ -33,33 +31,13 @@ from tests.integration.deploy_support import (
     APPS,
     Images,
     app_spec,
-    build_and_push,
-    clean_target,
     get,
     registry_auth,
     target,
 )
-from tests.testbed import read_testbed
 
 ROOT = Path(__file__).parents[2]
 KEYS_ENV = "WB_TEST_FX_KEYS"
-
-
-@pytest.fixture(scope="module")
-def tb() -> dict[str, str]:
-    return read_testbed()
-
-
-@pytest.fixture(scope="module")
-def images(tb: dict[str, str]) -> Iterator[Images]:
-    clean_target(tb)
-    yield build_and_push(tb)
-    clean_target(tb)
-
-
-@pytest.fixture
-def arts(tmp_path: Path) -> Artifacts:
-    return Artifacts(tmp_path / "workspace", open_remote=lambda: LocalFolderStorage(tmp_path / "remote"))
 
 
 def request_for(tb: dict[str, str], app: str, image: str, version: str, **spec: Any) -> DeployRequest:

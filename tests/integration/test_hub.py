@@ -134,9 +134,8 @@ def test_unknown_model_and_revision(fake_hub: FakeHub, tmp_path: Path) -> None:
 def test_download_refused_when_disk_is_short(
     tiny_llama_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.hub.disk.free_disk", lambda path: 1000)
     with pytest.raises(InsufficientDiskError, match="free"):
-        download_model(conn_for(tiny_llama_hub, tmp_path), "workbench-demo/tiny-llama")
+        download_model(conn_for(tiny_llama_hub, tmp_path), "workbench-demo/tiny-llama", disk=lambda path: 1000)
     assert not list((tmp_path / "hub").rglob("*.safetensors"))
 
 

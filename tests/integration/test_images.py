@@ -34,7 +34,6 @@ from tests.integration.images_support import (
     ImagesBed,
     engine,
     http,
-    images_bed,
     pull,
     running,
     wait_healthy,
@@ -44,32 +43,27 @@ CANARY = f"canary-build-env-{uuid.uuid4().hex[:10]}"
 API_KEY = "test-key-" + uuid.uuid4().hex[:8]
 
 
-@pytest.fixture(scope="module")
-def tb() -> ImagesBed:
-    return images_bed()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     git_app(tmp_path / "repo")
     return tmp_path / "repo"
 
 
-def test_build_push_pull_run_and_call(tb: ImagesBed, repo: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_build_push_pull_run_and_call(bed: ImagesBed, repo: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # docker-py, urllib3 and httpx log at debug level: never the password
-    config = tb.config(repo / "apps")
+    config = bed.config(repo / "apps")
     built = build_app(config, "hello")
-    assert built.reference == f"{tb.registry}/hello:{short_head(repo)}" and not built.dirty
+    assert built.reference == f"{bed.registry}/hello:{short_head(repo)}" and not built.dirty
     pushed = push_app(config, "hello")
     assert pushed.digest.startswith("sha256:") and pushed.size_bytes and pushed.size_bytes > 1_000_000
     with RegistryClient(config.registry) as client:
         assert client.manifest_digest("hello", short_head(repo)) == pushed.digest
         assert short_head(repo) in client.tags("hello")
-    assert caplog.records and tb.password not in caplog.text
+    assert caplog.records and bed.password not in caplog.text
 
-    deploy = engine(tb.deploy_docker_host)
-    pull(deploy, built.reference, tb)
-    assert f"{tb.registry}/hello@{pushed.digest}" in deploy.inspect_image(built.reference)["RepoDigests"]
+    deploy = engine(bed.deploy_docker_host)
+    pull(deploy, built.reference, bed)
+    assert f"{bed.registry}/hello@{pushed.digest}" in deploy.inspect_image(built.reference)["RepoDigests"]
     with running(deploy, built.reference, {"APP_API_KEY": API_KEY}) as (container, port):
         wait_healthy(deploy, container)
         url = f"http://{DEPLOY_HOST_IP}:{port}"
@@ -81,37 +75,37 @@ def test_build_push_pull_run_and_call(tb: ImagesBed, repo: Path, caplog: pytest.
 
 
 def test_unauthenticated_and_wrong_pushes_are_refused(
-    tb: ImagesBed, repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    bed: ImagesBed, repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    config = tb.config(repo / "apps")
+    config = bed.config(repo / "apps")
     build_app(config, "hello")
-    anonymous = tb.config(repo / "apps", auth="docker-config", docker_config=tmp_path / "no-docker-config")
+    anonymous = bed.config(repo / "apps", auth="docker-config", docker_config=tmp_path / "no-docker-config")
     with pytest.raises(RegistryAuthError) as err:
         push_app(anonymous, "hello")
-    assert err.value.message.startswith(f"registry {tb.registry} refused the push of {tb.registry}/hello:")
+    assert err.value.message.startswith(f"registry {bed.registry} refused the push of {bed.registry}/hello:")
     assert "no basic auth credentials" in err.value.message or "unauthorized" in err.value.message
-    assert f"docker login {tb.registry}" in (err.value.hint or "")
+    assert f"docker login {bed.registry}" in (err.value.hint or "")
 
-    wrong = tb.config(repo / "apps", environ={"WB_TEST_REGISTRY_PASSWORD": CANARY})
+    wrong = bed.config(repo / "apps", environ={"WB_TEST_REGISTRY_PASSWORD": CANARY})
     with pytest.raises(RegistryAuthError) as err:
         push_app(wrong, "hello")
     assert CANARY not in str(err.value) and "WB_TEST_REGISTRY_PASSWORD" in (err.value.hint or "")
     assert CANARY not in caplog.text
 
     with pytest.raises(ConfigError):
-        push_app(tb.config(repo / "apps", environ={}), "hello")
+        push_app(bed.config(repo / "apps", environ={}), "hello")
 
 
 def test_image_is_non_root_has_a_health_check_and_no_build_secret(
-    tb: ImagesBed, repo: Path, monkeypatch: pytest.MonkeyPatch
+    bed: ImagesBed, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # secrets in the calling process's environment, where a careless build would pick them up
     monkeypatch.setenv("WB_CANARY_SECRET", CANARY)
-    monkeypatch.setenv("WB_TEST_REGISTRY_PASSWORD", tb.password)
-    config = tb.config(repo / "apps", environ=None)
+    monkeypatch.setenv("WB_TEST_REGISTRY_PASSWORD", bed.password)
+    config = bed.config(repo / "apps", environ=None)
     built = build_app(config, "hello", build_args={"PIP_NO_CACHE_DIR": "1"}, nocache=True)
-    api = connect(tb.docker_host)
+    api = connect(bed.docker_host)
     image = api.inspect_image(built.reference)
     assert image["Config"]["User"] == "10001:10001"
     assert image["Config"]["Healthcheck"]["Test"][0] == "CMD"
@@ -120,17 +114,17 @@ def test_image_is_non_root_has_a_health_check_and_no_build_secret(
     assert labels["org.opencontainers.image.version"] == built.version
     history = json.dumps(api.history(built.reference))
     config_text = json.dumps(image)
-    for secret in (CANARY, tb.password):
+    for secret in (CANARY, bed.password):
         assert secret not in history and secret not in config_text
     assert f"APP_VERSION={built.version}" in image["Config"]["Env"]  # the build arguments did arrive
 
 
-def test_a_dirty_tree_gets_a_dirty_tag_that_prod_refuses(tb: ImagesBed, repo: Path) -> None:
+def test_a_dirty_tree_gets_a_dirty_tag_that_prod_refuses(bed: ImagesBed, repo: Path) -> None:
     (repo / "apps" / "hello" / "app" / "extra.txt").write_text("not committed\n")
-    built = build_app(tb.config(repo / "apps"), "hello")
-    assert built.reference == f"{tb.registry}/hello:{short_head(repo)}-dirty" and built.dirty
+    built = build_app(bed.config(repo / "apps"), "hello")
+    assert built.reference == f"{bed.registry}/hello:{short_head(repo)}-dirty" and built.dirty
     assert is_deployable(built.version, "dev") and not is_deployable(built.version, "prod")
-    labels = connect(tb.docker_host).inspect_image(built.reference)["Config"]["Labels"]
+    labels = connect(bed.docker_host).inspect_image(built.reference)["Config"]["Labels"]
     assert labels["org.opencontainers.image.version"].endswith("-dirty")
 
 
@@ -148,8 +142,8 @@ def build_containers(api: Any, container: str) -> list[Any]:
     return api.containers(all=True, filters={"id": container})
 
 
-def test_cancel_stops_a_build_in_a_silent_step(tb: ImagesBed, tmp_path: Path) -> None:
-    config = tb.config(tmp_path / "apps", app_dirs=(slow_app(tmp_path),))
+def test_cancel_stops_a_build_in_a_silent_step(bed: ImagesBed, tmp_path: Path) -> None:
+    config = bed.config(tmp_path / "apps", app_dirs=(slow_app(tmp_path),))
     cancel = CancelToken()
     running_in: list[str] = []
 
@@ -163,23 +157,23 @@ def test_cancel_stops_a_build_in_a_silent_step(tb: ImagesBed, tmp_path: Path) ->
         build_app(config, "slow", on_event=watch, cancel=cancel)
     assert time.monotonic() - started < 30, "the cancel waited for the sleeping step"
     assert err.value.message == "build of slow cancelled" and running_in
-    api = connect(tb.docker_host)
+    api = connect(bed.docker_host)
     deadline = time.monotonic() + 30
     while build_containers(api, running_in[0]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert build_containers(api, running_in[0]) == [], "the engine kept running the cancelled step"
-    assert api.images(name=f"{tb.registry}/slow") == []
+    assert api.images(name=f"{bed.registry}/slow") == []
 
 
-def test_ctrl_c_cancels_a_cli_build_cleanly(tb: ImagesBed, tmp_path: Path) -> None:
+def test_ctrl_c_cancels_a_cli_build_cleanly(bed: ImagesBed, tmp_path: Path) -> None:
     app = slow_app(tmp_path)
     env = {
         **os.environ,
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "WORKBENCH_IMAGES__APPS_DIR": str(tmp_path),
-        "WORKBENCH_IMAGES__BASE_IMAGE": tb.base_image,
-        "WORKBENCH_IMAGES__DOCKER_HOST": tb.docker_host,
-        "WORKBENCH_REGISTRY__LOGIN_SERVER": tb.registry,
+        "WORKBENCH_IMAGES__BASE_IMAGE": bed.base_image,
+        "WORKBENCH_IMAGES__DOCKER_HOST": bed.docker_host,
+        "WORKBENCH_REGISTRY__LOGIN_SERVER": bed.registry,
     }
     root = Path(__file__).parents[2]
     process = subprocess.Popen(

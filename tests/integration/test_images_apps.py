@@ -28,7 +28,6 @@ from tests.integration.images_support import (
     ImagesBed,
     engine,
     http,
-    images_bed,
     pull,
     running,
     wait_healthy,
@@ -37,11 +36,6 @@ from tests.integration.images_support import (
 APPS = Path(__file__).parents[2] / "apps"
 API_KEY = "sk-test-" + uuid.uuid4().hex
 ENV_PREFIX = {"chatbot": "CHATBOT_", "classifier": "CLASSIFIER_"}
-
-
-@pytest.fixture(scope="module")
-def tb() -> ImagesBed:
-    return images_bed()
 
 
 @pytest.fixture(scope="module")
@@ -132,23 +126,27 @@ def ask_classifier(url: str) -> None:
 @pytest.mark.timeout(3000)
 @pytest.mark.parametrize("name", ["chatbot", "classifier"])
 def test_real_app_builds_pushes_pulls_runs_and_answers(
-    name: str, tb: ImagesBed, wheelhouse: Path, models: Path, tmp_path: Path
+    name: str, bed: ImagesBed, wheelhouse: Path, models: Path, tmp_path: Path
 ) -> None:
-    assert (APPS / name / "Dockerfile").is_file(), f"apps/{name}/Dockerfile is missing"
+    assert not (APPS / name / "Dockerfile").exists(), f"apps/{name} is built from the kit's Dockerfile, not its own"
     context = context_with_wheels(name, wheelhouse, tmp_path)
-    config = tb.config(tmp_path / "no-apps-here", app_dirs=(context,), kit_dir=APPS / "appkit")
+    config = bed.config(tmp_path / "no-apps-here", app_dirs=(context,), kit_dir=APPS / "appkit")
     built = build_app(config, name)
-    host = engine(tb.docker_host)
+    host = engine(bed.docker_host)
     image = host.inspect_image(built.reference)
     assert image["Config"]["User"] == "10001:10001" and image["Config"]["Healthcheck"]["Test"]
+    labels = image["Config"]["Labels"]
+    assert labels["org.opencontainers.image.title"] == name and labels["org.opencontainers.image.description"]
+    assert image["Config"]["Entrypoint"][:3] == ["python3", "-m", "appkit.serve"]
+    assert f"APP={name}" in image["Config"]["Env"]
     assert kit_installed(host, built.reference), "the app kit is not in the image's environment"
     assert API_KEY not in json.dumps(image) + json.dumps(host.history(built.reference))
 
     pushed = push_app(config, name)
     assert pushed.digest.startswith("sha256:") and pushed.size_bytes
 
-    deploy = engine(tb.deploy_docker_host)
-    pull(deploy, built.reference, tb)
+    deploy = engine(bed.deploy_docker_host)
+    pull(deploy, built.reference, bed)
     prefix = ENV_PREFIX[name]
     environment = {f"{prefix}MODEL_PATH": f"/models/{name}", f"{prefix}API_KEYS": API_KEY}
     binds = {str(models): {"bind": "/models", "mode": "ro"}}
@@ -157,6 +155,7 @@ def test_real_app_builds_pushes_pulls_runs_and_answers(
             wait_healthy(deploy, container, timeout=240)
             url = f"http://{DEPLOY_HOST_IP}:{port}"
             _wait_ready(url, deploy, container)
+            assert http(f"{url}/healthz")[1]["version"] == built.version  # APP_VERSION reached the app
             (ask_chatbot if name == "chatbot" else ask_classifier)(url)
     finally:
         deploy.remove_image(built.reference, force=True)

@@ -12,6 +12,7 @@ from services.errors import (
     CancelledError,
     CredentialsError,
     DeploymentFailedError,
+    NextStep,
     NotFoundError,
     QuotaError,
 )
@@ -168,7 +169,7 @@ def test_outputs_without_a_deployment_say_what_to_run(fake_arm: FakeArm) -> None
     arm.ensure_group(session, "dev")
     with pytest.raises(NotFoundError, match="DeploymentNotFound") as caught:
         arm.deployment_outputs(target_for(fake_arm), "dev")
-    assert caught.value.hint and "infra up" in caught.value.hint
+    assert caught.value.step == NextStep("infra.up")
 
 
 def test_delete_group_waits_for_the_long_running_delete(fake_arm: FakeArm, ssh_key: Path) -> None:

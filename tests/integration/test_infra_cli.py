@@ -119,7 +119,7 @@ def test_down_needs_the_typed_name(run, fake_arm: FakeArm) -> None:  # type: ign
     refused = run("infra", "down", "--env", "dev")
     assert refused.exit_code == 2 and "--yes-i-typed rg-llm-workbench-dev" in refused.output
     wrong = run("infra", "down", "--env", "dev", "--yes-i-typed", "rg-llm-workbench-prod")
-    assert wrong.exit_code == 2 and "nothing deleted" in wrong.output
+    assert wrong.exit_code == 2 and "nothing was done" in wrong.output
     assert "rg-llm-workbench-dev" in fake_arm.groups
     done = run("infra", "down", "--env", "dev", "--yes-i-typed", "rg-llm-workbench-dev")
     assert done.exit_code == 0, done.output

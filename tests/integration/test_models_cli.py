@@ -213,8 +213,8 @@ def test_malformed_search_page_is_one_line_and_exit_1(fake_hub: FakeHub, run: Ru
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess[str]) -> None:
-    """Exit 1 with one `error:` line (and at most one `hint:` line), no traceback."""
+    """Exit 1 with one `error:` line (and at most a hint and a next step, as `hint:` lines), no traceback."""
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1, result.stderr
-    assert lines[0].startswith("error: ") and len(lines) <= 2, result.stderr
+    assert lines[0].startswith("error: ") and len(lines) <= 3, result.stderr
     assert all(line.startswith("hint: ") for line in lines[1:]), result.stderr

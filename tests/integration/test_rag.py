@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.errors import CancelledError, EmbeddingModelUnknownError, ReadOnlyCollectionError, UsageError
+from services.errors import CancelledError, EmbeddingModelUnknownError, NextStep, ReadOnlyCollectionError, UsageError
 from services.progress import CancelToken
 from services.rag.chroma import persistent_client
 from services.rag.collections import list_collections, remove_collection
@@ -171,7 +171,7 @@ def test_collection_made_by_plain_chromadb_opens_read_only(client: Any, tmp_path
     assert hits[0].source == "b.txt"
     with pytest.raises(EmbeddingModelUnknownError) as unknown_error:
         retrieve(client, "no-model-recorded", "when are backups?", cache_dir=tmp_path / "hub")
-    assert "--model" in str(unknown_error.value)
+    assert unknown_error.value.step == NextStep.of("rag.query_model", name="no-model-recorded")
     hits = retrieve(client, "no-model-recorded", "when are backups?", k=1, cache_dir=tmp_path / "hub", model_id=MINILM)
     assert hits[0].source == "b.txt"
 

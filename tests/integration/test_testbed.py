@@ -16,16 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from tests.testbed import read_testbed
-
 TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def tb() -> dict[str, str]:
-    return read_testbed()
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -29,16 +29,22 @@ def use_engine(monkeypatch: pytest.MonkeyPatch, api: FakeDockerAPI) -> FakeDocke
 
 
 def images_settings(
-    make_settings: SettingsFactory, tmp_path: Path, registry: FakeRegistry | None, monkeypatch: pytest.MonkeyPatch
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+    registry: FakeRegistry | None,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    login_server: str | None = None,
 ) -> Settings:
-    """Settings with the fixture app in `tmp_path/repo/apps` and, when given, the fake registry."""
+    """Settings with the fixture app in `tmp_path/repo/apps` and, when given, the fake registry
+    (under `login_server` when given: a name the test routes to the fake)."""
     if not (tmp_path / "repo").exists():
         git_app(tmp_path / "repo")
     env = {"images__apps_dir": str(tmp_path / "repo" / "apps"), "images__base_image": "workbench-base:bookworm"}
     if registry is not None:
         monkeypatch.setenv("WORKBENCH_REGISTRY_PASSWORD", PASSWORD)
         env |= {
-            "registry__login_server": registry.server,
+            "registry__login_server": login_server or registry.server,
             "registry__auth": "password",
             "registry__username": registry.username,
             "registry__plain_http": "true",

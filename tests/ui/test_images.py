@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.command import CommandPalette
@@ -27,15 +28,17 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> FakeDockerAPI:
     return use_engine(monkeypatch, FakeDockerAPI())
 
 
+@pytest.fixture
+def app(make_settings: SettingsFactory, tmp_path: Path, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The app with the fixture app in `tmp_path/repo` and the fake registry; its engine is `engine`,
+    or the one a test hands to `use_engine` before it runs the app."""
+    return make_app(images_settings(make_settings, tmp_path, registry, monkeypatch))
+
+
 async def test_lists_apps_and_registry_tags(
-    make_settings: SettingsFactory,
-    tmp_path: Path,
-    registry: FakeRegistry,
-    engine: FakeDockerAPI,
-    monkeypatch: pytest.MonkeyPatch,
+    app: Any, tmp_path: Path, registry: FakeRegistry, engine: FakeDockerAPI
 ) -> None:
     registry.add_image("hello", "older")
-    app = make_app(images_settings(make_settings, tmp_path, registry, monkeypatch))
     async with app.run_test(size=(140, 42)) as pilot:
         screen = await images_mode(pilot)
         assert column(screen, "#images-apps", 0) == ["hello"]
@@ -49,13 +52,8 @@ async def test_lists_apps_and_registry_tags(
 
 
 async def test_build_then_push_shows_log_layers_and_digest(
-    make_settings: SettingsFactory,
-    tmp_path: Path,
-    registry: FakeRegistry,
-    engine: FakeDockerAPI,
-    monkeypatch: pytest.MonkeyPatch,
+    app: Any, tmp_path: Path, registry: FakeRegistry, engine: FakeDockerAPI
 ) -> None:
-    app = make_app(images_settings(make_settings, tmp_path, registry, monkeypatch))
     async with app.run_test(size=(140, 42)) as pilot:
         screen = await images_mode(pilot)
         await pilot.press("b")
@@ -80,11 +78,8 @@ async def test_build_then_push_shows_log_layers_and_digest(
         assert all(PASSWORD not in n.message for n in app.notices)
 
 
-async def test_escape_cancels_a_build(
-    make_settings: SettingsFactory, tmp_path: Path, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_escape_cancels_a_build(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = use_engine(monkeypatch, FakeDockerAPI(step_delay=0.3))
-    app = make_app(images_settings(make_settings, tmp_path, registry, monkeypatch))
     async with app.run_test(size=(140, 42)) as pilot:
         screen = await images_mode(pilot)
         await pilot.press("b")
@@ -98,11 +93,8 @@ async def test_escape_cancels_a_build(
         assert engine.images_by_ref == {} and len(engine.builds) == 1
 
 
-async def test_a_failed_build_is_a_notification_and_the_mode_goes_on(
-    make_settings: SettingsFactory, tmp_path: Path, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_failed_build_is_a_notification_and_the_mode_goes_on(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     use_engine(monkeypatch, FakeDockerAPI(fail_step=2))
-    app = make_app(images_settings(make_settings, tmp_path, registry, monkeypatch))
     async with app.run_test(size=(140, 42)) as pilot:
         screen = await images_mode(pilot)
         await pilot.press("b")
@@ -126,14 +118,7 @@ async def test_push_needs_a_built_image_and_a_registry(
         assert engine.pushes == []
 
 
-async def test_push_before_build_says_to_build(
-    make_settings: SettingsFactory,
-    tmp_path: Path,
-    registry: FakeRegistry,
-    engine: FakeDockerAPI,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    app = make_app(images_settings(make_settings, tmp_path, registry, monkeypatch))
+async def test_push_before_build_says_to_build(app: Any, engine: FakeDockerAPI) -> None:
     async with app.run_test(size=(140, 42)) as pilot:
         await images_mode(pilot)
         await pilot.press("p")
@@ -141,14 +126,7 @@ async def test_push_before_build_says_to_build(
         assert engine.pushes == []
 
 
-async def test_palette_builds_and_pushes(
-    make_settings: SettingsFactory,
-    tmp_path: Path,
-    registry: FakeRegistry,
-    engine: FakeDockerAPI,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    app = make_app(images_settings(make_settings, tmp_path, registry, monkeypatch))
+async def test_palette_builds_and_pushes(app: Any, engine: FakeDockerAPI) -> None:
     async with app.run_test(size=(140, 42)) as pilot:
         for command, done in (("images: build", lambda: engine.images_by_ref), ("images: push", lambda: engine.pushes)):
             await pilot.press("ctrl+p")

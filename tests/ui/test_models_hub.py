@@ -11,10 +11,11 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from services.units import human_bytes
 from tests.fakehub import FakeHub, big_file_repo
-from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
+from tests.ui.conftest import FIXED_GPU, TINY, SettingsFactory, make_app, settle, wait_for
 from workbench.tui.screens.models.detail import ModelDetail
 from workbench.tui.screens.models.hub import HubPane
 from workbench.tui.widgets import ConfirmScreen, TransferBar
+from workbench.wiring import Services
 
 
 def hub_pane(app: Any) -> HubPane:
@@ -185,8 +186,8 @@ async def test_download_can_be_declined(make_settings: SettingsFactory, tiny_lla
 async def test_download_refused_when_the_disk_is_short(
     make_settings: SettingsFactory, tiny_llama_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.hub.disk.free_disk", lambda path: 1000)
-    app = make_app(make_settings(tiny_llama_hub.endpoint))
+    settings = make_settings(tiny_llama_hub.endpoint)
+    app = make_app(settings, services=Services(settings, gpus=[FIXED_GPU], free_disk=lambda path: 1000))
     async with app.run_test(size=(140, 42)) as pilot:
         pane = hub_pane(app)
         await wait_for(pilot, lambda: pane.details is not None)

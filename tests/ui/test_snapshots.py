@@ -16,10 +16,11 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.fakehub import FakeHub
-from tests.ui.conftest import TINY, SettingsFactory, make_app, settle, wait_for
+from tests.ui.conftest import FIXED_GPU, TINY, SettingsFactory, make_app, settle, wait_for
 from workbench.tui.screens.models.hub import HubPane
 from workbench.tui.screens.models.local import LocalPane
 from workbench.tui.widgets import ConfirmScreen, KeysScreen
+from workbench.wiring import Services
 
 SIZE = (140, 42)
 SHOWN_HUB = "http://127.0.0.1:47391"
@@ -32,11 +33,6 @@ def snapshot_hub(tiny_llama_folder: Path) -> Iterator[FakeHub]:
         hub.add_synthetic_models(120, seed=11)
         hub.add_folder_repo(TINY, tiny_llama_folder, pipeline_tag="text-generation", license="apache-2.0")
         yield hub
-
-
-@pytest.fixture
-def fixed_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("services.hub.disk.free_disk", lambda path: 512 * 10**9)
 
 
 async def hub_ready(pilot: Pilot[Any]) -> HubPane:
@@ -83,16 +79,16 @@ def test_hub_detail_with_fit_badge(snap_compare: Any, make_settings: SettingsFac
     assert snap_compare(app, terminal_size=SIZE, run_before=search_tiny)
 
 
-def test_download_confirm_modal(
-    snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub, fixed_disk: None
-) -> None:
+def test_download_confirm_modal(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
     async def ask(pilot: Pilot[Any]) -> None:
         await search_tiny(pilot)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
         await pilot.pause()
 
-    app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
+    settings = make_settings(snapshot_hub.endpoint)
+    services = Services(settings, gpus=[FIXED_GPU], free_disk=lambda path: 512 * 10**9)  # the free disk shown
+    app = make_app(settings, hub_shown=SHOWN_HUB, services=services)
     assert snap_compare(app, terminal_size=SIZE, run_before=ask)
 
 
@@ -105,6 +101,7 @@ def test_local_with_the_demo_model(
         pane = pilot.app.screen.query_one(LocalPane)
         await wait_for(pilot, lambda: pane.listing is not None)
         await wait_for(pilot, lambda: pane.table.ordered_columns[0].content_width >= len(TINY))  # sized to its rows
+        await wait_for(pilot, lambda: not pane.table._require_update_dimensions)  # and laid out at that size
         await settle(pilot)
 
     app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)

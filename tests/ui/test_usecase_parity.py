@@ -18,9 +18,11 @@ from tests.fakehub import FakeHub
 from tests.ui import finetune_support, playground_support
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
 from workbench.cli.main import cli
+from workbench.tui.screens.artifacts.screen import ArtifactsScreen
 from workbench.tui.screens.finetune.screen import FinetuneScreen
 from workbench.tui.screens.models.hub import HubPane
 from workbench.tui.widgets import ConfirmScreen
+from workbench.tui.widgets.prompt import PromptScreen
 from workbench.wiring import Services
 
 SIZE = (140, 42)
@@ -108,3 +110,28 @@ async def test_download_of_a_gated_model_is_refused_alike(make_settings: Setting
         assert notice.message == f"{message}\n{hint}"
         assert not isinstance(app.screen, ConfirmScreen)
     assert not (services.cache_dir / "models--acme--locked-7b" / "snapshots").exists()
+
+
+async def test_label_moves_are_told_alike(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    """`workbench artifacts label` and the Artifacts mode's `t` move labels through one use case and
+    report the move in the same words (the screen used to say "(was v1)" for a label already there)."""
+    services = Services(make_settings())
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "a"}\n')
+    code, output = run_cli(services, "artifacts", "add", "dataset", str(rows), "--name", "rows", "--version", "v1")
+    assert code == 0, output
+    code, output = run_cli(services, "artifacts", "label", "rows@v1", "staging")
+    assert (code, output.strip()) == (0, "rows:staging -> v1 in the workspace")
+
+    app = make_app(services.settings, services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArtifactsScreen) and bool(app.screen.infos))
+        screen = app.screen
+        assert isinstance(screen, ArtifactsScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("enter")  # the suggested label: staging, where it already points
+        status = screen.query_one("#artifacts-status", Static)
+        await wait_for(pilot, lambda: "staging" in str(status.render()))
+        assert str(status.render()) == "rows:staging -> v1 in the workspace"

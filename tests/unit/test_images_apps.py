@@ -97,3 +97,38 @@ def test_references_and_their_parts() -> None:
     assert split_reference("10.0.0.1:5000/hello:abc1234") == ("10.0.0.1:5000/hello", "abc1234")
     assert split_reference("10.0.0.1:5000/hello") == ("10.0.0.1:5000/hello", None)
     assert split_reference("hello") == ("hello", None)
+
+
+def kit_built_app(folder: Path, table: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(f'[project]\nname = "x"\ndescription = "From the project."\n\n{table}')
+    return folder
+
+
+def test_a_folder_whose_pyproject_asks_for_the_kit_dockerfile_is_an_app(tmp_path: Path) -> None:
+    kit_built_app(tmp_path / "apps" / "chatbot", '[tool.appkit.image]\ndescription = "Chats."\n')
+    kit_built_app(tmp_path / "apps" / "ranker", '[tool.appkit.image]\npackage = "rank"\n')
+    kit_built_app(tmp_path / "apps" / "appkit", "[tool.setuptools]\npackages = []\n")  # no table: not an app
+    own = kit_built_app(tmp_path / "apps" / "own", "[tool.appkit.image]\n")
+    (own / "Dockerfile").write_text("FROM scratch\n")  # its own Dockerfile wins
+
+    apps = {app.name: app for app in discover_apps(tmp_path / "apps")}
+
+    assert sorted(apps) == ["chatbot", "own", "ranker"]
+    assert apps["chatbot"].recipe is not None and apps["chatbot"].recipe.build_args() == {
+        "APP": "chatbot",
+        "DESCRIPTION": "Chats.",
+    }
+    assert apps["ranker"].recipe is not None and apps["ranker"].recipe.build_args() == {
+        "APP": "rank",
+        "DESCRIPTION": "From the project.",
+    }
+    assert apps["own"].recipe is None
+
+
+@pytest.mark.parametrize("table", ['[tool.appkit]\nimage = "yes"\n', '[tool.appkit.image]\npackage = "a-b"\n'])
+def test_a_table_that_says_something_else_is_refused(tmp_path: Path, table: str) -> None:
+    kit_built_app(tmp_path / "apps" / "odd", table)
+    with pytest.raises(UsageError) as err:
+        discover_apps(tmp_path / "apps")
+    assert "[tool.appkit.image]" in err.value.message

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.errors import UsageError
-from services.images.apps import AppSource, GitVersion
+from services.images.apps import AppSource, GitVersion, KitRecipe
 from services.images.build import build_image, plan_build
 from services.images.kit import AppKit, find_kit, uses_kit
 from services.images.ops import ImagesConfig
@@ -48,6 +48,19 @@ def test_an_app_that_copies_kit_needs_one(tmp_path: Path) -> None:
         plan_build(AppSource("hello", app), registry=None, version=VERSION)
 
     assert "copies kit/" in err.value.message and "appkit" in (err.value.hint or "")
+
+
+def test_an_app_built_from_the_kit_dockerfile_needs_a_kit_that_has_one(tmp_path: Path) -> None:
+    app = AppSource("chatbot", tmp_path / "chatbot", KitRecipe("chatbot", "Chats."))
+    (tmp_path / "appkit").mkdir()
+
+    with pytest.raises(UsageError) as err:
+        plan_build(app, registry=None, version=VERSION)
+    assert err.value.message == "chatbot is built from the app kit's Dockerfile, and no app kit was found"
+
+    with pytest.raises(UsageError) as err:
+        plan_build(app, registry=None, version=VERSION, kit=AppKit(tmp_path / "appkit", tmp_path / "cache"))
+    assert err.value.message.endswith("app.Dockerfile is missing")
 
 
 def test_the_context_holds_the_app_as_dockerignore_admits_it_and_the_kit_wheel(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def test_other_push_failures_are_registry_errors() -> None:
 def test_pushing_an_image_that_was_never_built() -> None:
     with pytest.raises(NotFoundError) as err:
         push_image(FakeDockerAPI(), REFERENCE, credentials=None)
-    assert "workbench image build" in (err.value.hint or "")
+    assert err.value.step is not None and err.value.step.verb == "image.build"
 
 
 def test_cancel_stops_a_push() -> None:

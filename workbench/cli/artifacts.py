@@ -5,14 +5,13 @@ REF is `NAME`, `NAME@VERSION` or `NAME:LABEL`; NAME alone means the newest versi
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import click
 
 from services.errors import UsageError
 from workbench.cli.context import Context, pass_context
-from workbench.cli.output import progress_printer
+from workbench.cli.output import confirm, progress_printer
 
 if TYPE_CHECKING:
     from services.artifacts.catalog import Catalog
@@ -105,11 +104,14 @@ def artifacts_add(obj: Context, kind: str, source: str, name: str | None, versio
 def artifacts_push(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
     """Publish a workspace version to remote storage: parallel, resumes an interrupted push, manifest last."""
     from workbench.present import artifacts as render_artifacts
+    from workbench.usecases.artifacts import push
 
-    arts = _artifacts(obj)
-    report = arts.push(_ref(ref), on_progress=None if quiet else progress_printer(f"push {ref}"))
-    where = arts.remote.storage.description
-    click.echo(render_artifacts.copy_json(report) if as_json else render_artifacts.copy_text(report, "pushed", where))
+    done = push(obj.services, ref, on_progress=None if quiet else progress_printer(f"push {ref}"))
+    click.echo(
+        render_artifacts.copy_json(done.report)
+        if as_json
+        else render_artifacts.copy_text(done.report, "pushed", done.where)
+    )
 
 
 @artifacts.command("pull")
@@ -120,12 +122,13 @@ def artifacts_push(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
 def artifacts_pull(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
     """Fetch a remote version (NAME@VERSION or NAME:LABEL) into the workspace, every file verified."""
     from workbench.present import artifacts as render_artifacts
+    from workbench.usecases.artifacts import pull
 
-    arts = _artifacts(obj)
-    report = arts.pull(_ref(ref), on_progress=None if quiet else progress_printer(f"pull {ref}"))
-    folder = arts.folder(arts.local.resolve(_ref(report.ref)))
+    done = pull(obj.services, ref, on_progress=None if quiet else progress_printer(f"pull {ref}"))
     click.echo(
-        render_artifacts.copy_json(report) if as_json else render_artifacts.copy_text(report, "pulled", str(folder))
+        render_artifacts.copy_json(done.report)
+        if as_json
+        else render_artifacts.copy_text(done.report, "pulled", done.where)
     )
 
 
@@ -137,19 +140,14 @@ def artifacts_pull(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
 @pass_context
 def artifacts_label(obj: Context, ref: str, label: str, remote: bool, undo: bool) -> None:
     """Point LABEL (candidate, staging, prod, any name) at NAME@VERSION; every move is audited."""
-    arts = _artifacts(obj)
-    catalog = arts.catalog(remote=remote)
-    parsed = _ref(ref)
+    from workbench.present.artifacts import label_text
+    from workbench.usecases.artifacts import set_label, undo_label
+
     if undo:
-        now = catalog.undo_label(parsed.name, label, actor=arts.actor)
-        click.echo(f"{parsed.name}:{label} -> {now}" if now else f"{parsed.name}:{label} removed")
-        return
-    if parsed.version is None:
-        raise UsageError(f"say which version to label: {parsed.name}@VERSION", hint="see `workbench artifacts ls`")
-    manifest = catalog.resolve(parsed)
-    previous = catalog.set_label(manifest, label, actor=arts.actor)
-    moved = f" (was {previous})" if previous and previous != manifest.version else ""
-    click.echo(f"{manifest.name}:{label} -> {manifest.version}{moved} in {_where(catalog)}")
+        move = undo_label(obj.services, _ref(ref).name, label, remote=remote)
+    else:
+        move = set_label(obj.services, ref, label, remote=remote)
+    click.echo(label_text(move))
 
 
 @artifacts.command("rm")
@@ -160,28 +158,11 @@ def artifacts_label(obj: Context, ref: str, label: str, remote: bool, undo: bool
 def artifacts_rm(obj: Context, ref: str, remote: bool, yes: bool) -> None:
     """Delete NAME@VERSION (refused while a label or a live release points to it); with --remote also
     clears what an abandoned push left."""
-    from services.errors import NotFoundError
+    from workbench.present.artifacts import removed_text
+    from workbench.usecases.artifacts import remove
 
-    arts = _artifacts(obj)
-    catalog = arts.catalog(remote=remote)
-    parsed = _ref(ref)
-    if parsed.version is None:
-        raise UsageError(f"say which version to delete: {parsed.name}@VERSION")
-    _confirm(f"Delete {parsed} from {_where(catalog)}?", yes)
-    try:
-        manifest = catalog.resolve(parsed)
-    except NotFoundError:
-        if remote and catalog.remove_unpublished(parsed.name, parsed.version):
-            click.echo(f"cleared the unpublished push of {parsed}")
-            return
-        raise
-    catalog.remove(manifest, actor=arts.actor)
-    click.echo(f"deleted {manifest.ref} from {_where(catalog)}")
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError("refusing to delete without confirmation", hint="pass --yes")
-    click.confirm(question, abort=True)
+    if _ref(ref).version is None:
+        raise UsageError(f"say which version to delete: {_ref(ref).name}@VERSION")
+    where = _where(_artifacts(obj).catalog(remote=remote))
+    confirm(f"Delete {ref} from {where}?", yes=yes, refusal="refusing to delete without confirmation")
+    click.echo(removed_text(remove(obj.services, ref, remote=remote)))

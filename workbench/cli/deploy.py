@@ -7,13 +7,13 @@ must be typed to confirm (without a terminal: `--yes-i-typed APP`).
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from services.errors import DeployFailedError, UsageError
+from services.errors import DeployFailedError
 from workbench.cli.context import Context, pass_context
+from workbench.cli.output import ask, confirm, confirm_typed
 
 if TYPE_CHECKING:
     from services.deploy.pipeline import StepEvent
@@ -68,7 +68,7 @@ def deploy_run(
         _confirm_deploy(request.target, app, request.version, yes=yes, typed=typed)
         click.echo(f"deploy {app} {request.version} -> {name} ({request.target.docker_host})")
         try:
-            release = usecase.deploy(obj.services, request, on_step=_print_step, confirm=_ask)
+            release = usecase.deploy(obj.services, request, on_step=_print_step, confirm=ask)
         except DeployFailedError as exc:
             if exc.logs:
                 click.echo(f"--- last lines of the new container's log\n{exc.logs.rstrip()}\n---", err=True)
@@ -82,18 +82,11 @@ def deploy_run(
 
 def _confirm_deploy(target: Target, app: str, version: str, *, yes: bool, typed: str | None) -> None:
     if target.environment == "prod":
-        if typed == app:
-            return
-        if not sys.stdin.isatty():
-            raise UsageError(f"a prod deploy must be confirmed by typing {app!r}", hint=f"pass --yes-i-typed {app}")
-        if click.prompt(f"Deploy {app} {version} to {target.name} (prod)? Type the app's name") != app:
-            raise UsageError("not confirmed; nothing was deployed")
+        question = f"Deploy {app} {version} to {target.name} (prod)? Type the app's name"
+        confirm_typed(question, app, typed=typed, refusal=f"a prod deploy must be confirmed by typing {app!r}")
         return
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(f"refusing to deploy to {target.name} without confirmation", hint="pass --yes")
-    click.confirm(f"Deploy {app} {version} to {target.name}?", abort=True)
+    question = f"Deploy {app} {version} to {target.name}?"
+    confirm(question, yes=yes, refusal=f"refusing to deploy to {target.name} without confirmation")
 
 
 def _print_step(event: StepEvent) -> None:
@@ -101,13 +94,6 @@ def _print_step(event: StepEvent) -> None:
         return
     mark = MARKS.get(event.state, event.state)
     click.echo(f"  [{mark:>6}] {event.step:<10} {event.seconds:6.2f} s  {event.detail}")
-
-
-def _ask(question: str) -> bool:
-    if not sys.stdin.isatty():
-        click.echo(f"{question} (not asked without a terminal: no)", err=True)
-        return False
-    return click.confirm(question, default=False)
 
 
 @deploy.group("lock")
@@ -157,12 +143,9 @@ def lock_release(obj: Context, app: str, target: str, holder: str | None, yes: b
 
 
 def _confirm_clear(held: Any, target: str, *, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError("refusing to clear a lock without confirmation", hint="pass --yes")
     live = "" if held.stale else " Its lease is still being renewed: that deploy looks alive."
-    click.confirm(f"Clear the deploy lock of {held.app} on {target}, held by {held.describe()}?{live}", abort=True)
+    question = f"Clear the deploy lock of {held.app} on {target}, held by {held.describe()}?{live}"
+    confirm(question, yes=yes, refusal="refusing to clear a lock without confirmation")
 
 
 @click.command("rollback")
@@ -193,4 +176,8 @@ def status(obj: Context, targets: tuple[str, ...], as_json: bool, log_lines: int
     from workbench.usecases.deploy import status as read_status
 
     found = read_status(obj.services, targets, log_lines=log_lines)
-    click.echo(json.dumps(render_deploy.status_dicts(found), indent=2) if as_json else render_deploy.status_text(found))
+    click.echo(
+        json.dumps(render_deploy.status_dicts(found), indent=2)
+        if as_json
+        else render_deploy.status_text(found, obj.services.clock())
+    )

@@ -96,10 +96,11 @@ def finetune_ls(obj: Context, as_json: bool) -> None:
 @pass_context
 def finetune_show(obj: Context, job: str, as_json: bool) -> None:
     """One job: status, progress, loss curve summary, adapter."""
-    from services.finetune.jobs import job_dir_for, job_view, read_metrics
+    from services.finetune.jobs import job_view, read_metrics
     from workbench.present import finetune as render_finetune
+    from workbench.usecases.finetune import job_folder
 
-    folder = job_dir_for(obj.settings.workspace.data_dir, job)
+    folder = job_folder(obj.services, job)
     view, metrics = job_view(folder), read_metrics(folder)
     click.echo(render_finetune.job_json(view, metrics) if as_json else render_finetune.job_text(view, metrics))
 
@@ -111,11 +112,10 @@ def finetune_show(obj: Context, job: str, as_json: bool) -> None:
 @pass_context
 def finetune_logs(obj: Context, job: str, follow: bool, lines: int) -> None:
     """The trainer's log."""
-    from services.finetune.jobs import job_dir_for
     from services.finetune.watch import log_tail
-    from workbench.usecases.finetune import follow_log
+    from workbench.usecases.finetune import follow_log, job_folder
 
-    folder = job_dir_for(obj.settings.workspace.data_dir, job)
+    folder = job_folder(obj.services, job)
     log = folder / "train.log"
     offset = log.stat().st_size if log.exists() else 0
     click.echo("\n".join(log_tail(folder, lines)))
@@ -136,9 +136,9 @@ def finetune_logs(obj: Context, job: str, follow: bool, lines: int) -> None:
 @pass_context
 def finetune_cancel(obj: Context, job: str, grace: float) -> None:
     """Stop a job gracefully (checkpoint saved), forcing it after --grace seconds."""
-    from services.finetune.jobs import cancel, job_dir_for
+    from workbench.usecases.finetune import cancel
 
-    status = cancel(job_dir_for(obj.settings.workspace.data_dir, job), grace_s=grace)
+    status = cancel(obj.services, job, grace_s=grace)
     click.echo(f"{job}: {status.state} at step {status.step}")
 
 
@@ -148,13 +148,12 @@ def finetune_cancel(obj: Context, job: str, grace: float) -> None:
 @pass_context
 def finetune_resume(obj: Context, job: str, follow: bool) -> None:
     """Continue a cancelled or failed job from its latest checkpoint (same step count)."""
-    from services.finetune.jobs import job_dir_for, resume
+    from workbench.usecases.finetune import resume
 
-    folder = job_dir_for(obj.settings.workspace.data_dir, job)
-    pid = resume(folder, cache_dir=obj.cache_dir())
-    click.echo(f"resumed {folder.name} (pid {pid})")
+    resumed = resume(obj.services, job)
+    click.echo(f"resumed {resumed.folder.name} (pid {resumed.pid})")
     if follow:
-        _follow(folder)
+        _follow(resumed.folder)
 
 
 def _follow(folder: Path) -> None:
@@ -173,9 +172,7 @@ def _follow(folder: Path) -> None:
 @pass_context
 def finetune_merge(obj: Context, job: str, output: Path | None) -> None:
     """Merge the job's adapter into the base model, save it as safetensors and register it as an artifact."""
-    from services.artifacts.sources import merge_job
-    from services.finetune.jobs import job_dir_for
+    from workbench.usecases.finetune import merge
 
-    job_dir = job_dir_for(obj.settings.workspace.data_dir, job)
-    folder, merged = merge_job(obj.services.artifacts(), job_dir, output=output, cache_dir=obj.cache_dir())
-    click.echo(f"merged model saved to {folder}; artifact merged-model {merged.ref}")
+    merged = merge(obj.services, job, output=output)
+    click.echo(f"merged model saved to {merged.folder}; artifact merged-model {merged.artifact.ref}")

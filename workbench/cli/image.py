@@ -19,7 +19,6 @@ from workbench.cli.context import Context, pass_context
 
 if TYPE_CHECKING:
     from services.images.build import BuildEvent
-    from services.images.ops import ImagesConfig
     from services.images.push import PushProgress
     from services.progress import CancelToken
 
@@ -34,10 +33,6 @@ def image() -> None:
     """The apps' Docker images: build with a live log, push with per-layer progress, list."""
 
 
-def _config(obj: Context) -> ImagesConfig:
-    return obj.services.images_config()
-
-
 @image.command("build")
 @click.argument("app")
 @click.option("--base-image", metavar="IMG", help=BASE_HELP)
@@ -49,20 +44,18 @@ def image_build(
     obj: Context, app: str, base_image: str | None, build_args: tuple[str, ...], no_cache: bool, quiet: bool
 ) -> None:
     """Build APP into `<registry>/<app>:<version>` (version from git; `-dirty` with uncommitted changes)."""
-    from services.images.build import parse_build_args
-    from services.images.ops import build_app
     from workbench.present import image as render_image
+    from workbench.usecases.images import build
 
-    config = _config(obj)
-    args = parse_build_args(build_args)
+    printer = None if quiet else _log_printer()
     result = run_cancellable(
-        lambda cancel: build_app(
-            config,
+        lambda cancel: build(
+            obj.services,
             app,
             base_image=base_image,
-            build_args=args,
+            build_args=build_args,
             nocache=no_cache,
-            on_event=None if quiet else _log_printer(),
+            on_event=printer,
             cancel=cancel,
         )
     )
@@ -82,12 +75,11 @@ def _log_printer() -> Callable[[BuildEvent], None]:
 @pass_context
 def image_push(obj: Context, target: str, quiet: bool) -> None:
     """Push APP's image (no TAG: the app's current version) to the registry; prints digest and size."""
-    from services.images.ops import push_app
     from workbench.present import image as render_image
+    from workbench.usecases.images import push
 
-    config = _config(obj)
     printer = None if quiet else _push_printer()
-    result = run_cancellable(lambda cancel: push_app(config, target, on_progress=printer, cancel=cancel))
+    result = run_cancellable(lambda cancel: push(obj.services, target, on_progress=printer, cancel=cancel))
     click.echo(render_image.push_summary(result))
 
 
@@ -115,13 +107,12 @@ def _push_printer() -> Callable[[PushProgress], None]:
 def image_ls(obj: Context, remote: bool, as_json: bool) -> None:
     """List the apps, their versions, local images and (with --remote) the registry's tags and digests.
     Exit 1 when the engine or the registry could not be read (what was read is still shown)."""
-    from services.images.ops import inventory
     from workbench.present import image as render_image
+    from workbench.usecases.images import inventory
 
-    config = _config(obj)
     if remote:
-        config.registry.require_server()
-    found = inventory(config, remote=remote)
+        obj.services.registry_access().require_server()
+    found = inventory(obj.services, remote=remote)
     click.echo(render_image.inventory_json(found) if as_json else render_image.inventory_text(found))
     for problem in found.problems:
         click.echo(f"warning: {problem}", err=True)

@@ -15,6 +15,7 @@ import click
 
 from services.infra.inputs import ENVIRONMENTS
 from workbench.cli.context import Context, pass_context
+from workbench.cli.output import confirm_typed
 
 if TYPE_CHECKING:
     from services.infra.arm.deployment import DeployProgress
@@ -136,19 +137,12 @@ def infra_outputs(obj: Context, env: str, as_json: bool) -> None:
 @pass_context
 def infra_down(obj: Context, env: str, typed: str | None) -> None:
     """Delete an environment's resource group and everything in it, after its name is typed."""
-    from services.errors import UsageError
     from services.infra import arm
 
     target = _target(obj, env)
     group = target.resource_group
-    if typed is None:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"refusing to delete resource group {group} without its name", hint=f"pass --yes-i-typed {group}"
-            )
-        typed = click.prompt(f"This deletes resource group {group} and everything in it. Type its name to confirm")
-    if typed != group:
-        raise UsageError(f"'{typed}' is not '{group}': nothing deleted", hint="type the resource group's name exactly")
+    question = f"This deletes resource group {group} and everything in it. Type its name to confirm"
+    confirm_typed(question, group, typed=typed, refusal=f"refusing to delete resource group {group} without its name")
     session = arm.connect(target)
     arm.delete_group(session, on_progress=lambda line: click.echo(line, err=True))
     click.echo(f"deleted resource group {group}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from services.errors import UsageError, WorkbenchError
+from services.errors import WorkbenchError
 from workbench.cli.artifacts import artifacts
 from workbench.cli.context import Context, pass_context
 from workbench.cli.deploy import deploy, rollback, status
@@ -21,8 +21,9 @@ from workbench.cli.eval import chat, eval_
 from workbench.cli.finetune import finetune
 from workbench.cli.image import image
 from workbench.cli.infra import infra
-from workbench.cli.output import progress_printer
+from workbench.cli.output import confirm, progress_printer
 from workbench.cli.rag import rag
+from workbench.cli.steps import hint_lines
 from workbench.cli.trust import trust
 
 if TYPE_CHECKING:
@@ -45,9 +46,10 @@ class WorkbenchGroup(click.Group):
 
 
 def fail(exc: WorkbenchError) -> NoReturn:
+    """Print the error, its hint and its next step (as a `workbench …` command), then exit with its code."""
     click.echo(f"error: {exc.message}", err=True)
-    if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+    for line in hint_lines(exc.hint, exc.step):
+        click.echo(line, err=True)
     sys.exit(exc.exit_code)
 
 
@@ -240,10 +242,9 @@ def models_rm(obj: Context, repo_id: str, revision: str | None, yes: bool) -> No
     from services.units import human_bytes
 
     what = f"{repo_id}@{revision}" if revision else f"{repo_id} (all revisions)"
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(f"refusing to delete {what} without confirmation", hint="pass --yes")
-        click.confirm(f"Delete {what} from {obj.cache_dir()}?", abort=True)
+    confirm(
+        f"Delete {what} from {obj.cache_dir()}?", yes=yes, refusal=f"refusing to delete {what} without confirmation"
+    )
     freed = delete_cached_model(obj.cache_dir(), repo_id, revision=revision)
     click.echo(f"deleted {what}: {human_bytes(freed)} freed")
 
@@ -261,9 +262,9 @@ def demo() -> None:
 @pass_context
 def demo_init(obj: Context, as_json: bool) -> None:
     """Create the demo model, embedding model, dataset and documents (idempotent, offline)."""
-    from services.demo import init_demo
+    from workbench.usecases.models import init_demo
 
-    made = init_demo(cache_dir=obj.cache_dir(), data_dir=obj.settings.workspace.data_dir)
+    made = init_demo(obj.services)
     if as_json:
         click.echo(made.to_json())
         return

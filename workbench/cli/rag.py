@@ -5,15 +5,14 @@ Collections made elsewhere are read-only: they can be listed and queried, never 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from services.errors import UsageError
 from workbench.cli.context import Context, pass_context
+from workbench.cli.output import confirm
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -137,9 +136,8 @@ def rag_rm(obj: Context, name: str, yes: bool) -> None:
     client = _client(obj)
     info = describe(open_collection(client, name))
     count = info.count
-    if not yes and not info.read_only:
-        if not sys.stdin.isatty():
-            raise UsageError(f"refusing to remove collection {name!r} without confirmation", hint="pass --yes")
-        click.confirm(f"Remove collection {name!r} and its {count} chunks?", abort=True)
+    question = f"Remove collection {name!r} and its {count} chunks?"
+    refusal = f"refusing to remove collection {name!r} without confirmation"
+    confirm(question, yes=yes or info.read_only, refusal=refusal)
     remove_collection(client, name)
     click.echo(f"removed collection {name} ({count} chunks)")

@@ -199,13 +199,14 @@ class RegistrySettings(Section):
 
 class ImagesSettings(Section):
     apps_dir: Path = Path("apps")
-    """Folder whose subfolders with a Dockerfile are the team's apps (relative to where the workbench runs)."""
+    """Folder whose app subfolders (a Dockerfile, or `[tool.appkit.image]` in pyproject.toml) are the team's apps
+    (relative to where the workbench runs)."""
 
     app_dirs: list[Path] = Field(default_factory=list)
-    """More app folders, each with a Dockerfile (its folder name is the app's name)."""
+    """More app folders, each with a Dockerfile or `[tool.appkit.image]` (its folder name is the app's name)."""
 
     base_image: str | None = None
-    """Base image every build gets as `BASE_IMAGE`. Unset: each Dockerfile's own default (a slim Python image)."""
+    """Base image every build gets as `BASE_IMAGE`. Unset: the Dockerfile's own default (a slim Python image)."""
 
     base_images: dict[str, str] = Field(default_factory=dict)
     """Base image per app name, over `images.base_image`, e.g. `chatbot = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.artifacts.catalog import VersionInfo
 from services.artifacts.evals import EvalLink
@@ -12,6 +12,9 @@ from services.artifacts.model import Manifest
 from services.artifacts.sync import CopyReport
 from services.units import human_bytes
 from workbench.present.text import table
+
+if TYPE_CHECKING:
+    from workbench.usecases.artifacts import LabelMove, Removed
 
 
 def version_dict(info: VersionInfo) -> dict[str, Any]:
@@ -125,3 +128,16 @@ def copy_text(report: CopyReport, verb: str, where: str) -> str:
 
 def copy_json(report: CopyReport) -> str:
     return json.dumps(asdict(report), indent=2)
+
+
+def label_text(move: LabelMove) -> str:
+    if move.version is None:
+        return f"{move.name}:{move.label} removed in {move.where}"
+    moved = f" (was {move.previous})" if move.previous and move.previous != move.version else ""
+    return f"{move.name}:{move.label} -> {move.version}{moved} in {move.where}"
+
+
+def removed_text(removed: Removed) -> str:
+    if removed.unpublished:
+        return f"cleared the unpublished push of {removed.ref} in {removed.where}"
+    return f"deleted {removed.ref} from {removed.where}"

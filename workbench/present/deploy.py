@@ -8,12 +8,12 @@ from typing import Any
 from services.deploy.releases import AppStatus, Release
 
 
-def uptime(started_at: str | None) -> str:
-    """`3h02m` since an engine timestamp, or `-`."""
+def uptime(started_at: str | None, now: datetime) -> str:
+    """`3h02m` from an engine timestamp to `now`, or `-`."""
     if not started_at or started_at.startswith("0001"):
         return "-"
     started = datetime.fromisoformat(started_at[:19]).replace(tzinfo=UTC)  # the engine reports UTC
-    minutes = int((datetime.now(UTC) - started).total_seconds() // 60)
+    minutes = int((now - started).total_seconds() // 60)
     hours, minutes = divmod(max(minutes, 0), 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
@@ -27,13 +27,15 @@ def release_line(r: Release) -> str:
     return f"{when}  {r.id}  {r.version:<24} {r.status:<11} by {r.created_by}{took}{rolled}{error}"
 
 
-def status_text(found: list[AppStatus]) -> str:
+def status_text(found: list[AppStatus], now: datetime) -> str:
     if not found:
         return "no targets with apps are configured"
     lines: list[str] = []
     for s in found:
         serving = f"{s.version} ({s.container})" if s.version else s.state
-        lines += [f"{s.target} / {s.app}: {serving}  state {s.state}, health {s.health}, up {uptime(s.started_at)}"]
+        lines += [
+            f"{s.target} / {s.app}: {serving}  state {s.state}, health {s.health}, up {uptime(s.started_at, now)}"
+        ]
         lines += [f"  {release_line(r)}" for r in s.releases[:5]]
         lines += [f"  | {line}" for line in s.logs.splitlines()[-5:]]
     return "\n".join(lines)

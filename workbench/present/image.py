@@ -57,7 +57,10 @@ def push_summary(result: PushResult) -> str:
 
 def inventory_text(inventory: Inventory) -> str:
     if not inventory.apps:
-        return "no apps found (folders with a Dockerfile under images.apps_dir or in images.app_dirs)"
+        return (
+            "no apps found (folders with a Dockerfile or [tool.appkit.image] in pyproject.toml,"
+            " under images.apps_dir or in images.app_dirs)"
+        )
     parts = [table(["APP", "VERSION", "BUILT", "FOLDER"], [_app_row(row) for row in inventory.apps])]
     images = [_image_row(image) for row in inventory.apps for image in row.local]
     parts.append(table(["LOCAL IMAGE", "ID", "SIZE", "CREATED"], images) if images else "no local images")

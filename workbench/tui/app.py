@@ -7,9 +7,8 @@ the import path: services import them inside the functions that run in workers.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -21,9 +20,8 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker
 
-from services.errors import CancelledError, HubUnavailableError, WorkbenchError
+from services.errors import CancelledError, WorkbenchError
 from services.gpu import Gpu, describe, detect_gpus
-from services.hub.connection import HubConnection, check_online
 from workbench import modes
 from workbench.settings import Layer, Settings, untrusted_project
 from workbench.trust import ProjectTrust, question_text
@@ -33,8 +31,10 @@ from workbench.tui.messages import CacheChanged, WorkerFailed
 from workbench.tui.palette import WorkbenchCommands
 from workbench.tui.screens.base import forward_failure
 from workbench.tui.screens.models.screen import ModelsScreen
+from workbench.tui.steps import error_text
 from workbench.tui.widgets import ConfirmScreen, KeysScreen, StatusInfo, short_path
 from workbench.tui.widgets.keys import key_rows
+from workbench.usecases import models
 from workbench.wiring import Services
 
 KEYS_HINT = 'Remap keys by binding id in workbench.toml, e.g. [ui.keys] "mode.models" = "f1,1".'
@@ -71,11 +71,11 @@ def mode_screens() -> dict[str, str | Callable[[], Screen[Any]]]:
     return {mode.id: built[mode.id] for mode in modes.MODES}
 
 
-def failure_text(error: BaseException) -> tuple[str, SeverityLevel]:
-    """The notification for a background error: what happened and what to do next."""
+def failure_text(error: BaseException, keymap: Mapping[str, str] | None = None) -> tuple[str, SeverityLevel]:
+    """The notification for a background error: what happened and what to do next, its next step
+    phrased for the app (the keys after `keymap`, the user's `[ui] keys`)."""
     if isinstance(error, WorkbenchError):
-        text = f"{error.message}\n{error.hint}" if error.hint else error.message
-        return text, "warning" if isinstance(error, CancelledError) else "error"
+        return error_text(error, keymap), "warning" if isinstance(error, CancelledError) else "error"
     return f"unexpected {type(error).__name__}: {error}", "error"
 
 
@@ -136,13 +136,13 @@ class WorkbenchApp(App[bool]):
 
     def on_ready(self) -> None:
         # Background checks start after the first frame, so that they do not delay it.
-        self.check_hub(self.context.hub)
+        self.check_hub(self.context.services)
         if self.context.gpus is None:
             self.detect_gpu()
         else:
             self.status = replace(self.status, gpu=describe(self.context.gpus))
         if self.init_demo_on_empty:
-            self.first_start(self.context.hub, self.settings.workspace.data_dir)
+            self.first_start(self.context.services)
         if self.untrusted is not None and not self.untrusted.declined:
             self.ask_trust(self.untrusted)
 
@@ -179,13 +179,8 @@ class WorkbenchApp(App[bool]):
     # ------------------------------------------------------------------ status
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="hub-status", description="Check the hub")
-    def check_hub(self, conn: HubConnection) -> None:
-        try:
-            check_online(conn)
-        except HubUnavailableError:
-            self.post_message(self.HubChecked(online=False))
-            return
-        self.post_message(self.HubChecked(online=True))
+    def check_hub(self, services: Services) -> None:
+        self.post_message(self.HubChecked(online=models.hub_online(services)))
 
     @on(HubChecked)
     def _hub_checked(self, event: HubChecked) -> None:
@@ -202,16 +197,11 @@ class WorkbenchApp(App[bool]):
     # ------------------------------------------------------------------ first start
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="demo", description="Create the demo workspace")
-    def first_start(self, conn: HubConnection, data_dir: Path) -> None:
-        from services.cache import list_cached_models
-        from services.demo import init_demo
-
-        cache = conn.cache_path
-        if list_cached_models(cache).models:
+    def first_start(self, services: Services) -> None:
+        if not models.first_start(services):
             return
         self.post_message(self.DemoStarted())
-        made = init_demo(cache_dir=cache, data_dir=data_dir)
-        self.post_message(self.DemoReady(made.created))
+        self.post_message(self.DemoReady(models.init_demo(services).created))
 
     @on(DemoStarted)
     def _demo_started(self) -> None:
@@ -234,7 +224,7 @@ class WorkbenchApp(App[bool]):
     @on(WorkerFailed)
     def _notify_failure(self, event: WorkerFailed) -> None:
         """The one place background errors reach the user; the app keeps running."""
-        text, severity = failure_text(event.error)
+        text, severity = failure_text(event.error, self.settings.ui.keys)
         self.notify(text, title=event.description, severity=severity, timeout=10, markup=False)
 
 

@@ -1,4 +1,4 @@
-"""Fine-tune verbs: the launch checks and the launch, a job's defaults, following a running job."""
+"""Fine-tune verbs: the launch checks and the launch, cancel, resume and merge, a job's defaults, following a job."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from services.artifacts.model import Manifest
     from services.cache import CachedModel
     from services.finetune.jobs import JobStatus
     from services.finetune.spec import JobSpec
@@ -44,6 +45,46 @@ def submit(services: Services, spec: JobSpec) -> Submitted:
     check_launch(services, spec)
     folder = jobs.create_job(spec, data_dir=services.data_dir, store=services.store())
     return Submitted(folder, jobs.launch(folder, cache_dir=services.cache_dir))
+
+
+def job_folder(services: Services, job: str) -> Path:
+    """The folder of `job`: its id, a unique prefix of it, or a path."""
+    from services.finetune.jobs import job_dir_for
+
+    return job_dir_for(services.data_dir, job)
+
+
+def cancel(services: Services, job: str, *, grace_s: float) -> JobStatus:
+    """Stop `job` gracefully (the trainer saves a checkpoint), forcing it after `grace_s` seconds."""
+    from services.finetune import jobs
+
+    return jobs.cancel(job_folder(services, job), grace_s=grace_s)
+
+
+def resume(services: Services, job: str) -> Submitted:
+    """Continue a cancelled or failed job from its latest checkpoint, detached like a launch."""
+    from services.finetune import jobs
+
+    folder = job_folder(services, job)
+    return Submitted(folder, jobs.resume(folder, cache_dir=services.cache_dir))
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A job's adapter folded into its base model: where the model was written, and its artifact version."""
+
+    folder: Path
+    artifact: Manifest
+
+
+def merge(services: Services, job: str, *, output: Path | None = None) -> Merged:
+    """Fold the job's adapter into its base model (default output: JOB_FOLDER/merged) and register it."""
+    from services.artifacts.sources import merge_job
+
+    folder, artifact = merge_job(
+        services.artifacts(), job_folder(services, job), output=output, cache_dir=services.cache_dir
+    )
+    return Merged(folder, artifact)
 
 
 def cached_model_folder(services: Services, model_id: str) -> Path | None:

@@ -3,11 +3,15 @@ with its own `env_prefix` and fields."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IMAGE_VERSION = "APP_VERSION"
+"""The environment variable the kit's Dockerfile sets to the image's version."""
 
 
 class ServiceSettings(BaseSettings):
@@ -29,8 +33,9 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     """Root log level (DEBUG, INFO, WARNING, ERROR)."""
-    version: str = "dev"
-    """The image version (set by the Dockerfile from its VERSION build argument), reported by `/healthz`."""
+    version: str = Field(default_factory=lambda: os.environ.get(IMAGE_VERSION, "dev"))
+    """The version `/healthz` reports; by default the image's (`APP_VERSION`, which the kit's Dockerfile
+    sets from its VERSION build argument), else `dev`."""
 
     @model_validator(mode="after")
     def _require_api_keys(self) -> Self:

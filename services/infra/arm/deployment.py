@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.errors import CancelledError, DeploymentFailedError, NotFoundError, QuotaError
-from services.infra.arm.errors import ErrorInfo, arm_errors, details_of, error_info, hint_for, info_of
+from services.errors import CancelledError, DeploymentFailedError, NextStep, NotFoundError, QuotaError
+from services.infra.arm.errors import ErrorInfo, arm_errors, details_of, error_info, hint_for, info_of, step_for
 from services.infra.arm.groups import ensure_group
 from services.infra.arm.quota import check_quota
 from services.infra.arm.session import AzureTarget, Session, as_dict, connect, deployment_name
@@ -163,10 +163,11 @@ def _failed(
     info = info or ErrorInfo("DeploymentFailed", "the deployment failed")
     failed = [op for op in operations if op.state == "Failed"]
     lines = tuple(f"{op.label}: {op.error or op.status_code}" for op in failed)
+    code = failed[0].error.code if failed and failed[0].error else info.code
     return DeploymentFailedError(
         f"deployment {name} in {group} failed: {info}" + "".join(f"\n  failed: {line}" for line in lines),
-        hint=hint_for(failed[0].error.code if failed and failed[0].error else info.code)
-        or "fix the failed resources and run `up` again (finished resources are kept)",
+        hint=hint_for(code) or "fix the failed resources, then deploy again (finished resources are kept)",
+        step=step_for(code) or (None if hint_for(code) else NextStep("infra.up")),
         code=info.code,
         target=info.target,
         details=lines,
@@ -222,7 +223,7 @@ def deployment_outputs(target: AzureTarget, env: str) -> dict[str, Any]:
     if state != "Succeeded":
         raise NotFoundError(
             f"deployment {name} in {session.group} is {state or 'unknown'}, so it has no outputs",
-            hint=f"run `workbench infra up --env {env}`",
+            step=NextStep.of("infra.up", env=env),
         )
     return _outputs_of(deployment)
 

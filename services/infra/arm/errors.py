@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from services.errors import ArmError, AzureUnavailableError, CredentialsError, NotFoundError
+from services.errors import ArmError, AzureUnavailableError, CredentialsError, NextStep, NotFoundError
 
 LOGIN_HINT = (
     "log in with the Azure CLI (`az login`), run on a VM with a managed identity, or set "
@@ -46,7 +46,7 @@ def arm_errors(what: str) -> Iterator[None]:
         raise CredentialsError(f"Azure refused the credentials while {what}{detail}", hint=LOGIN_HINT) from None
     except ResourceNotFoundError as exc:
         info = error_info(exc) or ErrorInfo("NotFound", "not found")
-        raise NotFoundError(f"{what}: {info}", hint=hint_for(info.code)) from None
+        raise NotFoundError(f"{what}: {info}", hint=hint_for(info.code), step=step_for(info.code)) from None
     except HttpResponseError as exc:
         raise arm_error(what, exc) from None
     except (ServiceRequestError, ServiceResponseError) as exc:
@@ -61,7 +61,14 @@ def arm_error(what: str, exc: Any) -> ArmError:
     body = _error_body(exc)
     info = info_of(body) or ErrorInfo(str(getattr(exc, "status_code", "error")), str(getattr(exc, "reason", "failed")))
     details = tuple(str(d) for d in details_of(body))
-    return ArmError(f"{what}: {info}", hint=hint_for(info.code), code=info.code, target=info.target, details=details)
+    return ArmError(
+        f"{what}: {info}",
+        hint=hint_for(info.code),
+        step=step_for(info.code),
+        code=info.code,
+        target=info.target,
+        details=details,
+    )
 
 
 def error_info(exc: Any) -> ErrorInfo | None:
@@ -100,10 +107,8 @@ def details_of(body: Mapping[str, Any]) -> list[ErrorInfo]:
 
 HINTS = {
     "AuthorizationFailed": "the identity needs Contributor and User Access Administrator (for role assignments)",
-    "InvalidTemplate": "run `workbench infra validate` and fix the template",
+    "InvalidTemplate": "validate the environment and fix the template",
     "InvalidTemplateDeployment": "the details say which resource and setting Azure refused",
-    "ResourceGroupNotFound": "run `workbench infra up` to create it",
-    "DeploymentNotFound": "run `workbench infra up` first",
     "QuotaExceeded": "request a quota increase in the Azure portal (Quotas), or pick a smaller VM size",
     "SkuNotAvailable": "pick another VM size or region (devVmSize / deployVmSize, azure.location)",
 }
@@ -112,3 +117,15 @@ HINTS = {
 def hint_for(code: str | None) -> str | None:
     """What to do next about an ARM error code, when we know."""
     return HINTS.get(code or "")
+
+
+STEPS = {
+    "InvalidTemplate": NextStep("infra.validate"),
+    "ResourceGroupNotFound": NextStep("infra.up"),
+    "DeploymentNotFound": NextStep("infra.up"),
+}
+
+
+def step_for(code: str | None) -> NextStep | None:
+    """The next step about an ARM error code, as a fact, when we know one (the front-ends phrase it)."""
+    return STEPS.get(code or "")

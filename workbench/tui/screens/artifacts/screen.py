@@ -1,13 +1,12 @@
 """The Artifacts mode: versions in the workspace and in remote storage, their lineage, labels and transfers.
 
-Thin: `services.artifacts` does the work in threaded workers that post messages; handlers own the
-table, the detail pane and the transfer bar.
+Thin: the use cases of `workbench.usecases.artifacts` do the work in threaded workers that post
+messages; handlers own the table, the detail pane and the transfer bar.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -25,12 +24,12 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.widgets import ConfirmScreen, TransferBar, short_path
 from workbench.tui.widgets.prompt import PromptScreen
+from workbench.usecases import artifacts as usecase
 
 if TYPE_CHECKING:
     from services.artifacts.catalog import VersionInfo
     from services.artifacts.evals import EvalLink
-    from services.artifacts.sync import CopyReport
-    from services.artifacts.workspace import Artifacts
+    from workbench.usecases.artifacts import Copied
     from workbench.wiring import Services
 
 COLUMNS = ("Name", "Kind", "Version", "Size", "Labels", "Created", "By")
@@ -87,7 +86,7 @@ class ArtifactsScreen(ModeScreen):
     @dataclass
     class Transferred(Message):
         verb: str
-        report: CopyReport
+        copied: Copied
 
     @dataclass
     class Changed(Message):
@@ -100,10 +99,6 @@ class ArtifactsScreen(ModeScreen):
         self.infos: list[VersionInfo] = []
         self.evals: dict[str, list[EvalLink]] = {}
         self.cancel_token: CancelToken | None = None
-
-    @cached_property
-    def artifacts(self) -> Artifacts:
-        return self.context.services.artifacts()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="artifacts-bar"):
@@ -206,18 +201,15 @@ class ArtifactsScreen(ModeScreen):
         bar.display = True
         bar.start(f"{verb} {info.manifest.ref}")
         self.refresh_bindings()
-        self.transfer(self.artifacts, verb, info.manifest.ref, self.cancel_token)
+        self.transfer(self.context.services, verb, info.manifest.ref, self.cancel_token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="artifacts-transfer", description="Copy an artifact")
-    def transfer(self, artifacts: Artifacts, verb: str, ref: str, cancel: CancelToken) -> None:
-        from services.artifacts.model import parse_ref
-
+    def transfer(self, services: Services, verb: str, ref: str, cancel: CancelToken) -> None:
         def progressed(progress: TransferProgress) -> None:
             self.post_message(self.Progressed(progress))
 
-        copy = artifacts.push if verb == "push" else artifacts.pull
-        report = copy(parse_ref(ref), on_progress=progressed, cancel=cancel)
-        self.post_message(self.Transferred(verb, report))
+        copy = usecase.push if verb == "push" else usecase.pull
+        self.post_message(self.Transferred(verb, copy(services, ref, on_progress=progressed, cancel=cancel)))
 
     @on(Progressed)
     def _progressed(self, event: Progressed) -> None:
@@ -227,8 +219,7 @@ class ArtifactsScreen(ModeScreen):
     def _transferred(self, event: Transferred) -> None:
         from workbench.present.artifacts import copy_text
 
-        where = "remote storage" if event.verb == "push" else "the workspace"
-        self._status(copy_text(event.report, f"{event.verb}ed", where))
+        self._status(copy_text(event.copied.report, f"{event.verb}ed", event.copied.where))
 
     @on(Worker.StateChanged)
     def _transfer_finished(self, event: Worker.StateChanged) -> None:
@@ -256,7 +247,7 @@ class ArtifactsScreen(ModeScreen):
 
     def _set_label(self, info: VersionInfo, label: str | None) -> None:
         if label:
-            self.change(self.artifacts, self.where, "label", info, label)
+            self.change(self.context.services, self.where, "label", info, label)
 
     def action_undo_label(self) -> None:
         info = self.selected
@@ -268,7 +259,7 @@ class ArtifactsScreen(ModeScreen):
 
     def _undo_label(self, info: VersionInfo, label: str | None) -> None:
         if label:
-            self.change(self.artifacts, self.where, "undo", info, label)
+            self.change(self.context.services, self.where, "undo", info, label)
 
     def action_delete(self) -> None:
         info = self.selected
@@ -283,21 +274,19 @@ class ArtifactsScreen(ModeScreen):
 
     def _delete(self, info: VersionInfo, confirmed: bool) -> None:
         if confirmed:
-            self.change(self.artifacts, self.where, "delete", info, "")
+            self.change(self.context.services, self.where, "delete", info, "")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="artifacts-change", description="Change an artifact")
-    def change(self, artifacts: Artifacts, where: str, what: str, info: VersionInfo, label: str) -> None:
-        catalog = artifacts.catalog(remote=where == "remote")
-        m = info.manifest
+    def change(self, services: Services, where: str, what: str, info: VersionInfo, label: str) -> None:
+        from workbench.present.artifacts import label_text, removed_text
+
+        remote, m = where == "remote", info.manifest
         if what == "label":
-            previous = catalog.set_label(m, label, actor=artifacts.actor)
-            text = f"{m.name}:{label} -> {m.version}" + (f" (was {previous})" if previous else "")
+            text = label_text(usecase.set_label(services, m.ref, label, remote=remote))
         elif what == "undo":
-            now = catalog.undo_label(m.name, label, actor=artifacts.actor)
-            text = f"{m.name}:{label} -> {now}" if now else f"{m.name}:{label} removed"
+            text = label_text(usecase.undo_label(services, m.name, label, remote=remote))
         else:
-            catalog.remove(m, actor=artifacts.actor)
-            text = f"deleted {m.ref} from {catalog.storage.description}"
+            text = removed_text(usecase.remove(services, m.ref, remote=remote))
         self.post_message(self.Changed(text))
 
     @on(Changed)

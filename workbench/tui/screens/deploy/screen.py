@@ -119,8 +119,9 @@ class DeployScreen(ModeScreen):
         row = table.cursor_row
         self.found = event.found
         table.clear()
+        now = self.context.services.clock()
         for s in event.found:
-            table.add_row(s.app, s.version or "-", s.state, s.health, uptime(s.started_at), s.container or "-")
+            table.add_row(s.app, s.version or "-", s.state, s.health, uptime(s.started_at, now), s.container or "-")
         if event.found:
             table.move_cursor(row=min(row, len(event.found) - 1))
         self._show_app()

@@ -49,6 +49,7 @@ from workbench.tui.screens.finetune.fields import (
     spec_value,
 )
 from workbench.tui.screens.finetune.plan_text import examples_text, plan_text, verdict_text
+from workbench.tui.steps import error_text, keymap_of
 
 
 class FormColumn(VerticalScroll, can_focus=False):
@@ -266,7 +267,7 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
         try:
             plan = make_plan(spec, cache_dir=cache_dir, gpus=gpus)
         except WorkbenchError as exc:
-            self.post_message(self.PlanFailed(f"{exc.message}\n{exc.hint}" if exc.hint else exc.message))
+            self.post_message(self.PlanFailed(error_text(exc, keymap_of(self.app))))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(self.PlanReady(spec, plan))

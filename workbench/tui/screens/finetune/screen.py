@@ -19,7 +19,6 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from services.artifacts.sources import merge_job
 from services.finetune import jobs
 from services.finetune.jobs import ACTIVE, JobStatus, JobView
 from services.finetune.spec import JobSpec
@@ -31,6 +30,7 @@ from workbench.tui.screens.base import ModeScreen
 from workbench.tui.screens.finetune.detail import JobDetailPane, loss_text, progress_text, started_text
 from workbench.tui.screens.finetune.form import NewJobScreen
 from workbench.tui.widgets import ConfirmScreen, short_path
+from workbench.usecases import finetune
 
 if TYPE_CHECKING:
     from workbench.wiring import Services
@@ -298,7 +298,9 @@ class FinetuneScreen(ModeScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-cancel", description="Cancel the job")
     def cancel_job(self, folder: Path) -> None:
-        self.post_message(self.Cancelled(folder.name, jobs.cancel(folder, grace_s=CANCEL_GRACE_S)))
+        self.post_message(
+            self.Cancelled(folder.name, finetune.cancel(self.context.services, str(folder), grace_s=CANCEL_GRACE_S))
+        )
 
     @on(Cancelled)
     def _cancelled(self, event: Cancelled) -> None:
@@ -311,11 +313,11 @@ class FinetuneScreen(ModeScreen):
         """Continue the highlighted cancelled or failed job from its latest checkpoint."""
         job = self.selected
         if job is not None and job.status.state in {"cancelled", "failed"}:
-            self.resume_job(job.folder, self.context.hub.cache_path)
+            self.resume_job(job.folder)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-resume", description="Resume the job")
-    def resume_job(self, folder: Path, cache_dir: Path) -> None:
-        jobs.resume(folder, cache_dir=cache_dir)
+    def resume_job(self, folder: Path) -> None:
+        finetune.resume(self.context.services, str(folder))
         self.post_message(self.Resumed(folder.name))
 
     @on(Resumed)
@@ -334,7 +336,7 @@ class FinetuneScreen(ModeScreen):
                 self.busy[job.id] = "finetune-merge"
                 self.refresh_bindings()
                 self.notify(f"merging {job.id}…", title="Fine-tune")
-                self.merge_job(job.folder, self.context.hub.cache_path)
+                self.merge_job(job.folder)
 
         question = (
             f"Merge the adapter of {job.id} into {job.base_model}?\n\n"
@@ -351,9 +353,9 @@ class FinetuneScreen(ModeScreen):
         self.app.screen.post_message(OpenAdapter(job.base_model, adapter))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finetune-merge", description="Merge the adapter")
-    def merge_job(self, folder: Path, cache_dir: Path) -> None:
-        merged, _ = merge_job(self.context.services.artifacts(), folder, cache_dir=cache_dir)
-        self.post_message(self.Merged(folder.name, merged))
+    def merge_job(self, folder: Path) -> None:
+        merged = finetune.merge(self.context.services, str(folder))
+        self.post_message(self.Merged(folder.name, merged.folder))
 
     @on(Merged)
     def _merged(self, event: Merged) -> None:

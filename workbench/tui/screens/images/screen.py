@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Log, Static
 from textual.worker import Worker, WorkerState
 
 from services.images.build import BuildResult
-from services.images.ops import AppImages, ImagesConfig, Inventory, build_app, inventory, push_app
+from services.images.ops import AppImages, ImagesConfig, Inventory
 from services.images.push import LayerProgress, PushProgress, PushResult
 from services.progress import CancelToken
 from services.units import human_bytes
@@ -30,10 +30,17 @@ from workbench.present.image import build_summary, push_line, version_text
 from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.widgets import TransferBar, short_path
+from workbench.usecases import images
+
+if TYPE_CHECKING:
+    from workbench.wiring import Services
 
 Row = tuple[str, ...]
 LOG_BATCH_S = 0.05
-NO_APPS = "No apps found: the Images mode builds folders with a Dockerfile under images.apps_dir (default apps/)."
+NO_APPS = (
+    "No apps found: the Images mode builds folders under images.apps_dir (default apps/) that have a Dockerfile"
+    " or [tool.appkit.image] in their pyproject.toml."
+)
 
 
 @dataclass
@@ -195,7 +202,7 @@ class ImagesScreen(ModeScreen):
     # ------------------------------------------------------------------ actions
 
     def action_refresh(self) -> None:
-        self.load(self.config)
+        self.load(self.context.services)
 
     def action_build(self) -> None:
         app = self._target("build")
@@ -204,7 +211,7 @@ class ImagesScreen(ModeScreen):
         self.busy, self.cancel_token = "build", CancelToken()
         self.query_one("#images-log", Log).clear()
         self._summary(f"building {app.reference}… (escape cancels)")
-        self.build(self.config, app.app.name, self.cancel_token)
+        self.build(self.context.services, app.app.name, self.cancel_token)
 
     def action_push(self) -> None:
         app = self._target("push")
@@ -222,7 +229,7 @@ class ImagesScreen(ModeScreen):
         bar.start(f"push {app.app.name}:{app.version.version}")
         self.query_one("#images-layers", DataTable).clear()
         self._summary(f"pushing {app.reference}… (escape cancels)")
-        self.push(self.config, f"{app.app.name}:{app.version.version}", self.cancel_token)
+        self.push(self.context.services, f"{app.app.name}:{app.version.version}", self.cancel_token)
 
     def action_cancel(self) -> None:
         if self.cancel_token is not None and not self.cancel_token.cancelled:
@@ -243,27 +250,27 @@ class ImagesScreen(ModeScreen):
     # ------------------------------------------------------------------ workers
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="images-list", description="List apps and images")
-    def load(self, config: ImagesConfig) -> None:
-        self.post_message(self.Listed(inventory(config, remote=True)))
+    def load(self, services: Services) -> None:
+        self.post_message(self.Listed(images.inventory(services, remote=True)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="images-build", description="Build the image")
-    def build(self, config: ImagesConfig, app: str, cancel: CancelToken) -> None:
+    def build(self, services: Services, app: str, cancel: CancelToken) -> None:
         def send(lines: list[str]) -> None:
             self.post_message(self.BuildLogged(lines))
 
         batch = LineBatch(send)
         try:
-            result = build_app(config, app, on_event=lambda event: batch.add(event.text), cancel=cancel)
+            result = images.build(services, app, on_event=lambda event: batch.add(event.text), cancel=cancel)
         finally:
             batch.flush()
         self.post_message(self.Built(result))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="images-push", description="Push the image")
-    def push(self, config: ImagesConfig, target: str, cancel: CancelToken) -> None:
+    def push(self, services: Services, target: str, cancel: CancelToken) -> None:
         def report(progress: PushProgress) -> None:
             self.post_message(self.PushProgressed(progress))
 
-        self.post_message(self.Pushed(push_app(config, target, on_progress=report, cancel=cancel)))
+        self.post_message(self.Pushed(images.push(services, target, on_progress=report, cancel=cancel)))
 
     # ------------------------------------------------------------------ results
 

@@ -23,6 +23,7 @@ from services.rag.types import CollectionInfo, Hit, IngestProgress, IngestReport
 from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import Pane
 from workbench.tui.screens.playground.modals import hit_rows
+from workbench.tui.steps import error_text, keymap_of
 from workbench.tui.widgets import ConfirmScreen, short_path
 
 COLLECTION_COLUMNS = ("Collection", "Chunks", "Embedding model", "Access")
@@ -277,7 +278,7 @@ class CollectionsPane(Pane):
         try:
             where = parse_where(self.query_one("#query-where", Input).value)
         except UsageError as exc:
-            self.notify(f"{exc.message}\n{exc.hint}", title="Query", severity="error", markup=False)
+            self.notify(error_text(exc, keymap_of(self.app)), title="Query", severity="error", markup=False)
             return
         self.retrieve(self.session, collection, text, self.top_k(), where)
 
