@@ -96,40 +96,37 @@ def artifacts_add(obj: Context, kind: str, source: str, name: str | None, versio
     click.echo(f"registered {manifest.kind} {manifest.ref}: {len(manifest.files)} files")
 
 
+QUIET = click.option("--quiet", is_flag=True, help="No progress bar.")
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+
+
 @artifacts.command("push")
 @click.argument("ref")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@QUIET
+@AS_JSON
 @pass_context
 def artifacts_push(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
     """Publish a workspace version to remote storage: parallel, resumes an interrupted push, manifest last."""
-    from workbench.present import artifacts as render_artifacts
-    from workbench.usecases.artifacts import push
-
-    done = push(obj.services, ref, on_progress=None if quiet else progress_printer(f"push {ref}"))
-    click.echo(
-        render_artifacts.copy_json(done.report)
-        if as_json
-        else render_artifacts.copy_text(done.report, "pushed", done.where)
-    )
+    _copy(obj, "push", ref, quiet=quiet, as_json=as_json)
 
 
 @artifacts.command("pull")
 @click.argument("ref")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@QUIET
+@AS_JSON
 @pass_context
 def artifacts_pull(obj: Context, ref: str, quiet: bool, as_json: bool) -> None:
     """Fetch a remote version (NAME@VERSION or NAME:LABEL) into the workspace, every file verified."""
-    from workbench.present import artifacts as render_artifacts
-    from workbench.usecases.artifacts import pull
+    _copy(obj, "pull", ref, quiet=quiet, as_json=as_json)
 
-    done = pull(obj.services, ref, on_progress=None if quiet else progress_printer(f"pull {ref}"))
-    click.echo(
-        render_artifacts.copy_json(done.report)
-        if as_json
-        else render_artifacts.copy_text(done.report, "pulled", done.where)
-    )
+
+def _copy(obj: Context, verb: str, ref: str, *, quiet: bool, as_json: bool) -> None:
+    from workbench.present.artifacts import copy_json, copy_text
+    from workbench.usecases import artifacts as usecase
+
+    copy = usecase.push if verb == "push" else usecase.pull
+    done = copy(obj.services, ref, on_progress=None if quiet else progress_printer(f"{verb} {ref}"))
+    click.echo(copy_json(done.report) if as_json else copy_text(done.report, f"{verb}ed", done.where))
 
 
 @artifacts.command("label")

@@ -60,14 +60,18 @@ def arm_error(what: str, exc: Any) -> ArmError:
     """An `ArmError` from an SDK `HttpResponseError`, its details flattened into lines."""
     body = _error_body(exc)
     info = info_of(body) or ErrorInfo(str(getattr(exc, "status_code", "error")), str(getattr(exc, "reason", "failed")))
-    details = tuple(str(d) for d in details_of(body))
+    return failure(what, body, info)
+
+
+def failure(what: str, body: Mapping[str, Any], info: ErrorInfo) -> ArmError:
+    """An `ArmError` for ARM's error `body` (code, target, details flattened), with our hint and next step."""
     return ArmError(
         f"{what}: {info}",
         hint=hint_for(info.code),
         step=step_for(info.code),
         code=info.code,
         target=info.target,
-        details=details,
+        details=tuple(str(d) for d in details_of(body)),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.errors import ArmError
-from services.infra.arm.errors import arm_errors, details_of, hint_for, info_of, step_for
+from services.infra.arm.errors import arm_errors, failure, info_of
 from services.infra.arm.groups import group_exists
 from services.infra.arm.session import Session, as_dict, deployment_name
 from services.infra.inputs import InfraInputs
@@ -69,15 +69,7 @@ def validate_remote(session: Session, inputs: InfraInputs) -> None:
         result = as_dict(poller.result())
     error = info_of(result.get("error"))
     if error:
-        details = tuple(str(d) for d in details_of(result["error"]))
-        raise ArmError(
-            f"{what}: {error}",
-            hint=hint_for(error.code),
-            step=step_for(error.code),
-            code=error.code,
-            target=error.target,
-            details=details,
-        )
+        raise failure(what, result["error"], error)
 
 
 def what_if(session: Session, inputs: InfraInputs) -> WhatIfResult:
