@@ -69,6 +69,20 @@ APP_ACTIONS: tuple[Action, ...] = (
         )
         for mode in MODES
     ),
+    *(
+        Action(
+            f"{mode.binding_id}-anywhere",
+            f"alt+{mode.key}",
+            f"{mode.title}, from a text box too",
+            "app",
+            "WorkbenchApp",
+            f"switch_mode('{mode.id}')",
+            f"Switch to {mode.title} even while a text box has the focus",
+            show=False,
+            priority=True,  # a terminal sends alt+1 as a printable "1" too: the box must not get it
+        )
+        for mode in MODES
+    ),
     Action(
         "app.keys", "question_mark", "Keys", "app", "WorkbenchApp", "keys", "List every key of the current screen",
         palette="Show keys",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from tests.fakehub import FakeHub
 from tests.ui.conftest import FIXED_GPU, TINY, SettingsFactory, make_app, settle, wait_for
@@ -40,8 +41,21 @@ async def hub_ready(pilot: Pilot[Any]) -> HubPane:
     await wait_for(pilot, lambda: pane.pager is not None and pane.details is not None)
     await wait_for(pilot, lambda: pilot.app.status.hub_state == "online")
     await card_shows(pilot, pane)
-    await settle(pilot)
+    await laid_out(pilot, pane.query_one("#hub-results", DataTable))
     return pane
+
+
+async def laid_out(pilot: Pilot[Any], table: DataTable[Any]) -> None:
+    """Wait until `table`'s columns are as wide as its rows (a page of results that arrived late is
+    still at its headers' widths until the table's next idle)."""
+
+    def sized() -> bool:
+        widest = max((len(str(table.get_row_at(i)[0])) for i in range(table.row_count)), default=0)
+        return table.ordered_columns[0].content_width >= widest and not table._require_update_dimensions
+
+    await settle(pilot)
+    await wait_for(pilot, sized)
+    await settle(pilot)
 
 
 async def card_shows(pilot: Pilot[Any], pane: HubPane) -> None:
@@ -65,8 +79,21 @@ async def search_tiny(pilot: Pilot[Any]) -> HubPane:
     await pilot.press("slash", *"tiny-llama", "enter")
     await wait_for(pilot, lambda: pane.details is not None and pane.details.id == TINY)
     await card_shows(pilot, pane)
-    await settle(pilot)
+    await laid_out(pilot, pane.query_one("#hub-results", DataTable))
     return pane
+
+
+async def laid_out(pilot: Pilot[Any], table: DataTable[Any]) -> None:
+    """Wait until `table`'s columns are as wide as its rows (a page of results that arrived late is
+    still at its headers' widths until the table's next idle)."""
+
+    def sized() -> bool:
+        widest = max((len(str(table.get_row_at(i)[0])) for i in range(table.row_count)), default=0)
+        return table.ordered_columns[0].content_width >= widest and not table._require_update_dimensions
+
+    await settle(pilot)
+    await wait_for(pilot, sized)
+    await settle(pilot)
 
 
 def test_hub_with_results(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
@@ -121,9 +148,11 @@ def test_deploy_without_targets(snap_compare: Any, make_settings: SettingsFactor
 def test_keys_screen(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
     async def keys(pilot: Pilot[Any]) -> None:
         await hub_ready(pilot)
+        await pilot.press("6")  # over Deploy without targets: nothing behind the list changes on its own
+        await settle(pilot)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, KeysScreen))
-        await pilot.pause()
+        await settle(pilot)
 
     app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=keys)

@@ -48,8 +48,8 @@ class ModelsScreen(ModeScreen):
         self.query_one(f"#{tab}-pane").query_one(DataTable).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "leave_input":
-            return isinstance(self.focused, Input)
+        if action == "leave_input":  # outside a text box: listed on `?`, but idle
+            return True if isinstance(self.focused, Input) else None
         return True
 
     def action_leave_input(self) -> None:

@@ -75,19 +75,20 @@ class PlaygroundScreen(ModeScreen):
         self.query_one(focus).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "leave_input":
-            return isinstance(self.focused, Input | TextArea)
+        if action == "leave_input":  # outside a text box: listed on `?`, but idle
+            return True if isinstance(self.focused, Input | TextArea) else None
         return True
 
     def action_leave_input(self) -> None:
-        """Leave a text box for the tab's list (the chat input stays)."""
-        if not isinstance(self.focused, Input | TextArea) or self.focused.id == "chat-input":
+        """Leave a text box for the tab's list, or in Chat for the transcript: then keys are keys again
+        (`1`-`7` switch modes, `i` comes back to the question box)."""
+        if not isinstance(self.focused, Input | TextArea):
             raise SkipAction()
         tab = self.query_one("#playground-tabs", TabbedContent).active
         if tab != "chat":
             self.action_show_tab(tab)
         else:
-            self.query_one("#chat-input").focus()
+            self.query_one("#transcript-a").focus()
 
     # ------------------------------------------------------------------ palette entry points
 
