@@ -83,19 +83,6 @@ async def search_tiny(pilot: Pilot[Any]) -> HubPane:
     return pane
 
 
-async def laid_out(pilot: Pilot[Any], table: DataTable[Any]) -> None:
-    """Wait until `table`'s columns are as wide as its rows (a page of results that arrived late is
-    still at its headers' widths until the table's next idle)."""
-
-    def sized() -> bool:
-        widest = max((len(str(table.get_row_at(i)[0])) for i in range(table.row_count)), default=0)
-        return table.ordered_columns[0].content_width >= widest and not table._require_update_dimensions
-
-    await settle(pilot)
-    await wait_for(pilot, sized)
-    await settle(pilot)
-
-
 def test_hub_with_results(snap_compare: Any, make_settings: SettingsFactory, snapshot_hub: FakeHub) -> None:
     app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=hub_ready)
