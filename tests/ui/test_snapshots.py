@@ -50,8 +50,12 @@ async def laid_out(pilot: Pilot[Any], table: DataTable[Any]) -> None:
     still at its headers' widths until the table's next idle)."""
 
     def sized() -> bool:
-        widest = max((len(str(table.get_row_at(i)[0])) for i in range(table.row_count)), default=0)
-        return table.ordered_columns[0].content_width >= widest and not table._require_update_dimensions
+        if not table.row_count:
+            return True
+        first = str(table.get_row_at(0)[0])
+        widest = max(len(str(table.get_row_at(i)[0])) for i in range(table.row_count))
+        laid = table.ordered_columns[0].content_width >= widest and not table._require_update_dimensions
+        return laid and first in table.render_line(1).text  # the header is line 0
 
     await settle(pilot)
     await wait_for(pilot, sized)
@@ -114,9 +118,7 @@ def test_local_with_the_demo_model(
         await pilot.press("l")
         pane = pilot.app.screen.query_one(LocalPane)
         await wait_for(pilot, lambda: pane.listing is not None)
-        await wait_for(pilot, lambda: pane.table.ordered_columns[0].content_width >= len(TINY))  # sized to its rows
-        await wait_for(pilot, lambda: not pane.table._require_update_dimensions)  # and laid out at that size
-        await settle(pilot)
+        await laid_out(pilot, pane.table)
 
     app = make_app(make_settings(snapshot_hub.endpoint), hub_shown=SHOWN_HUB)
     assert snap_compare(app, terminal_size=SIZE, run_before=local)
