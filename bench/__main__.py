@@ -15,6 +15,7 @@ BENCHES = {
     "artifacts": "bench.artifacts",
     "deploy": "bench.deploy",
     "chatbot": "bench.chatbot",
+    "classifier": "bench.classifier",
 }
 
 

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.chat.local import Generated, LocalModels, Messages, adapter_version, generate_stream, resolve_model
+from appkit.budget import ContextLengthError, Counter, budget_rag_prompt, tokenizer_counter
+
+from services.chat.local import (
+    Generated,
+    LoadedModel,
+    LocalModels,
+    Messages,
+    adapter_version,
+    chat_prompt,
+    generate_stream,
+    resolve_model,
+)
 from services.chat.remote import EndpointPolicy
 from services.chat.variant import Variant, render_prompt
 from services.errors import ChatBackendError, WorkbenchError
@@ -27,8 +38,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Answer:
-    """A finished answer: text, the exact prompt sent, the retrieved chunks and timings.
+    """A finished answer: text, the exact prompt sent, the retrieved chunks in it and timings.
 
+    `hits` are the chunks the prompt holds: with a local model, those that fit its context (the last
+    one's text cut when `context_trimmed` says retrieved text was left out; see `budget_messages`).
     `latency_s` runs from the question to the last piece, retrieval included and model loading
     not; `ttft_s` to the first piece; `tokens_per_s` is the decode rate after the first piece.
     """
@@ -41,6 +54,15 @@ class Answer:
     tokens: int
     tokens_per_s: float
     error: str | None = None
+    context_trimmed: bool = False
+
+
+@dataclass(frozen=True)
+class ContextLimits:
+    """What budgets a prompt: the chat model's token counter (its tokenizer and chat template) and context length."""
+
+    count: Counter
+    context_length: int
 
 
 @dataclass
@@ -52,11 +74,11 @@ class _Clock:
         if self.first is None:
             self.first = time.perf_counter()
 
-    def answer(self, text: str, hits: list[Hit], done: Generated) -> Answer:
+    def answer(self, text: str, hits: list[Hit], done: Generated, *, trimmed: bool = False) -> Answer:
         latency = time.perf_counter() - self.started
         ttft = None if self.first is None else self.first - self.started
         rate = _rate(done.tokens, latency, ttft)
-        return Answer(text, done.prompt, hits, latency, ttft, done.tokens, rate, done.error)
+        return Answer(text, done.prompt, hits, latency, ttft, done.tokens, rate, done.error, trimmed)
 
 
 def _rate(tokens: int, latency: float, ttft: float | None) -> float:
@@ -97,30 +119,37 @@ class ChatEngine:
         cancel = cancel or CancelToken()
         hits: list[Hit] = []
         pieces: list[str] = []
+        trimmed = False
         clock = _Clock()
         try:
             variant = self.endpoints.resolve(variant)
-            backend = self._prepare(variant)
+            backend, limits = self._prepare(variant)
             clock = _Clock()  # model loading is not part of an answer's latency
             hits = self.retrieve(variant, question)
-            messages = build_messages(variant, render_prompt(variant, question, hits), history)
-            for item in backend(variant, messages, cancel):
+            turn = budget_messages(variant, question, hits, history, limits)
+            hits, trimmed = turn.hits, turn.context_trimmed
+            if turn.answer_room is not None and turn.answer_room < variant.params.max_new_tokens:
+                params = variant.params.model_copy(update={"max_new_tokens": turn.answer_room})
+                variant = variant.model_copy(update={"params": params})  # the answer fits the context
+            for item in backend(variant, turn.messages, cancel):
                 if isinstance(item, Generated):
-                    yield clock.answer("".join(pieces), hits, item)
+                    yield clock.answer("".join(pieces), hits, item, trimmed=trimmed)
                     return
                 clock.piece()
                 pieces.append(item)
                 yield item
         except Exception as exc:  # the answer reports it; a compare or suite run goes on
-            yield clock.answer("".join(pieces), hits, Generated("", 0, _message(exc)))
+            yield clock.answer("".join(pieces), hits, Generated("", 0, _message(exc)), trimmed=trimmed)
 
-    def _prepare(self, variant: Variant) -> Callable[[Variant, Messages, CancelToken], Iterator[str | Generated]]:
+    def _prepare(self, variant: Variant) -> tuple[Backend, ContextLimits | None]:
+        """The backend that answers the variant, and the limits its prompts are budgeted to (None:
+        unknown, as for an OpenAI-compatible endpoint, whose tokenizer is not here)."""
         if variant.backend == "openai":
             from services.chat.remote import stream_chat
 
-            return stream_chat
+            return stream_chat, None
         loaded = self.models.get(variant)
-        return lambda v, messages, cancel: generate_stream(loaded, v, messages, cancel)
+        return (lambda v, messages, cancel: generate_stream(loaded, v, messages, cancel)), local_limits(loaded)
 
     def retrieve(self, variant: Variant, question: str) -> list[Hit]:
         """Top-k chunks for the question from the variant's collection ([] with RAG off)."""
@@ -161,6 +190,64 @@ class ChatEngine:
     def close(self) -> None:
         self.models.close()
         self._rag_client = None
+
+
+Backend = Callable[[Variant, Messages, CancelToken], Iterator[str | Generated]]
+
+
+def local_limits(loaded: LoadedModel) -> ContextLimits | None:
+    """A local model's token counter and context length (None when its config does not say)."""
+    length = getattr(loaded.model.config, "max_position_embeddings", None)
+    if not isinstance(length, int):
+        return None
+    tokenizer = loaded.tokenizer
+    return ContextLimits(tokenizer_counter(tokenizer, lambda messages: chat_prompt(tokenizer, messages)), length)
+
+
+@dataclass(frozen=True)
+class PromptTurn:
+    """One turn's messages, the hits they hold, whether retrieved text was left out, and the room the
+    prompt leaves for the answer (None when not budgeted)."""
+
+    messages: Messages
+    hits: list[Hit]
+    context_trimmed: bool = False
+    answer_room: int | None = None
+
+
+def budget_messages(
+    variant: Variant,
+    question: str,
+    hits: list[Hit],
+    history: Sequence[tuple[str, str]],
+    limits: ContextLimits | None,
+) -> PromptTurn:
+    """The messages for a turn and what they hold of the retrieved `hits`.
+
+    With RAG on and known limits (a local model), the prompt is budgeted as the deployed chatbot
+    budgets it (`appkit.budget`): the chunks that fit next to the question and the answer, best
+    first, the last one cut at a sentence boundary. Without limits (an OpenAI-compatible endpoint:
+    its tokenizer and context length are not known here) every chunk goes, unbudgeted, as before,
+    and the server refuses a prompt too long for it."""
+    if variant.rag is None or limits is None:
+        return PromptTurn(build_messages(variant, render_prompt(variant, question, hits), history), hits)
+    conversation = build_messages(variant, question, history)
+    try:
+        budget = budget_rag_prompt(
+            limits.count,
+            context_length=limits.context_length,
+            max_tokens=variant.params.max_new_tokens,
+            system_prompt=variant.system_prompt,
+            conversation=conversation,
+            template=variant.template,
+            chunks=hits,
+        )
+    except ContextLengthError as exc:
+        raise ChatBackendError(str(exc), hint="ask a shorter question or clear the conversation") from None
+    used = hits[: len(budget.used)]
+    if budget.cut:
+        used[-1] = replace(used[-1], text=budget.used[-1].text)
+    return PromptTurn(budget.messages, used, budget.trimmed, budget.answer_room)
 
 
 def build_messages(variant: Variant, user: str, history: Sequence[tuple[str, str]]) -> Messages:

@@ -91,7 +91,8 @@ async def test_compare_fills_both_columns(make_settings: SettingsFactory, worksp
         await wait_for(pilot, lambda: {"a", "b"} <= set(chat.last), timeout=180)
         a, b = chat.last["a"].answer, chat.last["b"].answer
         assert a.error is None and b.error is None
-        assert a.hits == [] and len(b.hits) == 4
+        # 4 retrieved; the demo model (512 positions) holds those that fit (`appkit.budget`)
+        assert a.hits == [] and 1 <= len(b.hits) <= 4 and b.context_trimmed
         assert "02-access-policy" in " ".join(h.source for h in b.hits)
         assert chat.transcript("b").title_text.endswith(f"RAG {support.COLLECTION}")
         for column in ("a", "b"):

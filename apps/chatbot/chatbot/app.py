@@ -11,9 +11,10 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from appkit.budget import ContextLengthError, tokenizer_counter
 from appkit.errors import ApiError, error_body
 from appkit.observability import Metrics
 from appkit.service import create_service
@@ -21,8 +22,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from jinja2 import TemplateError
 
+from chatbot.batching import BatchConfig
 from chatbot.engine import GenerationParams, LanguageModel, Outcome, load_language_model
-from chatbot.prompt import build_messages, last_user_text
+from chatbot.prompt import budget_messages, build_messages, last_user_text
 from chatbot.retrieval import Hit, Retriever, open_retriever
 from chatbot.schemas import ChatRequest
 from chatbot.settings import Settings
@@ -47,7 +49,11 @@ Loader = Callable[[Settings], Resources]
 def load_resources(settings: Settings) -> Resources:
     """Load the model (and adapter) and open the collection, as the settings say."""
     lm = load_language_model(
-        settings.model_path, settings.adapter_path, load_4bit=settings.load_4bit, merge_adapter=settings.merge_adapter
+        settings.model_path,
+        settings.adapter_path,
+        load_4bit=settings.load_4bit,
+        merge_adapter=settings.merge_adapter,
+        batching=BatchConfig(window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch),
     )
     retriever = None
     if settings.collection_path is not None:
@@ -117,11 +123,14 @@ def check_model(settings: Settings, model_id: str) -> None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request turned into model input."""
+    """A request turned into model input: `hits` retrieved, `sources` of those in the prompt, and
+    whether retrieved text was left out to fit the model's context (`context_trimmed`)."""
 
     inputs: Any
     prompt: str
     hits: list[Hit]
+    sources: list[str] = field(default_factory=list)
+    context_trimmed: bool = False
 
 
 async def answer(
@@ -167,23 +176,38 @@ def outcome_recorder(
 
 async def prepare_in_thread(res: Resources, body: ChatRequest, settings: Settings) -> Prepared:
     try:
-        return await asyncio.to_thread(prepare, res, body.conversation(), settings)
+        return await asyncio.to_thread(prepare, res, body.conversation(), settings, requested_tokens(body, settings))
     except TemplateError as exc:
         raise ApiError(
             400, f"the model's chat template refused these messages: {exc}", kind="invalid_request_error"
         ) from None
+    except ContextLengthError as exc:
+        raise ApiError(400, str(exc), kind="invalid_request_error", code="context_length_exceeded") from None
 
 
-def prepare(res: Resources, conversation: list[dict[str, str]], settings: Settings) -> Prepared:
-    """Retrieval for the last user message, then the prompt and its tokens (blocking: run in a thread)."""
-    hits = None
-    if res.retriever is not None:
-        hits = res.retriever.search(last_user_text(conversation) or "", k=settings.rag_top_k)
-    messages = build_messages(
-        conversation, system_prompt=settings.system_prompt, template=settings.prompt_template, hits=hits
+def prepare(res: Resources, conversation: list[dict[str, str]], settings: Settings, wanted: int) -> Prepared:
+    """Retrieval for the last user message, then the prompt and its tokens (blocking: run in a thread).
+
+    With retrieval on, the prompt is budgeted to the model's context (`appkit.budget`, as in the
+    Playground): the chunks that fit next to the question and an answer of `wanted` tokens, best
+    first, the last one cut at a sentence boundary; `ContextLengthError` when the question alone leaves
+    no room for an answer."""
+    if res.retriever is None:
+        messages = build_messages(conversation, system_prompt=settings.system_prompt, template="", hits=None)
+        prompt = res.lm.render(messages)
+        return Prepared(res.lm.encode(prompt), prompt, [])
+    hits = res.retriever.search(last_user_text(conversation) or "", k=settings.rag_top_k)
+    options = {"system_prompt": settings.system_prompt, "template": settings.prompt_template}
+    if res.lm.max_positions is None:  # the context length is unknown: every chunk goes, as before
+        messages = build_messages(conversation, hits=hits, **options)
+        prompt = res.lm.render(messages)
+        return Prepared(res.lm.encode(prompt), prompt, hits, list(dict.fromkeys(h.source for h in hits)))
+    count = tokenizer_counter(res.lm.tokenizer, res.lm.render)
+    budget = budget_messages(
+        conversation, hits=hits, count=count, context_length=res.lm.max_positions, max_tokens=wanted, **options
     )
-    prompt = res.lm.render(messages)
-    return Prepared(res.lm.encode(prompt), prompt, hits or [])
+    prompt = res.lm.render(budget.messages)
+    return Prepared(res.lm.encode(prompt), prompt, hits, budget.sources, budget.trimmed)
 
 
 def requested_tokens(body: ChatRequest, settings: Settings) -> int:
@@ -197,7 +221,8 @@ def requested_tokens(body: ChatRequest, settings: Settings) -> int:
 def generation_params(
     body: ChatRequest, settings: Settings, lm: LanguageModel, prepared: Prepared, wanted: int
 ) -> GenerationParams:
-    """Sampling settings, the length cut to the room the context leaves; 400 when there is none."""
+    """Sampling settings, the length cut to the room the context leaves (after the budget kept the
+    question, when retrieval is on); 400 when there is none."""
     prompt_tokens = int(prepared.inputs["input_ids"].shape[1])
     room = lm.max_positions - prompt_tokens if lm.max_positions else wanted
     if room <= 0:
@@ -222,8 +247,13 @@ async def complete_response(stream: AsyncIterator[str | Outcome], base: dict[str
         "logprobs": None,
         "finish_reason": outcome.finish_reason,
     }
-    sources = list(dict.fromkeys(hit.source for hit in prepared.hits))
-    body = base | {"object": "chat.completion", "choices": [choice], "usage": usage(outcome), "sources": sources}
+    body = base | {
+        "object": "chat.completion",
+        "choices": [choice],
+        "usage": usage(outcome),
+        "sources": prepared.sources,  # of the chunks in the prompt only
+        "context_trimmed": prepared.context_trimmed,
+    }
     return JSONResponse(body)
 
 

@@ -1,8 +1,10 @@
 """The language model: a base model plus an optional PEFT adapter (or a merged model), offline.
 
-Generation runs in a thread of its own, one at a time (a lock per model): text pieces, then one
-`Outcome`, go to a sink the caller gives (the API hands them to its event loop). A deadline and
-an abort flag stop generation between tokens, so a timed-out or abandoned request frees the model.
+Requests are gathered into batches (`batching.Scheduler`, one worker thread per model): those
+that arrive within a short window and sample alike run as one left-padded `model.generate`
+(`padded.generate_padded`), and requests arriving meanwhile join the next batch. Each request
+keeps its own stream of text pieces, then one `Outcome`, sent to a sink the caller gives (the API
+hands them to its event loop); its own length, deadline and abort flag stop its row between tokens.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from chatbot.batching import BatchConfig, Scheduler
+from chatbot.padded import FinishReason, generate_padded
 
 log = logging.getLogger("chatbot.engine")
-
-FinishReason = Literal["stop", "length", "timeout", "error", "cancelled"]
 
 
 class LoadError(RuntimeError):
@@ -51,13 +54,17 @@ Sink = Callable[[Event], None]
 
 @dataclass
 class LanguageModel:
-    """A loaded causal LM and its tokenizer; `start` runs one generation in the background."""
+    """A loaded causal LM and its tokenizer; `start` queues one generation for the next batch."""
 
     model: Any
     tokenizer: Any
     adapter: str | None
     quantized: bool
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    batching: BatchConfig = field(default_factory=BatchConfig)
+    scheduler: Scheduler[Generation] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.scheduler = Scheduler(self.run_batch, self.batching)
 
     @property
     def max_positions(self) -> int | None:
@@ -89,66 +96,71 @@ class LanguageModel:
         return self.tokenizer(prompt, return_tensors="pt", add_special_tokens=not has_template)
 
     def start(self, inputs: Any, params: GenerationParams, *, deadline: float, sink: Sink) -> Generation:
-        """Begin generating from `inputs` (from `encode`) in a thread; events go to `sink`."""
-        generation = Generation(self, inputs, params, deadline, sink)
-        generation.thread.start()
+        """Queue a generation from `inputs` (from `encode`) for the next batch; events go to `sink`."""
+        generation = Generation(inputs, params, deadline, sink)
+        self.scheduler.submit(generation)
         return generation
+
+    def run_batch(self, batch: list[Generation]) -> None:
+        """Generate for one batch (on the scheduler's thread); its requests share their sampling settings."""
+        import torch
+
+        params = batch[0].params  # `self.batching.engine` is "padded"; a "continuous" engine would branch here
+        if params.seed is not None:  # a seeded request runs alone, so its answer is reproducible
+            torch.manual_seed(params.seed)
+        generate_padded(self.model, self.tokenizer, batch, sampling=sampling_kwargs(params, self.tokenizer))
 
 
 class Generation:
-    """One generation in its thread; `cancel` ends it at the next token."""
+    """One request: queued, then a row of a batch; `cancel` stops its row at the next token."""
 
-    def __init__(self, lm: LanguageModel, inputs: Any, params: GenerationParams, deadline: float, sink: Sink) -> None:
-        self.lm, self.inputs, self.params, self.deadline, self.sink = lm, inputs, params, deadline, sink
+    def __init__(self, inputs: Any, params: GenerationParams, deadline: float, sink: Sink) -> None:
+        self.params, self.deadline, self.sink = params, deadline, sink
+        self.prompt_ids: list[int] = [int(i) for i in inputs["input_ids"][0].tolist()]
         self.aborted = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="generate", daemon=True)
+        self.arrived = time.monotonic()
+        self.outcome: Outcome | None = None
+        self.done = threading.Event()
 
     @property
     def prompt_tokens(self) -> int:
-        return int(self.inputs["input_ids"].shape[1])
+        return len(self.prompt_ids)
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.params.max_new_tokens
+
+    @property
+    def batch_key(self) -> Hashable | None:
+        """Requests that sample alike share a batch; a seeded one runs alone (None)."""
+        if self.params.seed is not None:
+            return None
+        if self.params.temperature <= 0:
+            return ("greedy",)
+        return ("sample", self.params.temperature, self.params.top_p)
 
     def cancel(self) -> None:
         self.aborted.set()
 
-    def _run(self) -> None:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0 or not self.lm.lock.acquire(timeout=min(remaining, threading.TIMEOUT_MAX)):
-            self.sink(Outcome(self.prompt_tokens, 0, "timeout"))
+    def settle(self, now: float) -> bool:
+        """End without generating when abandoned or out of time while queued; whether it did."""
+        if self.aborted.is_set():
+            self.finish(0, "stop")
+        elif now > self.deadline:
+            self.finish(0, "timeout")
+        return self.outcome is not None
+
+    def emit(self, text: str) -> None:
+        if text and self.outcome is None:
+            self.sink(text)
+
+    def finish(self, completion_tokens: int, reason: FinishReason, error: str | None = None) -> None:
+        """Send the outcome (once)."""
+        if self.outcome is not None:
             return
-        try:  # a request abandoned while it waited for the model does not generate at all
-            outcome = Outcome(self.prompt_tokens, 0, "stop") if self.aborted.is_set() else self._generate()
-        except Exception as exc:  # reported as the outcome; the prompt is never logged
-            log.exception("generation failed", extra={"error_type": type(exc).__name__})
-            outcome = Outcome(self.prompt_tokens, 0, "error", type(exc).__name__)
-        finally:
-            self.lm.lock.release()
-        self.sink(outcome)
-
-    def _generate(self) -> Outcome:
-        import torch
-        from transformers import StoppingCriteriaList
-
-        stop = _stop_criteria(self.deadline, self.aborted)
-        kwargs = {
-            **self.inputs.to(self.lm.model.device),
-            **sampling_kwargs(self.params, self.lm.tokenizer),
-            "streamer": _sink_streamer(self.lm.tokenizer, self.sink),
-            "stopping_criteria": StoppingCriteriaList([stop]),
-        }
-        if self.params.seed is not None:
-            torch.manual_seed(self.params.seed)
-        with torch.inference_mode():
-            ids = self.lm.model.generate(**kwargs)
-        completion = int(ids.shape[1]) - self.prompt_tokens
-        return Outcome(self.prompt_tokens, completion, self._finish(stop, ids, completion))
-
-    def _finish(self, stop: Any, ids: Any, completion: int) -> FinishReason:
-        if stop.timed_out:
-            return "timeout"
-        eos = self.lm.tokenizer.eos_token_id
-        if self.aborted.is_set() or (completion and int(ids[0, -1]) == eos):
-            return "stop"
-        return "length" if completion >= self.params.max_new_tokens else "stop"
+        self.outcome = Outcome(self.prompt_tokens, completion_tokens, reason, error)
+        self.sink(self.outcome)
+        self.done.set()
 
 
 def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -170,36 +182,16 @@ def sampling_kwargs(params: GenerationParams, tokenizer: Any) -> dict[str, Any]:
     return kwargs | {"pad_token_id": pad}
 
 
-def _stop_criteria(deadline: float, aborted: threading.Event) -> Any:
-    import torch
-    from transformers import StoppingCriteria
-
-    class Stop(StoppingCriteria):  # type: ignore[misc]
-        timed_out = False
-
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            self.timed_out = self.timed_out or time.monotonic() > deadline
-            done = self.timed_out or aborted.is_set()
-            return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
-
-    return Stop()
-
-
-def _sink_streamer(tokenizer: Any, sink: Sink) -> Any:
-    from transformers import TextStreamer
-
-    class SinkStreamer(TextStreamer):  # type: ignore[misc]
-        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-            if text:
-                sink(text)
-
-    return SinkStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-
-
 def load_language_model(
-    model_path: Path, adapter_path: Path | None, *, load_4bit: bool, merge_adapter: bool
+    model_path: Path,
+    adapter_path: Path | None,
+    *,
+    load_4bit: bool,
+    merge_adapter: bool,
+    batching: BatchConfig | None = None,
 ) -> LanguageModel:
-    """The base model from `model_path` with the adapter from `adapter_path` applied (offline)."""
+    """The base model from `model_path` with the adapter from `adapter_path` applied (offline);
+    requests are gathered into batches as `batching` says (the defaults when None)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -218,7 +210,7 @@ def load_language_model(
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
     adapter = adapter_path.name if adapter_path is not None else None
-    return LanguageModel(model=model, tokenizer=tokenizer, adapter=adapter, quantized=quantized)
+    return LanguageModel(model, tokenizer, adapter, quantized, batching or BatchConfig())
 
 
 def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:

@@ -52,6 +52,10 @@ class Settings(ServiceSettings):
     """Temperature when a request does not say; 0 is greedy decoding."""
     generation_timeout_s: float = Field(default=60.0, gt=0)
     """Wall-clock budget of one request (queueing, retrieval and generation); 504 past it."""
+    batch_window_ms: float = Field(default=10.0, ge=0, le=1000)
+    """How long a request waits for others to share its batch (one batched `generate`) before it starts."""
+    max_batch: int = Field(default=16, ge=1, le=256)
+    """Most requests generated together in one batch."""
 
     log_prompts: bool = False
     """Include the full prompt (with the retrieved context) in logs; off by default: it may hold personal data."""

@@ -6,9 +6,7 @@ loaded resources through their `loader`, so each test pays only for the requests
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ from fastapi import FastAPI
 
 from chatbot.app import Resources, create_app, load_resources
 from chatbot.settings import Settings
-from chatbot_support import CANARY_KEY, tree_digest
+from chatbot_support import CANARY_KEY, COLLECTION, DOCUMENTS, read_only, tree_digest
 from tests import app_fixtures
 
 # shared fixtures: the kit's (they use `canary_key` and `app_factory` below) and the workbench's demo Llama
@@ -29,9 +27,6 @@ client = testing.client
 key_file = testing.key_file
 log_lines = testing.log_lines
 demo_model = app_fixtures.demo_llama
-
-COLLECTION = "demo-docs"
-DOCUMENTS = Path(__file__).resolve().parents[3] / "services" / "demo_data" / "documents"
 
 
 @pytest.fixture(scope="session")
@@ -65,43 +60,6 @@ def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     ingest(client, [DOCUMENTS], collection=COLLECTION, model_id=model, cache_dir=cache, chunk_size=48, overlap=8)
     with read_only(source, tmp_path_factory.mktemp("chroma-ro")) as mounted:
         yield mounted
-
-
-class read_only:  # noqa: N801  (used as a context manager, like `open`)
-    """`source` seen through a read-only bind mount when this process may mount (root), else chmod'ed."""
-
-    def __init__(self, source: Path, mountpoint: Path) -> None:
-        self.source, self.mountpoint, self.mounted = source, mountpoint, False
-
-    def __enter__(self) -> Path:
-        if os.geteuid() == 0 and _bind_read_only(self.source, self.mountpoint):
-            self.mounted = True
-            return self.mountpoint
-        _chmod_tree(self.source, writable=False)
-        return self.source
-
-    def __exit__(self, *exc: object) -> None:
-        if self.mounted:
-            subprocess.run(["umount", str(self.mountpoint)], check=False)
-        else:
-            _chmod_tree(self.source, writable=True)
-
-
-def _bind_read_only(source: Path, mountpoint: Path) -> bool:
-    binds = subprocess.run(["mount", "--bind", str(source), str(mountpoint)], capture_output=True, check=False)
-    if binds.returncode != 0:
-        return False
-    remount = ["mount", "-o", "remount,bind,ro", str(mountpoint)]
-    if subprocess.run(remount, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["umount", str(mountpoint)], check=False)
-        return False
-    return True
-
-
-def _chmod_tree(root: Path, *, writable: bool) -> None:
-    for path in [root, *root.rglob("*")]:
-        mode = path.stat().st_mode
-        path.chmod(mode | 0o200 if writable else mode & ~0o222)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from appkit.observability import Metrics
 from appkit.service import create_service
 from fastapi import FastAPI, Request
 
+from classifier.batching import Batcher
 from classifier.engine import Classifier, Scores, load_classifier
 from classifier.schemas import Classification, ClassifyRequest, ClassifyResponse, Usage
 from classifier.settings import Settings
@@ -53,10 +54,11 @@ def create_app(settings: Settings | None = None, *, loader: Loader = load_model)
     service = create_service(
         settings, name="classifier", load=lambda: loader(settings), metrics=metrics, describe=describe
     )
+    batcher = Batcher(window_s=settings.batch_window_ms / 1000, batch_size=settings.batch_size)
 
     @service.app.post("/v1/classify")
     async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
-        return await answer(body, request, settings, service.readiness.require(), metrics)
+        return await answer(body, request, settings, service.readiness.require(), metrics, batcher)
 
     return service.app
 
@@ -67,12 +69,17 @@ def describe(model: Classifier) -> dict[str, Any]:
 
 
 async def answer(
-    body: ClassifyRequest, request: Request, settings: Settings, model: Classifier, metrics: ClassifierMetrics
+    body: ClassifyRequest,
+    request: Request,
+    settings: Settings,
+    model: Classifier,
+    metrics: ClassifierMetrics,
+    batcher: Batcher,
 ) -> ClassifyResponse:
-    """Check the request against the limits, classify in a thread, shape the answer."""
+    """Check the request against the limits, classify (batched with concurrent requests), shape the answer."""
     check_request(body, settings)
     deadline = time.monotonic() + settings.timeout_s
-    scores = await classify_in_thread(model, body.texts, settings, deadline)
+    scores = await classify_batched(batcher, model, body.texts, settings, deadline)
     if scores is None:
         metrics.timeouts.inc()
         raise ApiError(504, "classification ran out of time; send fewer texts", kind="timeout", code="timeout")
@@ -99,10 +106,12 @@ def check_request(body: ClassifyRequest, settings: Settings) -> None:
         raise ApiError(400, message, kind="invalid_request_error", code="text_too_long")
 
 
-async def classify_in_thread(model: Classifier, texts: list[str], settings: Settings, deadline: float) -> Scores | None:
-    work = asyncio.to_thread(
-        model.classify, texts, max_length=settings.max_length, batch_size=settings.batch_size, deadline=deadline
-    )
+async def classify_batched(
+    batcher: Batcher, model: Classifier, texts: list[str], settings: Settings, deadline: float
+) -> Scores | None:
+    """The scores of `texts`, computed on the batcher's thread; None when out of time (the request is
+    then dropped from the queue, or its running pass is left to finish)."""
+    work = asyncio.wrap_future(batcher.submit(model, texts, max_length=settings.max_length, deadline=deadline))
     try:
         return await asyncio.wait_for(work, max(deadline - time.monotonic(), 0.0) + GRACE_S)
     except TimeoutError:

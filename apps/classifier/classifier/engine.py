@@ -1,8 +1,9 @@
 """The classification model: a sequence-classification base plus an optional PEFT adapter, offline.
 
 Label names come, in order, from the `labels` setting, the adapter's `manifest.json` (what the
-workbench's fine-tunes record) and the model config's `id2label`. Inference runs one request at
-a time (a lock per model) in batches, and stops between batches once the deadline has passed.
+workbench's fine-tunes record) and the model config's `id2label`. Inference runs in forward passes
+of several texts (one at a time per model: a lock), and stops between passes once the deadline
+has passed; the service gathers the texts of concurrent requests into shared passes (`batching`).
 """
 
 from __future__ import annotations
@@ -42,31 +43,28 @@ class Classifier:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def classify(self, texts: list[str], *, max_length: int, batch_size: int, deadline: float) -> Scores | None:
-        """Probabilities for `texts`; None when the deadline passes first (blocking: run in a thread)."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not self.lock.acquire(timeout=min(remaining, threading.TIMEOUT_MAX)):
-            return None
-        try:
-            return self._batches(texts, max_length=max_length, batch_size=batch_size, deadline=deadline)
-        finally:
-            self.lock.release()
-
-    def _batches(self, texts: list[str], *, max_length: int, batch_size: int, deadline: float) -> Scores | None:
-        import torch
-
+        """Probabilities for `texts` in passes of `batch_size`; None when the deadline passes first
+        (blocking: run in a thread). The service gathers concurrent requests first (`batching`)."""
         probabilities: list[list[float]] = []
         tokens = 0
         for start in range(0, len(texts), batch_size):
             if time.monotonic() > deadline:
                 return None
-            batch = texts[start : start + batch_size]
-            encoded = self.tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            tokens += int(encoded["attention_mask"].sum())
-            with torch.inference_mode():
-                logits = self.model(**encoded.to(self.model.device)).logits.float()
-            scores = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-            probabilities.extend(scores.cpu().tolist())
+            rows, counts = self.forward(texts[start : start + batch_size], max_length=max_length)
+            probabilities.extend(rows)
+            tokens += sum(counts)
         return Scores(probabilities, tokens)
+
+    def forward(self, texts: list[str], *, max_length: int) -> tuple[list[list[float]], list[int]]:
+        """One forward pass over `texts` (padded to the longest): probabilities and tokens read, per text."""
+        import torch
+
+        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        with self.lock, torch.inference_mode():
+            logits = self.model(**encoded.to(self.model.device)).logits.float()
+        scores = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+        counts = [int(n) for n in encoded["attention_mask"].sum(dim=1).tolist()]
+        return scores.cpu().tolist(), counts
 
 
 def load_classifier(

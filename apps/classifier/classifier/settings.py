@@ -33,7 +33,9 @@ class Settings(ServiceSettings):
     max_length: int = Field(default=512, ge=8)
     """Tokens per text the model reads; longer texts are truncated."""
     batch_size: int = Field(default=16, ge=1)
-    """Texts per forward pass."""
+    """Texts per forward pass; the texts of concurrent requests share passes up to this many."""
+    batch_window_ms: float = Field(default=5.0, ge=0, le=1000)
+    """How long a request waits for others to share its forward pass before it starts."""
     timeout_s: float = Field(default=30.0, gt=0)
     """Wall-clock budget of one request (queueing and inference); 504 past it."""
 

@@ -1,0 +1,270 @@
+"""Concurrent requests share batched `generate` calls: each keeps its own stream, length and stop.
+
+The engine tests force batches without timing: a long collection window and a `max_batch` equal
+to the number of requests, so a batch runs exactly when the last of them is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from chatbot.app import Resources, create_app
+from chatbot.batching import BatchConfig
+from chatbot.engine import Event, Generation, GenerationParams, LanguageModel, Outcome
+from chatbot.settings import Settings
+from chatbot_support import CANARY_KEY, ask
+
+QUESTIONS = [
+    "How is a release rolled back?",
+    "hi",
+    "What does a fine-tune need before it is launched on the GPU machine?",
+    "Who owns the ingest pipeline?",
+]
+AUTH = {"Authorization": f"Bearer {CANARY_KEY}"}
+
+
+def model_like(lm: LanguageModel, **batching: Any) -> LanguageModel:
+    """A language model sharing `lm`'s weights and tokenizer, batching as told."""
+    return LanguageModel(lm.model, lm.tokenizer, lm.adapter, lm.quantized, BatchConfig(**batching))
+
+
+class Collected:
+    """A sink that keeps the text pieces and the outcome of one generation."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.outcome: Outcome | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Outcome):
+            self.outcome = event
+        else:
+            self.pieces.append(event)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+def submit(lm: LanguageModel, question: str, params: GenerationParams) -> tuple[Generation, Collected]:
+    sink = Collected()
+    inputs = lm.encode(lm.render([{"role": "user", "content": question}]))
+    return lm.start(inputs, params, deadline=time.monotonic() + 120, sink=sink), sink
+
+
+def wait_all(generations: list[Generation]) -> None:
+    for generation in generations:
+        assert generation.done.wait(120), "a generation did not end"
+
+
+@pytest.fixture(scope="module")
+def lm(loaded: tuple[Resources, str, str]) -> LanguageModel:
+    return loaded[0].lm
+
+
+def test_greedy_answers_are_the_same_alone_and_in_a_batch(lm: LanguageModel) -> None:
+    lengths = [6, 17, 11, 24]
+    alone = model_like(lm, max_batch=1)
+    singles = []
+    for question, length in zip(QUESTIONS, lengths, strict=True):
+        generation, sink = submit(alone, question, GenerationParams(length))
+        wait_all([generation])
+        singles.append(sink)
+
+    together = model_like(lm, window_s=600, max_batch=len(QUESTIONS))
+    batches: list[list[Generation]] = []
+    together.scheduler.on_batch = batches.append
+    runs = [submit(together, q, GenerationParams(n)) for q, n in zip(QUESTIONS, lengths, strict=True)]
+    wait_all([generation for generation, _ in runs])
+
+    assert [len(batch) for batch in batches] == [len(QUESTIONS)]
+    for (_, batched), single, length in zip(runs, singles, lengths, strict=True):
+        assert batched.text == single.text
+        assert batched.outcome == single.outcome
+        assert batched.outcome is not None
+        assert batched.outcome.completion_tokens == length  # the demo model does not stop early
+        assert batched.outcome.finish_reason == "length"
+    assert len({sink.text for _, sink in runs}) > 1  # the prompts lead to different answers
+
+
+def test_different_sampling_settings_never_share_a_batch(lm: LanguageModel) -> None:
+    scheduled = model_like(lm, window_s=600, max_batch=2)
+    batches: list[list[Generation]] = []
+    scheduled.scheduler.on_batch = batches.append
+    settings = [
+        GenerationParams(5),
+        GenerationParams(5, temperature=0.7),
+        GenerationParams(5, temperature=0.7, top_p=0.9),
+        GenerationParams(5, temperature=0.9, seed=42),
+        GenerationParams(5),
+        GenerationParams(5, temperature=0.7),
+        GenerationParams(5, temperature=0.7, top_p=0.9),
+    ]
+    runs = [submit(scheduled, QUESTIONS[i % len(QUESTIONS)], params) for i, params in enumerate(settings)]
+    wait_all([generation for generation, _ in runs])
+
+    assert sorted(len(batch) for batch in batches) == [1, 2, 2, 2]
+    for batch in batches:
+        assert len({(g.params.temperature, g.params.top_p, g.params.seed) for g in batch}) == 1
+    assert all(sink.outcome and sink.outcome.completion_tokens == 5 for _, sink in runs)
+
+
+def test_a_seeded_request_runs_alone_and_repeats_its_answer(lm: LanguageModel) -> None:
+    scheduled = model_like(lm, window_s=0.05, max_batch=8)
+    params = GenerationParams(12, temperature=1.5, seed=1234)
+    first, first_sink = submit(scheduled, QUESTIONS[0], params)
+    others = [submit(scheduled, q, GenerationParams(12, temperature=1.5))[0] for q in QUESTIONS]
+    second, second_sink = submit(scheduled, QUESTIONS[0], params)
+    wait_all([first, second, *others])
+
+    assert first_sink.text == second_sink.text
+    assert first_sink.outcome == second_sink.outcome
+
+
+class CancelsOnFirstPiece(Collected):
+    """Cancels its generation when the first piece of text arrives."""
+
+    generation: Generation | None = None
+
+    def __call__(self, event: Event) -> None:
+        super().__call__(event)
+        if len(self.pieces) == 1 and self.generation is not None:
+            self.generation.cancel()
+
+
+def test_a_cancelled_row_stops_and_the_others_finish(lm: LanguageModel) -> None:
+    scheduled = model_like(lm, window_s=600, max_batch=3)
+    sink = CancelsOnFirstPiece()
+    inputs = lm.encode(lm.render([{"role": "user", "content": QUESTIONS[0]}]))  # its answer streams line by line
+    sink.generation = scheduled.start(inputs, GenerationParams(200), deadline=time.monotonic() + 120, sink=sink)
+    runs = [submit(scheduled, q, GenerationParams(40)) for q in QUESTIONS[1:3]]
+    wait_all([sink.generation, *(g for g, _ in runs)])
+
+    assert sink.pieces
+    assert sink.outcome is not None
+    assert sink.outcome.finish_reason == "stop"
+    assert sink.outcome.completion_tokens < 200
+    assert all(s.outcome == Outcome(g.prompt_tokens, 40, "length") for g, s in runs)
+
+
+def test_a_request_cancelled_while_queued_never_runs(lm: LanguageModel) -> None:
+    scheduled = model_like(lm, window_s=600, max_batch=2)
+    batches: list[list[Generation]] = []
+    scheduled.scheduler.on_batch = batches.append
+    gone, gone_sink = submit(scheduled, QUESTIONS[0], GenerationParams(5))
+    gone.cancel()
+    kept = [submit(scheduled, q, GenerationParams(5)) for q in QUESTIONS[1:3]]
+    wait_all([gone, *(g for g, _ in kept)])
+
+    assert gone_sink.outcome == Outcome(gone.prompt_tokens, 0, "stop")
+    assert [gone not in batch for batch in batches] == [True]
+
+
+# --- through the app, served by uvicorn -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def batching_server(
+    make_settings: Callable[..., Settings], loaded: tuple[Resources, str, str]
+) -> Iterator[tuple[str, list[list[Generation]]]]:
+    """The app on its own language model (the shared weights, a 50 ms window); its URL and its batches."""
+    import uvicorn
+
+    resources = loaded[0]
+    lm = model_like(resources.lm, window_s=0.05, max_batch=16)
+    batches: list[list[Generation]] = []
+    lm.scheduler.on_batch = batches.append
+    app = create_app(make_settings(), loader=lambda settings: Resources(lm, resources.retriever))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        try:
+            if httpx.get(f"{url}/readyz", trust_env=False).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    yield url, batches
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+async def stream_answer(client: httpx.AsyncClient, question: str, max_tokens: int) -> tuple[str, dict[str, Any]]:
+    """The streamed text and the last chunk with a finish reason merged with the usage chunk."""
+    body = ask(question, max_tokens=max_tokens, stream=True, stream_options={"include_usage": True})
+    text, final = "", {}
+    async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line.removeprefix("data: "))
+            for choice in chunk["choices"]:
+                text += choice["delta"].get("content") or ""
+                if choice["finish_reason"]:
+                    final["finish_reason"] = choice["finish_reason"]
+            if chunk.get("usage"):
+                final["usage"] = chunk["usage"]
+    return text, final
+
+
+def test_concurrent_streams_each_get_their_own_length(batching_server: tuple[str, list[list[Generation]]]) -> None:
+    url, _ = batching_server
+    lengths = [3, 7, 12, 5, 16, 9]
+
+    async def run() -> list[tuple[str, dict[str, Any]]]:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH, trust_env=False, timeout=120) as client:
+            calls = [stream_answer(client, QUESTIONS[i % len(QUESTIONS)], n) for i, n in enumerate(lengths)]
+            return await asyncio.gather(*calls)
+
+    answers = asyncio.run(run())
+
+    for (text, final), length in zip(answers, lengths, strict=True):
+        assert final["finish_reason"] == "length"
+        assert final["usage"]["completion_tokens"] == length
+        assert text
+
+
+def test_a_client_that_disconnects_mid_stream_stops_its_row(
+    batching_server: tuple[str, list[list[Generation]]],
+) -> None:
+    url, batches = batching_server
+    seen = len(batches)
+
+    async def leave_early(client: httpx.AsyncClient) -> None:
+        body = ask(QUESTIONS[0], max_tokens=250, stream=True)
+        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if '"content": "' in line and '"content": ""' not in line:
+                    return  # leaves with the first piece of text: the connection closes
+
+    async def run() -> list[Any]:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH, trust_env=False, timeout=120) as client:
+            stay = [stream_answer(client, q, 30) for q in QUESTIONS[1:3]]
+            return await asyncio.gather(leave_early(client), *stay)
+
+    _, *stayed = asyncio.run(run())
+
+    for _, final in stayed:
+        assert final["finish_reason"] == "length"
+        assert final["usage"]["completion_tokens"] == 30
+    generations = [g for batch in batches[seen:] for g in batch]
+    long = max(generations, key=lambda g: g.params.max_new_tokens)
+    assert long.done.wait(60)
+    assert long.outcome is not None
+    assert long.aborted.is_set()
+    assert long.outcome.completion_tokens < long.params.max_new_tokens
