@@ -219,7 +219,7 @@ def remote_storage(section: ArtifactsSettings) -> Storage | None:
 
 def deploy_target(settings: Settings, name: str) -> Target:
     """The deploy target `name` (dev, staging or prod) from the `targets` section."""
-    from services.deploy.target import AppSpec, Target
+    from services.deploy.target import AppSpec, Target, Tls
 
     section = getattr(settings.targets, name, None) if name in TargetsSettings.model_fields else None
     if section is None:
@@ -230,7 +230,7 @@ def deploy_target(settings: Settings, name: str) -> Target:
     apps = {
         app: AppSpec(
             name=app,
-            port=a.port or section.app_port,
+            port=a.port or section.default_port,
             artifacts=dict(a.artifacts),
             env=dict(a.env),
             api_keys_env=a.api_keys_env,
@@ -253,4 +253,7 @@ def deploy_target(settings: Settings, name: str) -> Target:
         keep=section.keep,
         proxy_image=section.proxy_image,
         registry=section.registry,
+        tls=Tls(section.tls_cert, section.tls_key, section.plain_http)
+        if section.tls_cert is not None and section.tls_key is not None
+        else None,
     )

@@ -204,6 +204,7 @@ class DeployRun:
             note(", ".join(f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]) or "none")
         with self.step("start") as note:
             proxy.ensure_network(client)
+            proxy.tls_files(req.target)  # a bad certificate or key fails here, before anything starts
             self.container = self._start(client, reference, mounts)
             note(self.container.name)
         with self.step("ready") as note:

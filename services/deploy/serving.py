@@ -61,8 +61,8 @@ def switch(client: DockerClient, target: Target, spec: AppSpec, new: str) -> str
     """Route the app's port to container `new`; returns the container it served before."""
     gateway = proxy.ensure_proxy(client, target)
     old = proxy.routed_to(gateway, spec.name)
-    proxy.route(gateway, spec.name, spec.port, new, spec.container_port)
-    return old
+    proxy.route(gateway, spec.name, spec.port, new, spec.container_port, target.tls)
+    return old if old != new else None  # a recreated proxy may route a first version to it already
 
 
 def drain(client: DockerClient, old: str | None, new: str) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from services.errors import ConfigError
@@ -13,6 +15,10 @@ from services.errors import ConfigError
 ENVIRONMENTS = ("dev", "staging", "prod")
 HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 SSH_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+PLAIN_HTTP_PORT = 80
+TLS_PORT = 443
+PlainHttp = Literal["redirect", "off"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,19 @@ class AppSpec:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """TLS at the target's proxy: certificate and key files on the deploying machine (PEM). The deploy copies
+    them to the target as a secret only the proxy reads; plain HTTP on an app's port is redirected or refused."""
+
+    cert: Path
+    """Certificate chain (server certificate first)."""
+    key: Path
+    """Its private key (never printed, never in an image, a label or argv)."""
+    plain_http: PlainHttp = "redirect"
+    """Plain HTTP on an app's TLS port: `redirect` (301 to https) or `off` (refused)."""
+
+
+@dataclass(frozen=True)
 class Target:
     """A deployment server."""
 
@@ -60,6 +79,8 @@ class Target:
     """Old versions kept stopped per app for instant rollback."""
     proxy_image: str = "nginx:1.27-alpine"
     registry: str | None = None
+    tls: Tls | None = None
+    """TLS at the proxy; None: plain HTTP."""
 
     @property
     def is_ssh(self) -> bool:
@@ -73,6 +94,44 @@ class Target:
                 hint=f"add [targets.{self.name}.apps.{name}] with at least `port` to workbench.toml",
             )
         return self.apps[name]
+
+
+def upstream_name(app: str) -> str:
+    """The nginx upstream of `app` (`wb_` and the name, every character but letters, digits and `_` as `_`)."""
+    return "wb_" + re.sub(r"[^A-Za-z0-9_]", "_", app)
+
+
+def validate_app_name(app: str) -> str:
+    """`app` when it is a plain name (letters, digits, `_`, `.`, `-`; not first): it becomes part of the proxy's
+    config and of container names, so nothing else may reach them; ValueError otherwise."""
+    if not APP_NAME.match(app):
+        raise ValueError(f"{app!r} is not a valid app name (letters, digits, '_', '.', '-'; at most 63)")
+    return app
+
+
+def check_routes(target: str, ports: Mapping[str, int]) -> None:
+    """ConfigError naming both apps when two apps of `target` share a public port or map to one upstream
+    (one would silently take the other's traffic); `ports` is app name to public port."""
+    by_port: dict[int, str] = {}
+    by_upstream: dict[str, str] = {}
+    for app, port in ports.items():
+        try:
+            validate_app_name(app)
+        except ValueError as exc:
+            raise ConfigError(f"targets.{target}.apps: {exc}", hint="rename the app") from None
+        if port in by_port:
+            raise ConfigError(
+                f"targets.{target}: apps {by_port[port]!r} and {app!r} both use port {port}",
+                hint=f"give each app its own `port` under [targets.{target}.apps.APP]",
+            )
+        upstream = upstream_name(app)
+        if upstream in by_upstream:
+            raise ConfigError(
+                f"targets.{target}: apps {by_upstream[upstream]!r} and {app!r} map to one proxy upstream ({upstream})",
+                hint="rename one of them (names that differ only in '-', '.' and '_' collide)",
+            )
+        by_port[port] = app
+        by_upstream[upstream] = app
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ An artifact version gets one volume, named by a hash of its kind, name, version 
 verified on the target, then reused by every release that names that version only while it holds
 exactly the requested manifest and its files, nothing else; containers mount it read-only. API keys go
 into a small volume of their own per container, as a file readable by the app's user only, never into
-its environment; it is removed with its container.
+its environment; it is removed with its container. The proxy's TLS certificate and key go the same way
+into one volume of the proxy's, the key readable by root (nginx's master process) only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 MANIFEST_NAME = ".workbench-manifest.json"
 SECRETS_DEST = "/run/secrets/workbench"
+TLS_VOLUME = "wb-proxy-tls"
+TLS_DEST = "/run/secrets/workbench-tls"
+TLS_CERT = "cert.pem"
+TLS_KEY = "key.pem"
 READABLE = 40
 """Characters of the artifact's name kept readable in its volume name (the hash makes it unique)."""
 VERIFY = """
@@ -115,6 +120,31 @@ def write_keys(client: DockerClient, image: str, volume: str, keys: list[str]) -
         tar.addfile(info, io.BytesIO(data))
     archive.seek(0)
     _put(client, image, volume, archive)
+
+
+def write_tls(client: DockerClient, image: str, cert: bytes, key: bytes) -> str:
+    """Put `cert` (0444) and `key` (0400), both root's, into the proxy's TLS volume (made when missing), through
+    a helper container of `image` that is never started; the key travels in the archive API's request body
+    only (never an image layer, a label, argv or a log)."""
+    if not client.volumes.list(filters={"name": f"^{TLS_VOLUME}$"}):
+        client.volumes.create(TLS_VOLUME, labels={"workbench.role": "proxy-tls"})
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, data, mode in ((TLS_CERT, cert, 0o444), (TLS_KEY, key, 0o400)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), mode, 0, 0
+            tar.addfile(info, io.BytesIO(data))
+    _put(client, image, TLS_VOLUME, archive)
+    return TLS_VOLUME
+
+
+def remove_tls(client: DockerClient) -> None:
+    """Remove the proxy's TLS volume (certificate and key), if there is one and no container uses it."""
+    from docker.errors import APIError
+
+    for volume in client.volumes.list(filters={"name": f"^{TLS_VOLUME}$"}):
+        with contextlib.suppress(APIError):
+            volume.remove()
 
 
 def secrets_of(container: Any) -> str | None:

@@ -69,10 +69,9 @@ def test_up_writes_targets_registry_and_storage_into_user_settings(run, tmp_path
     assert "==> checking vCPU quota in westeurope" in result.output
     saved = user_settings(tmp_path)
     prod = saved["targets"]["prod"]  # type: ignore[index]
-    assert prod == {  # prod's deployment VM has no public IP: its private address
+    assert prod == {  # prod's deployment VM has no public IP: its private address; 443 is the TLS default
         "host": "10.20.1.5",
         "user": "azureuser",
-        "app_port": 443,
         "registry": prod["registry"],  # type: ignore[index]
     }
     assert prod["registry"].startswith("llmwbprod") and prod["registry"].endswith(".azurecr.io")  # type: ignore[index]

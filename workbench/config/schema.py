@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from workbench import locations
@@ -142,8 +142,17 @@ class TargetSettings(Section):
     ssh_port: int = Field(default=22, gt=0, lt=65536)
     """SSH port of the deployment VM."""
 
-    app_port: int = Field(default=443, gt=0, lt=65536)
-    """Port the apps' reverse proxy listens on."""
+    app_port: int | None = Field(default=None, gt=0, lt=65536)
+    """Port the apps' reverse proxy listens on (an app's own `port` wins). Unset: 443 with `tls_cert`, else 80."""
+
+    tls_cert: Path | None = None
+    """Certificate (PEM chain, server certificate first) the proxy serves HTTPS with. Unset: plain HTTP."""
+
+    tls_key: Path | None = None
+    """Private key of `tls_cert` (PEM), on this machine; it reaches the target as a file only the proxy reads."""
+
+    plain_http: Literal["redirect", "off"] = "redirect"
+    """Plain HTTP on an app's TLS port: `redirect` (301 to https) or `off` (refused). Only with `tls_cert`."""
 
     registry: str | None = None
     """Registry login server this target pulls images from (its environment's registry)."""
@@ -166,6 +175,13 @@ class TargetSettings(Section):
     apps: dict[str, TargetAppSettings] = Field(default_factory=dict)
     """How each app runs on this target."""
 
+    @property
+    def default_port(self) -> int:
+        """The port an app without its own `port` is served on."""
+        from services.deploy.target import PLAIN_HTTP_PORT, TLS_PORT
+
+        return self.app_port or (TLS_PORT if self.tls_cert is not None else PLAIN_HTTP_PORT)
+
 
 class TargetsSettings(Section):
     dev: TargetSettings | None = None
@@ -177,6 +193,30 @@ class TargetsSettings(Section):
     prod: TargetSettings | None = None
     """The prod environment's deployment server (written by `workbench infra up --env prod`). `-dirty` versions
     are refused here."""
+
+    @model_validator(mode="after")
+    def _tls_and_routes(self) -> TargetsSettings:
+        """Per target: cert and key come together, and every app gets a port and a proxy upstream of its own
+        (a ConfigError naming both apps otherwise: one app never silently takes another's traffic)."""
+        from services.deploy.target import TLS_PORT, check_routes
+        from services.errors import ConfigError
+
+        for name in type(self).model_fields:
+            target: TargetSettings | None = getattr(self, name)
+            if target is None:
+                continue
+            if (target.tls_cert is None) != (target.tls_key is None):
+                raise ConfigError(f"targets.{name}: set both tls_cert and tls_key, or neither")
+            ports = {app: a.port or target.default_port for app, a in target.apps.items()}
+            plain_on_tls = [f"app {app}" for app, port in ports.items() if port == TLS_PORT]
+            if target.tls_cert is None and (target.app_port == TLS_PORT or plain_on_tls):
+                where = ", ".join(plain_on_tls) or "app_port"
+                raise ConfigError(
+                    f"targets.{name}: {where} on port {TLS_PORT} without a certificate would serve plain HTTP there",
+                    hint=f"set targets.{name}.tls_cert and tls_key (the infra opens only {TLS_PORT}), or another port",
+                )
+            check_routes(name, ports)
+        return self
 
 
 class RegistrySettings(Section):

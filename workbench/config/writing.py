@@ -17,11 +17,14 @@ from workbench.config.schema import Settings
 def infra_values(env: str, outputs: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """Settings sections from a deployment's outputs: `targets.<env>` always; `registry` and
     `artifacts` from dev (where the team pushes and stores), or from any environment while unset."""
+    from services.deploy.target import TLS_PORT
+
     host = outputs.get("deployVmFqdn") or outputs.get("deployVmPublicIp") or outputs.get("deployVmPrivateIp")
+    port = outputs.get("appPort")
     target = {
         "host": host,
         "user": outputs.get("adminUsername"),
-        "app_port": outputs.get("appPort"),
+        "app_port": None if port == TLS_PORT else port,  # 443 is the default once tls_cert and tls_key are set
         "registry": outputs.get("registryLoginServer"),
     }
     values: dict[str, Any] = {"targets": {env: _present(target)}} if host else {}
