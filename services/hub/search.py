@@ -110,27 +110,59 @@ def _search_params(
 
 
 def summarise(raw: dict[str, Any]) -> ModelSummary:
-    """A search row from the hub's JSON for one model."""
-    from huggingface_hub.hf_api import ModelInfo
-
-    info = ModelInfo(**raw)
+    """A search row from the hub's JSON for one model, every field type-checked (a wrong type is a
+    malformed answer). Read directly: huggingface_hub's `ModelInfo` costs its ~100 ms import on every
+    CLI search, and a search row needs nine fields."""
+    card, safetensors = _object(raw.get("cardData")), _object(raw.get("safetensors"))
+    modified = _text(raw.get("lastModified"))
     return ModelSummary(
-        id=info.id,
-        task=info.pipeline_tag,
-        library=info.library_name,
-        downloads=info.downloads or 0,
-        likes=info.likes or 0,
-        params=info.safetensors.total if info.safetensors else None,
-        license=license_of(info),
-        gated=bool(info.gated),
-        updated=info.last_modified,
+        id=_text(raw.get("id") or raw.get("modelId")) or _missing("id"),
+        task=_text(raw.get("pipeline_tag")),
+        library=_text(raw.get("library_name")),
+        downloads=_count(raw.get("downloads")) or 0,
+        likes=_count(raw.get("likes")) or 0,
+        params=_count(safetensors.get("total")),
+        license=license_from(card, raw.get("tags")),
+        gated=bool(raw.get("gated")),
+        updated=datetime.fromisoformat(modified) if modified else None,
     )
 
 
 def license_of(info: ModelInfo) -> str | None:
-    """The licence from the model card, else from a `license:` tag."""
-    card = info.card_data.to_dict() if info.card_data else {}
+    """The licence of a model's full info: from its card, else from a `license:` tag."""
+    return license_from(info.card_data.to_dict() if info.card_data else {}, info.tags)
+
+
+def license_from(card: dict[str, Any], tags: object) -> str | None:
+    """The licence from the model card's data, else from a `license:` tag."""
     if card.get("license"):
         return str(card["license"])
-    tags = info.tags or []
+    if tags is None:
+        return None
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise TypeError("tags is not a list of strings")
     return next((t.split(":", 1)[1] for t in tags if t.startswith("license:")), None)
+
+
+def _object(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _text(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _count(value: object) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _missing(field: str) -> str:
+    raise KeyError(field)
