@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from appkit.budget import ContextLengthError, tokenizer_counter
+from appkit.budget import ContextLengthError
 from appkit.errors import ApiError, error_body
 from appkit.observability import Metrics
 from appkit.service import create_service
@@ -22,13 +22,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from jinja2 import TemplateError
 
-from chatbot.batching import BatchConfig
-from chatbot.engine import GenerationParams, LanguageModel, Outcome, load_language_model
+from chatbot.engine import GenerationParams, Outcome, Prompt
+from chatbot.engines import Engine, load_engine
 from chatbot.prompt import budget_messages, build_messages, last_user_text
 from chatbot.retrieval import Hit, Retriever, open_retriever
 from chatbot.schemas import ChatRequest
 from chatbot.settings import Settings
 from chatbot.streaming import EventQueue, StopScanner, chunk, events, sse, usage
+from chatbot.upstream import upstream_message
 
 log = logging.getLogger("chatbot")
 
@@ -37,9 +38,9 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 @dataclass(frozen=True)
 class Resources:
-    """What the service answers with once loaded."""
+    """What the service answers with once loaded: the generation engine (`CHATBOT_ENGINE`) and the collection."""
 
-    lm: LanguageModel
+    lm: Engine
     retriever: Retriever | None
 
 
@@ -47,23 +48,20 @@ Loader = Callable[[Settings], Resources]
 
 
 def load_resources(settings: Settings) -> Resources:
-    """Load the model (and adapter) and open the collection, as the settings say."""
-    lm = load_language_model(
-        settings.model_path,
-        settings.adapter_path,
-        load_4bit=settings.load_4bit,
-        merge_adapter=settings.merge_adapter,
-        batching=BatchConfig(window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch),
+    """Load the engine (the model and adapter, or the upstream's address) and open the collection."""
+    return Resources(load_engine(settings), open_collection(settings))
+
+
+def open_collection(settings: Settings) -> Retriever | None:
+    """The collection the settings name, or None when retrieval is off."""
+    if settings.collection_path is None:
+        return None
+    return open_retriever(
+        settings.collection_path,
+        name=settings.collection_name,
+        work_dir=settings.work_dir,
+        embedding_model_path=settings.embedding_model_path,
     )
-    retriever = None
-    if settings.collection_path is not None:
-        retriever = open_retriever(
-            settings.collection_path,
-            name=settings.collection_name,
-            work_dir=settings.work_dir,
-            embedding_model_path=settings.embedding_model_path,
-        )
-    return Resources(lm, retriever)
 
 
 class ChatMetrics(Metrics):
@@ -123,11 +121,10 @@ def check_model(settings: Settings, model_id: str) -> None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request turned into model input: `hits` retrieved, `sources` of those in the prompt, and
-    whether retrieved text was left out to fit the model's context (`context_trimmed`)."""
+    """A request turned into model input (`prompt`): `hits` retrieved, `sources` of those in the prompt,
+    and whether retrieved text was left out to fit the model's context (`context_trimmed`)."""
 
-    inputs: Any
-    prompt: str
+    prompt: Prompt
     hits: list[Hit]
     sources: list[str] = field(default_factory=list)
     context_trimmed: bool = False
@@ -143,7 +140,7 @@ async def answer(
     prepared = await prepare_in_thread(res, body, settings)
     params = generation_params(body, settings, res.lm, prepared, wanted)
     queue = EventQueue()
-    generation = res.lm.start(prepared.inputs, params, deadline=deadline, sink=queue.put)
+    generation = res.lm.generate(prepared.prompt, params, deadline=deadline, sink=queue.put)
     stream = events(
         queue,
         generation,
@@ -191,23 +188,21 @@ def prepare(res: Resources, conversation: list[dict[str, str]], settings: Settin
     With retrieval on, the prompt is budgeted to the model's context (`appkit.budget`, as in the
     Playground): the chunks that fit next to the question and an answer of `wanted` tokens, best
     first, the last one cut at a sentence boundary; `ContextLengthError` when the question alone leaves
-    no room for an answer."""
+    no room for an answer. An engine without a local tokenizer (`openai` without one) gets every chunk."""
+    engine = res.lm
     if res.retriever is None:
         messages = build_messages(conversation, system_prompt=settings.system_prompt, template="", hits=None)
-        prompt = res.lm.render(messages)
-        return Prepared(res.lm.encode(prompt), prompt, [])
+        return Prepared(engine.prompt(messages), [])
     hits = res.retriever.search(last_user_text(conversation) or "", k=settings.rag_top_k)
     options = {"system_prompt": settings.system_prompt, "template": settings.prompt_template}
-    if res.lm.max_positions is None:  # the context length is unknown: every chunk goes, as before
+    count = engine.counter()
+    if engine.max_positions is None or count is None:  # the context length is unknown: every chunk goes
         messages = build_messages(conversation, hits=hits, **options)
-        prompt = res.lm.render(messages)
-        return Prepared(res.lm.encode(prompt), prompt, hits, list(dict.fromkeys(h.source for h in hits)))
-    count = tokenizer_counter(res.lm.tokenizer, res.lm.render)
+        return Prepared(engine.prompt(messages), hits, list(dict.fromkeys(h.source for h in hits)))
     budget = budget_messages(
-        conversation, hits=hits, count=count, context_length=res.lm.max_positions, max_tokens=wanted, **options
+        conversation, hits=hits, count=count, context_length=engine.max_positions, max_tokens=wanted, **options
     )
-    prompt = res.lm.render(budget.messages)
-    return Prepared(res.lm.encode(prompt), prompt, hits, budget.sources, budget.trimmed)
+    return Prepared(engine.prompt(budget.messages), hits, budget.sources, budget.trimmed)
 
 
 def requested_tokens(body: ChatRequest, settings: Settings) -> int:
@@ -219,17 +214,17 @@ def requested_tokens(body: ChatRequest, settings: Settings) -> int:
 
 
 def generation_params(
-    body: ChatRequest, settings: Settings, lm: LanguageModel, prepared: Prepared, wanted: int
+    body: ChatRequest, settings: Settings, lm: Engine, prepared: Prepared, wanted: int
 ) -> GenerationParams:
     """Sampling settings, the length cut to the room the context leaves (after the budget kept the
-    question, when retrieval is on); 400 when there is none."""
-    prompt_tokens = int(prepared.inputs["input_ids"].shape[1])
-    room = lm.max_positions - prompt_tokens if lm.max_positions else wanted
+    question, when retrieval is on); 400 when there is none (known only where tokens are counted)."""
+    prompt_tokens = prepared.prompt.tokens
+    room = lm.max_positions - prompt_tokens if lm.max_positions and prompt_tokens is not None else wanted
     if room <= 0:
         message = f"the prompt is {prompt_tokens} tokens; this model reads at most {lm.max_positions}"
         raise ApiError(400, message, kind="invalid_request_error", code="context_length_exceeded")
     temperature = settings.default_temperature if body.temperature is None else body.temperature
-    return GenerationParams(min(wanted, room), temperature, body.top_p or 1.0, body.seed)
+    return GenerationParams(min(wanted, room), temperature, body.top_p or 1.0, body.seed, body.stops())
 
 
 async def complete_response(stream: AsyncIterator[str | Outcome], base: dict[str, Any], prepared: Prepared) -> Response:
@@ -291,6 +286,8 @@ async def stream_response(
 def outcome_error(outcome: Outcome) -> dict[str, Any]:
     if outcome.finish_reason == "timeout":
         return error_body("generation ran out of time", kind="timeout", code="generation_timeout")
+    if (message := upstream_message(outcome.error)) is not None:
+        return error_body(message, kind="upstream_error", code="upstream_failed")
     return error_body("generation failed", kind="server_error", code="generation_failed")
 
 
@@ -301,6 +298,8 @@ def raise_for_outcome(outcome: Outcome) -> None:
         raise ApiError(
             504, "generation ran out of time; ask for fewer tokens", kind="timeout", code="generation_timeout"
         )
+    if outcome.finish_reason == "error" and (message := upstream_message(outcome.error)) is not None:
+        raise ApiError(502, message, kind="upstream_error", code="upstream_failed")
     if outcome.finish_reason == "error":
         raise ApiError(500, "generation failed; the service log has the error", kind="server_error")
 
@@ -314,5 +313,5 @@ def log_completion(request: Request, settings: Settings, prepared: Prepared, out
         "retrieved": len(prepared.hits),
     }
     if settings.log_prompts:
-        fields["prompt"] = prepared.prompt
+        fields["prompt"] = prepared.prompt.text
     log.info("chat completion", extra=fields)

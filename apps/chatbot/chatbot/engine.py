@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appkit.budget import Counter, tokenizer_counter
+
 from chatbot.batching import BatchConfig, Scheduler
 from chatbot.padded import FinishReason, generate_padded
 
@@ -36,6 +38,19 @@ class GenerationParams:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    stop: tuple[str, ...] = ()
+    """Stop sequences: an upstream engine passes them on; in-process the API's `StopScanner` applies them."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Rendered messages as an engine takes them: `text` for the logs, `tokens` when counted locally,
+    `inputs` the engine's own (token ids in-process)."""
+
+    messages: list[dict[str, str]]
+    text: str
+    tokens: int | None
+    inputs: Any = None
 
 
 @dataclass(frozen=True)
@@ -73,22 +88,22 @@ class LanguageModel:
         return int(value) if isinstance(value, int) else None
 
     def render(self, messages: list[dict[str, str]]) -> str:
-        """The exact text the model sees: the tokenizer's chat template (the system message folded
-        into the first user message for templates that refuse a system role), else a plain transcript."""
-        if not getattr(self.tokenizer, "chat_template", None):
-            lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-            return "\n\n".join([*lines, "Assistant:"])
-        from jinja2 import TemplateError
+        """The exact text the model sees (`render_chat`)."""
+        return render_chat(self.tokenizer, messages)
 
-        try:
-            return self._apply_template(messages)
-        except TemplateError:
-            if not messages or messages[0]["role"] != "system":
-                raise
-            return self._apply_template(fold_system(messages))
+    def counter(self) -> Counter:
+        """Counts tokens as this model reads them (for the context budget)."""
+        return tokenizer_counter(self.tokenizer, self.render)
 
-    def _apply_template(self, messages: list[dict[str, str]]) -> str:
-        return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    def prompt(self, messages: list[dict[str, str]]) -> Prompt:
+        """`messages` rendered by the chat template and encoded (blocking)."""
+        text = self.render(messages)
+        inputs = self.encode(text)
+        return Prompt(messages, text, int(inputs["input_ids"].shape[1]), inputs)
+
+    def generate(self, prompt: Prompt, params: GenerationParams, *, deadline: float, sink: Sink) -> Generation:
+        """The engine protocol's `generate` (`engines.Engine`): `start` on the prompt's token ids."""
+        return self.start(prompt.inputs, params, deadline=deadline, sink=sink)
 
     def encode(self, prompt: str) -> Any:
         """Token ids of a rendered prompt (the chat template already holds the special tokens)."""
@@ -161,6 +176,25 @@ class Generation:
         self.outcome = Outcome(self.prompt_tokens, completion_tokens, reason, error)
         self.sink(self.outcome)
         self.done.set()
+
+
+def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """The tokenizer's chat template over `messages` (the system message folded into the first user
+    message for templates that refuse a system role), else a plain transcript."""
+    if not getattr(tokenizer, "chat_template", None):
+        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        return "\n\n".join([*lines, "Assistant:"])
+    from jinja2 import TemplateError
+
+    def apply(chat: list[dict[str, str]]) -> str:
+        return str(tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True))
+
+    try:
+        return apply(messages)
+    except TemplateError:
+        if not messages or messages[0]["role"] != "system":
+            raise
+        return apply(fold_system(messages))
 
 
 def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:

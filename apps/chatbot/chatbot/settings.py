@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from appkit.prompt import DEFAULT_TEMPLATE
 from appkit.settings import ServiceSettings
@@ -16,8 +17,12 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHATBOT_")
 
-    model_path: Path
-    """Folder of the base model (or of a merged model), mounted read-only."""
+    engine: Literal["transformers", "vllm", "openai"] = "transformers"
+    """What generates: `transformers` in this process, `openai` any OpenAI-compatible server at
+    `upstream_url`, `vllm` a vLLM OpenAI server (sidecar) serving the adapter as a LoRA module."""
+    model_path: Path | None = None
+    """Folder of the base model (or of a merged model), mounted read-only; required for `transformers`,
+    and with `openai`/`vllm` its tokenizer (unless `tokenizer_path`) budgets the RAG context."""
     adapter_path: Path | None = None
     """Folder of a PEFT adapter for the base model; unset for a merged model."""
     merge_adapter: bool = True
@@ -57,6 +62,29 @@ class Settings(ServiceSettings):
     max_batch: int = Field(default=16, ge=1, le=256)
     """Most requests generated together in one batch."""
 
+    upstream_url: str | None = None
+    """`openai`/`vllm`: base URL of the upstream OpenAI API, as an OpenAI client takes it
+    (`http://vllm:8000/v1`); requests go to `<url>/chat/completions`."""
+    upstream_model: str | None = None
+    """`openai`/`vllm`: the `model` sent upstream; for `vllm` it defaults to the adapter's LoRA name
+    (the adapter folder's name), else it is required."""
+    upstream_api_key_file: Path | None = None
+    """File holding the upstream's API key (a mounted secret); never logged."""
+    upstream_api_key_env: str | None = None
+    """Name of an environment variable holding the upstream's API key (when there is no key file)."""
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    """How long to wait for a connection to the upstream (the whole request is bounded by `generation_timeout_s`)."""
+    upstream_max_bytes: int = Field(default=8_388_608, ge=1024)
+    """Largest upstream answer (the whole stream) read; a larger one is an error (502)."""
+    upstream_use_proxy: bool = False
+    """Honour HTTP(S)_PROXY/NO_PROXY for the upstream (off: the upstream is on the internal network)."""
+    tokenizer_path: Path | None = None
+    """`openai`/`vllm`: folder of the upstream model's tokenizer for the context budget (else `model_path`);
+    with neither, retrieved context is sent without a budget."""
+    context_length: int | None = Field(default=None, ge=16)
+    """`openai`/`vllm`: the upstream model's context length for the budget (vLLM's `--max-model-len`);
+    default: `max_position_embeddings` of the tokenizer folder's `config.json`."""
+
     log_prompts: bool = False
     """Include the full prompt (with the retrieved context) in logs; off by default: it may hold personal data."""
 
@@ -68,4 +96,20 @@ class Settings(ServiceSettings):
             raise ValueError("CHATBOT_PROMPT_TEMPLATE must contain {context} when retrieval is on")
         if "{question}" not in self.prompt_template:
             raise ValueError("CHATBOT_PROMPT_TEMPLATE must contain {question}")
+        if self.engine == "transformers" and self.model_path is None:
+            raise ValueError("CHATBOT_MODEL_PATH is required with CHATBOT_ENGINE=transformers")
+        if self.engine != "transformers" and not self.upstream_url:
+            raise ValueError(f"CHATBOT_UPSTREAM_URL is required with CHATBOT_ENGINE={self.engine}")
+        if self.engine != "transformers" and self.upstream_name() is None:
+            raise ValueError(f"CHATBOT_UPSTREAM_MODEL is required with CHATBOT_ENGINE={self.engine}")
+        if self.upstream_url and not self.upstream_url.startswith(("http://", "https://")):
+            raise ValueError("CHATBOT_UPSTREAM_URL must start with http:// or https://")
         return self
+
+    def upstream_name(self) -> str | None:
+        """The `model` sent upstream: the setting, else (for `vllm`) the adapter's LoRA name."""
+        if self.upstream_model:
+            return self.upstream_model
+        if self.engine == "vllm" and self.adapter_path is not None:
+            return self.adapter_path.name
+        return None
