@@ -1,18 +1,23 @@
-"""Cold start of the workbench TUI to its first rendered frame vs a minimal Textual app.
+"""Cold start of the workbench TUI to its first rendered frame vs a minimal Textual app, the memory
+each holds then, and the wall time of `workbench --help`.
 
 Each run is a new process that builds the app and runs it headless at 140×42; as soon as the
-first frame is rendered it prints the wall-clock time and exits. Cold start = that time minus
-the moment the parent spawned the process; median of 9 alternating runs. Goal: ratio <= 1.5.
+first frame is rendered (the screen has processed its events and the process is idle) it prints
+the wall-clock time and its resident memory (VmRSS) and exits. Cold start = that time minus the
+moment the parent spawned the process; median of 9 alternating runs. Goals: start ratio <= 1.5,
+memory ratio <= 2, `workbench --help` <= 0.25 s (beside `hf --help`, another CLI of the same venv).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from bench.common import report
 
@@ -37,15 +42,28 @@ else:
     app = WorkbenchApp(load_settings(), init_demo_on_empty=False)
 
 
+def resident_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
 async def first_frame(pilot):
     await pilot.pause()
-    print(time.time(), flush=True)
+    print(time.time(), resident_kib(), flush=True)
     pilot.app.exit()
 
 
 app.run(headless=True, size=(140, 42), auto_pilot=first_frame)
 """
 RUNS = 9
+HELP_RUNS = 9
+HELP_GOAL_S = 0.25
+
+
+def cli(name: str) -> list[str]:
+    """The console script `name` of this interpreter's environment."""
+    found = Path(sys.executable).with_name(name)
+    return [str(found)] if found.exists() else [shutil.which(name) or name]
 
 
 def main() -> None:
@@ -58,15 +76,36 @@ def main() -> None:
             "WORKBENCH_WORKSPACE__DATA_DIR": tmp,
         }
 
-        def start(kind: str) -> float:
+        def start(kind: str) -> tuple[float, float]:
+            """Seconds to the first frame and MiB resident then."""
             spawned = time.time()
             out = subprocess.run([sys.executable, "-c", PROBE, kind], env=env, check=True, capture_output=True)
-            return float(out.stdout.split()[-1]) - spawned
+            at, kib = out.stdout.split()[-2:]
+            return float(at) - spawned, int(kib) / 1024
+
+        def wall(command: list[str]) -> float:
+            started = time.perf_counter()
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            return time.perf_counter() - started
 
         start("minimal"), start("workbench")  # warm the OS file cache for both
         pairs = [(start("minimal"), start("workbench")) for _ in range(RUNS)]
-    peer, ours = statistics.median(p for p, _ in pairs), statistics.median(o for _, o in pairs)
+        ours_help, hf_help = [*cli("workbench"), "--help"], [*cli("hf"), "--help"]
+        wall(ours_help), wall(hf_help)
+        helps = [(wall(ours_help), wall(hf_help)) for _ in range(HELP_RUNS)]
+    peer, ours = statistics.median(p[0] for p, _ in pairs), statistics.median(o[0] for _, o in pairs)
     report("cold start to first frame", ours * 1000, peer * 1000, "ms", goal="<= 1.5", higher_is_better=False)
+    peer_mib, ours_mib = statistics.median(p[1] for p, _ in pairs), statistics.median(o[1] for _, o in pairs)
+    report("resident memory at first frame", ours_mib, peer_mib, "MiB", goal="<= 2", higher_is_better=False)
+    ours_s, hf_s = statistics.median(o for o, _ in helps), statistics.median(p for _, p in helps)
+    report(
+        "`workbench --help` wall time (peer `hf --help`)",
+        ours_s * 1000,
+        hf_s * 1000,
+        "ms",
+        goal=f"workbench <= {HELP_GOAL_S * 1000:.0f} ms: {'met' if ours_s <= HELP_GOAL_S else 'NOT met'}",
+        higher_is_better=False,
+    )
 
 
 if __name__ == "__main__":

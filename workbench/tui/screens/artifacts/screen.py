@@ -65,6 +65,8 @@ class ArtifactsScreen(ModeScreen):
     MODE = "artifacts"
     AUTO_FOCUS = "#artifacts-table"
 
+    CSS_PATH = "artifacts.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("ArtifactsScreen")
 
     @dataclass

@@ -42,6 +42,8 @@ class DeployScreen(ModeScreen):
     MODE = "deploy"
     AUTO_FOCUS = "#deploy-apps"
 
+    CSS_PATH = "deploy.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("DeployScreen")
 
     @dataclass

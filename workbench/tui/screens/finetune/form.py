@@ -59,6 +59,8 @@ class FormColumn(VerticalScroll, can_focus=False):
 class NewJobScreen(ModalScreen[JobSpec | None]):
     """Configure a job, preflight it, launch it: dismisses with the spec to launch, or None."""
 
+    CSS_PATH = "finetune.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("NewJobScreen")
 
     @dataclass

@@ -81,6 +81,8 @@ class FinetuneScreen(ModeScreen):
     POLL_S = 1.0
     """How often the job folders are read."""
 
+    CSS_PATH = "finetune.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("FinetuneScreen")
 
     @dataclass

@@ -114,6 +114,8 @@ class ImagesScreen(ModeScreen):
     MODE = "images"
     AUTO_FOCUS = "#images-apps"
 
+    CSS_PATH = "images.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("ImagesScreen")
 
     @dataclass

@@ -64,6 +64,8 @@ class InfraScreen(ModeScreen):
     MODE = "infra"
     AUTO_FOCUS = "#infra-table"
 
+    CSS_PATH = "infra.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("InfraScreen")
 
     @dataclass

@@ -48,6 +48,8 @@ def no_hits_text(exchange: Exchange) -> str:
 class ContextScreen(ModalScreen[None]):
     """The prompt each variant sent and the chunks retrieved for it."""
 
+    CSS_PATH = "playground.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("ContextScreen")
 
     def __init__(self, exchanges: list[Exchange]) -> None:
@@ -77,6 +79,8 @@ class ContextScreen(ModalScreen[None]):
 class SaveCaseScreen(ModalScreen[CaseRequest | None]):
     """Asks for the suite file, the case name and the assertion; dismisses with the request or None."""
 
+    CSS_PATH = "playground.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("SaveCaseScreen")
 
     def __init__(self, *, suite: Path, name: str, question: str, answer: str) -> None:

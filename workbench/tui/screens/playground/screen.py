@@ -32,6 +32,8 @@ class PlaygroundScreen(ModeScreen):
     AUTO_FOCUS = "#transcript-a"
     """The transcript, not the input: number keys keep switching modes; i (or "playground: Ask") goes to the input."""
 
+    CSS_PATH = "playground.tcss"
+    """Read when a screen of this mode is first shown: off the app's start path."""
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("PlaygroundScreen")
 
     def __init__(self, mode_id: str | None = None) -> None:
