@@ -24,10 +24,9 @@ from workbench.config.schema import (
     RagSettings,
     RegistrySettings,
     Settings,
-    TargetSettings,
-    TargetsSettings,
 )
 from workbench.config.show import effective_rows, ignored_rows, token_source
+from workbench.config.targets import TargetSettings, TargetsSettings
 from workbench.config.writing import infra_values, save_infra_outputs
 
 __all__ = [

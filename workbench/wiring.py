@@ -20,7 +20,8 @@ from services.hub.connection import HubConnection
 from services.hub.disk import DiskProbe
 from services.hub.disk import free_disk as disk_free
 from workbench import locations
-from workbench.config.schema import ArtifactsSettings, Settings, TargetsSettings
+from workbench.config.schema import ArtifactsSettings, Settings
+from workbench.config.targets import TargetsSettings
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -240,6 +241,8 @@ def deploy_target(settings: Settings, name: str) -> Target:
             cpus=a.cpus,
             suite=a.suite,
             ready_timeout_s=a.ready_timeout_s,
+            drain_timeout_s=a.drain_timeout_s,
+            keep_previous_warm=a.keep_previous_warm,
         )
         for app, a in section.apps.items()
     }

@@ -216,8 +216,7 @@ class DeployRun:
             note(f"from {old}" if old else "first version")
         self.bom["serving_after_s"] = round(time.monotonic() - self.started, 2)
         with self.step("drain") as note:
-            drain(client, old, self.container.name)
-            note(f"{old} stopped, kept for rollback" if old else "nothing to drain")
+            note(drain(client, self.spec, old, self.container.name))
         with self.step("record"):
             self.bom["container"] = self.container.name
             self.bom["duration_s"] = round(time.monotonic() - self.started, 2)

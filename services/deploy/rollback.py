@@ -1,5 +1,6 @@
 """Rollback: back to the previous release in seconds when its container is still there (stopped, kept
-for this), else a redeploy of that release's image digest and exact artifact versions.
+for this; or still running with `keep_previous_warm`, then only the proxy switches), else a redeploy of
+that release's image digest and exact artifact versions.
 
 Either way the rollback is itself a release, with the bill of materials of the one it restores and
 `rollback_of` naming the one it replaces, so the history shows both. A kept container starts with the
@@ -103,6 +104,7 @@ def _restart(
     rid = pipeline.release_id()
     bom = {**previous.bom, "rollback_of": live.id if live else None, "deployer": actor}
     bom["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    warm = container.status == "running"
     with steps.step("lock"):
         held = lock.acquire(client, app, owner=actor, version=previous.version, image=target.proxy_image,
                             release=rid, container=container.name)  # fmt: skip
@@ -114,8 +116,8 @@ def _restart(
     except BaseException as exc:
         bom["error"] = getattr(exc, "message", None) or str(exc)
         releases.finish(artifacts.store, rid, "failed", bom)
-        with contextlib.suppress(Exception):  # not serving: kept stopped again, as before the rollback
-            if releases.live_container(client, app) != container.name:
+        with contextlib.suppress(Exception):  # not serving: kept stopped (or warm) again, as before the rollback
+            if not warm and releases.live_container(client, app) != container.name:
                 container.stop(timeout=serving.STOP_TIMEOUT_S)
         raise
     finally:
@@ -138,10 +140,13 @@ def _serve(
     """Start the kept container with today's keys, wait until ready, switch (still holding the lock), record."""
     with steps.step("start") as note:
         secrets = volumes.secrets_of(container)
-        if secrets is not None:
+        if secrets is not None:  # a warm container's app rereads its key file when it changes
             volumes.write_keys(client, container.image.id, secrets, serving.api_keys(spec))
-        container.start()
-        note(container.name)
+        if container.status == "running":
+            note(f"{container.name} (warm)")
+        else:
+            container.start()
+            note(container.name)
     with steps.step("ready") as note:
         note(f"/readyz after {serving.wait_ready(container, spec):.1f} s")
     with steps.step("switch") as note:
@@ -149,8 +154,8 @@ def _serve(
         old = serving.switch(client, target, spec, container.name)
         note(f"from {old}")
     bom["serving_after_s"] = round(time.monotonic() - started, 2)
-    with steps.step("drain"):
-        serving.drain(client, old, container.name)
+    with steps.step("drain") as note:
+        note(serving.drain(client, spec, old, container.name))
     with steps.step("record"):
         bom["duration_s"] = round(time.monotonic() - started, 2)
         return releases.finish(artifacts.store, rid, "live", bom)

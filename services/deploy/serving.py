@@ -2,7 +2,8 @@
 
 A new release (`services.deploy.pipeline`) and a rollback (`services.deploy.rollback`) bring a
 container into service the same way: wait for its /readyz, route the app's port to it, then let the
-old container's requests finish before stopping it.
+old container's requests finish before stopping it (or, with `keep_previous_warm`, keep it running out
+of rotation so the next rollback is a proxy switch).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
     from docker import DockerClient
 
 
-DRAIN_S = 2.0
-"""Time the proxy's old workers get to finish their requests before the old container stops."""
+DRAIN_SETTLE_S = 1.0
+"""The replaced container counts as drained once it has had no open connection from outside for this long
+(covers the proxy's reload: its old workers may take a request in the first moments after it)."""
 
 STOP_TIMEOUT_S = 10
 """Seconds a stopping container gets between SIGTERM and SIGKILL."""
@@ -36,6 +38,36 @@ while time.monotonic() < deadline:
         pass
     time.sleep(0.1)
 sys.exit(1)
+"""
+
+DRAIN_PROBE = """
+import sys, time
+port, settle, deadline = int(sys.argv[1]), float(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+LOOPBACK = ("0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F")
+
+def connections():
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, remote, state = row.split()[1:4]
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port and remote.rsplit(":", 1)[0] not in LOOPBACK:
+                count += 1
+    return count
+
+quiet = time.monotonic()
+while True:
+    now = time.monotonic()
+    if connections():
+        quiet = now
+    elif now - quiet >= settle:
+        sys.exit(0)
+    if now >= deadline:
+        sys.exit(1)
+    time.sleep(0.1)
 """
 
 
@@ -65,13 +97,42 @@ def switch(client: DockerClient, target: Target, spec: AppSpec, new: str) -> str
     return old if old != new else None  # a recreated proxy may route a first version to it already
 
 
-def drain(client: DockerClient, old: str | None, new: str) -> None:
-    """Let the proxy's old workers finish their requests to `old`, then stop it (kept for rollback)."""
-    if not old or old == new:
-        return
-    time.sleep(DRAIN_S)
-    with contextlib.suppress(Exception):
-        client.containers.get(old).stop(timeout=STOP_TIMEOUT_S)
+def drain(client: DockerClient, spec: AppSpec, old: str | None, new: str) -> str:
+    """After a switch from `old` to `new`: with `keep_previous_warm` keep `old` running (out of rotation) for a
+    rollback; else let its in-flight requests end (`wait_drained`, at most the app's drain timeout), then stop
+    it (kept for rollback). Any other running container of the app (the warm one of an earlier deploy) is
+    drained and stopped the same way: at most one warm container is ever kept. Returns the step's detail."""
+    warm = old if spec.keep_previous_warm and old and old != new else None
+    labels = ["workbench.role=app", f"workbench.app={spec.name}"]
+    running = [c["Names"][0].lstrip("/") for c in client.api.containers(filters={"label": labels, "status": "running"})]
+    deadline = time.monotonic() + spec.drain_timeout
+    said = [f"{warm} kept running (warm) for rollback"] if warm else []
+    for name in running:
+        if name in (new, warm):
+            continue
+        container = client.containers.get(name)
+        drained = wait_drained(container, spec, max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(Exception):
+            # the app's own graceful shutdown gets the rest of the drain time when the probe could not tell
+            container.stop(timeout=STOP_TIMEOUT_S if drained is not None else int(spec.drain_timeout) + 1)
+        how = {True: "once drained", False: f"at the drain timeout ({spec.drain_timeout:.0f} s)", None: "gracefully"}
+        said.append(f"{container.name} stopped {how[drained]}")
+    return "; ".join(said) or "nothing to drain"
+
+
+def wait_drained(container: Any, spec: AppSpec, timeout: float) -> bool | None:
+    """Whether `container`'s requests from outside it ended within `timeout` s: polled from inside it (one
+    exec) until none of its connections on the app's port has been open for DRAIN_SETTLE_S. The proxy's reload
+    lets its old workers finish their requests and then close their connections, so a streamed answer that
+    began before the switch ends before the container gets SIGTERM. None when the probe cannot run (no
+    python3 in the image); False on timeout or when the container stopped."""
+    settle = min(DRAIN_SETTLE_S, timeout)
+    probe = ["python3", "-c", DRAIN_PROBE, str(spec.container_port), str(settle), str(timeout)]
+    try:
+        code = container.exec_run(probe).exit_code
+    except Exception:  # it stopped already: nothing more to wait for
+        return False
+    return None if code in (126, 127) else code == 0
 
 
 def api_keys(spec: AppSpec) -> list[str]:

@@ -19,6 +19,24 @@ APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 PLAIN_HTTP_PORT = 80
 TLS_PORT = 443
 PlainHttp = Literal["redirect", "off"]
+DEFAULT_DRAIN_S = 60.0
+"""Drain timeout of an app whose request timeout is not known."""
+REQUEST_TIMEOUT_ENV = re.compile(r"(^|_)(GENERATION|REQUEST)_TIMEOUT_S$")
+
+
+def request_timeout(env: Mapping[str, str]) -> float | None:
+    """The longest request (generation) timeout the app's environment sets, e.g. CHATBOT_GENERATION_TIMEOUT_S;
+    None when it sets none (or none that is a positive number)."""
+    found = []
+    for name, value in env.items():
+        if REQUEST_TIMEOUT_ENV.search(name.upper()):
+            try:
+                seconds = float(value)
+            except ValueError:
+                continue
+            if seconds > 0:
+                found.append(seconds)
+    return max(found, default=None)
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,20 @@ class AppSpec:
     """Prompt suite that must pass before the deploy goes on (the gate)."""
     container_port: int = 8000
     ready_timeout_s: float = 120.0
+    drain_timeout_s: float | None = None
+    """Seconds the replaced container gets to finish its in-flight requests (a streamed answer) before it is
+    stopped; None: the app's request timeout when its env sets one (`*_GENERATION_TIMEOUT_S` or
+    `*_REQUEST_TIMEOUT_S`), else 60 s."""
+    keep_previous_warm: bool = False
+    """Keep the replaced release's container running (out of rotation) so a rollback is a proxy switch; its
+    resident memory stays in use until the next deploy replaces it."""
+
+    @property
+    def drain_timeout(self) -> float:
+        """The drain timeout in effect (see `drain_timeout_s`)."""
+        if self.drain_timeout_s is not None:
+            return self.drain_timeout_s
+        return request_timeout(self.env) or DEFAULT_DRAIN_S
 
 
 @dataclass(frozen=True)

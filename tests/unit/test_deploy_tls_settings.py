@@ -13,7 +13,7 @@ from services.deploy.target import Target, Tls
 from services.errors import ConfigError
 from tests.fakearm.tls import make_certificates
 from workbench.cli.main import cli
-from workbench.config.schema import TargetsSettings
+from workbench.config.targets import TargetsSettings
 from workbench.settings import Settings, load_settings
 from workbench.wiring import deploy_target
 
