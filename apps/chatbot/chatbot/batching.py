@@ -9,17 +9,11 @@ abandoned or out of time while queued are settled without running (`Queued.settl
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
-log = logging.getLogger("chatbot.batching")
-
-IDLE_S = 5.0
-"""How long the worker thread waits for work before it ends (the next request starts a new one)."""
+from appkit.batching import Collector
 
 BatchEngine = Literal["padded"]
 """How a batch is run: `padded` is one left-padded `model.generate` per batch (`chatbot.padded`).
@@ -54,59 +48,30 @@ class Queued(Protocol):
 Q = TypeVar("Q", bound=Queued)
 
 
-class Scheduler(Generic[Q]):
+class Scheduler(Collector[Q]):
     """Runs `run(batch)` on a worker thread for batches of submitted requests, one batch at a time."""
 
     def __init__(self, run: Callable[[list[Q]], None], config: BatchConfig) -> None:
-        self.run, self.config = run, config
+        super().__init__("generate-batches")
+        self._run, self.config = run, config
         self.on_batch: Callable[[list[Q]], None] | None = None
         """Called with each batch just before it runs (metrics, tests)."""
-        self._pending: list[Q] = []
-        self._cond = threading.Condition()
-        self._worker: threading.Thread | None = None
 
-    def submit(self, request: Q) -> None:
-        with self._cond:
-            self._pending.append(request)
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="generate-batches", daemon=True)
-                self._worker.start()
-            self._cond.notify()
+    def settled(self, request: Q, now: float) -> bool:
+        return request.settle(now)
 
-    def _work(self) -> None:
-        while (batch := self._next()) is not None:
-            try:
-                if self.on_batch is not None:
-                    self.on_batch(batch)
-                self.run(batch)
-            except Exception:  # `run` settles its own rows; this keeps the worker alive whatever happens
-                log.exception("batch failed")
+    def run(self, batch: list[Q]) -> None:
+        if self.on_batch is not None:
+            self.on_batch(batch)
+        self._run(batch)  # it settles its own rows, whatever happens
 
-    def _next(self) -> list[Q] | None:
-        """The next batch to run, or None when the worker has been idle long enough to end."""
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                self._pending = [r for r in self._pending if not r.settle(now)]
-                if not self._pending:
-                    if not self._cond.wait(IDLE_S) and not self._pending:
-                        self._worker = None
-                        return None
-                    continue
-                batch, ready_at = self._pick(now)
-                if batch:
-                    taken = {id(r) for r in batch}
-                    self._pending = [r for r in self._pending if id(r) not in taken]
-                    return batch
-                self._cond.wait(ready_at - now)
-
-    def _pick(self, now: float) -> tuple[list[Q], float]:
+    def pick(self, pending: list[Q], now: float) -> tuple[list[Q], float]:
         """The oldest request's batch when it is full or its window has passed, else when to look again."""
-        head = self._pending[0]
+        head = pending[0]
         key = head.batch_key
         if key is None:
             return [head], now
-        group = [r for r in self._pending if r.batch_key == key][: self.config.max_batch]
+        group = [r for r in pending if r.batch_key == key][: self.config.max_batch]
         ready_at = head.arrived + self.config.window_s
         if len(group) >= self.config.max_batch or now >= ready_at:
             return group, now

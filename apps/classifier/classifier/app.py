@@ -111,7 +111,7 @@ async def classify_batched(
 ) -> Scores | None:
     """The scores of `texts`, computed on the batcher's thread; None when out of time (the request is
     then dropped from the queue, or its running pass is left to finish)."""
-    work = asyncio.wrap_future(batcher.submit(model, texts, max_length=settings.max_length, deadline=deadline))
+    work = asyncio.wrap_future(batcher.classify(model, texts, max_length=settings.max_length, deadline=deadline))
     try:
         return await asyncio.wait_for(work, max(deadline - time.monotonic(), 0.0) + GRACE_S)
     except TimeoutError:

@@ -9,17 +9,15 @@ batching. The oldest request goes first; one abandoned or out of time while queu
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from appkit.batching import Collector
+
 from classifier.engine import Classifier, Scores
 
 log = logging.getLogger("classifier.batching")
-
-IDLE_S = 5.0
-"""How long the worker thread waits for work before it ends (the next request starts a new one)."""
 
 
 @dataclass(eq=False)
@@ -38,60 +36,44 @@ class Job:
         return id(self.model), self.max_length
 
 
-class Batcher:
+class Batcher(Collector[Job]):
     """Classifies submitted requests in shared forward passes, one batch at a time."""
 
     def __init__(self, *, window_s: float, batch_size: int) -> None:
+        super().__init__("classify-batches")
         self.window_s, self.batch_size = window_s, batch_size
-        self._pending: list[Job] = []
-        self._cond = threading.Condition()
-        self._worker: threading.Thread | None = None
         self.batches = 0
         """Forward-pass batches run so far (jobs gathered together count once)."""
 
-    def submit(self, model: Classifier, texts: list[str], *, max_length: int, deadline: float) -> Future[Scores | None]:
+    def classify(
+        self, model: Classifier, texts: list[str], *, max_length: int, deadline: float
+    ) -> Future[Scores | None]:
         """Queue `texts`; the future gets their scores, or None when the deadline passes first."""
         job = Job(model, list(texts), max_length, deadline)
-        with self._cond:
-            self._pending.append(job)
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="classify-batches", daemon=True)
-                self._worker.start()
-            self._cond.notify()
+        self.submit(job)
         return job.future
 
-    def _work(self) -> None:
-        while (batch := self._next()) is not None:
+    def settled(self, job: Job, now: float) -> bool:
+        return _settled(job, now)
+
+    def run(self, batch: list[Job]) -> None:
+        running = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        if running:
             self.batches += 1
-            try:
-                self._run(batch)
-            except Exception as exc:  # each request gets the error; the worker goes on
-                log.exception("classification failed", extra={"error_type": type(exc).__name__})
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+            self._run(running)
 
-    def _next(self) -> list[Job] | None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                self._pending = [job for job in self._pending if not _settled(job, now)]
-                if not self._pending:
-                    if not self._cond.wait(IDLE_S) and not self._pending:
-                        self._worker = None
-                        return None
-                    continue
-                batch, ready_at = self._pick(now)
-                if batch:
-                    self._pending = [job for job in self._pending if job not in batch]
-                    return [job for job in batch if job.future.set_running_or_notify_cancel()]
-                self._cond.wait(ready_at - now)
+    def failed(self, batch: list[Job], exc: Exception) -> None:
+        """Each request of the batch gets the error; the worker goes on."""
+        log.exception("classification failed", extra={"error_type": type(exc).__name__})
+        for job in batch:
+            if not job.future.done():
+                job.future.set_exception(exc)
 
-    def _pick(self, now: float) -> tuple[list[Job], float]:
+    def pick(self, pending: list[Job], now: float) -> tuple[list[Job], float]:
         """The oldest request with the ones that fit beside it, when full or its window has passed."""
-        head = self._pending[0]
+        head = pending[0]
         batch, total = [head], len(head.texts)
-        for job in self._pending[1:]:
+        for job in pending[1:]:
             if job.key == head.key and total + len(job.texts) <= self.batch_size:
                 batch.append(job)
                 total += len(job.texts)

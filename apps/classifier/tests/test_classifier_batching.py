@@ -29,7 +29,7 @@ def test_texts_of_several_requests_share_one_pass_with_unchanged_scores(loaded: 
     requests = [POSITIVE[:1], NEGATIVE[:3], ["neutral words here"], POSITIVE[1:3] + NEGATIVE[3:]]
     batcher = Batcher(window_s=600, batch_size=sum(len(texts) for texts in requests))
 
-    futures = [batcher.submit(loaded, texts, max_length=64, deadline=FAR) for texts in requests]
+    futures = [batcher.classify(loaded, texts, max_length=64, deadline=FAR) for texts in requests]
     results = [future.result(timeout=60) for future in futures]
 
     assert batcher.batches == 1
@@ -44,7 +44,7 @@ def test_texts_of_several_requests_share_one_pass_with_unchanged_scores(loaded: 
 def test_requests_with_different_max_length_do_not_share_a_pass(loaded: Classifier) -> None:
     batcher = Batcher(window_s=600, batch_size=2)
 
-    futures = [batcher.submit(loaded, [POSITIVE[i]], max_length=(16, 64)[i % 2], deadline=FAR) for i in range(4)]
+    futures = [batcher.classify(loaded, [POSITIVE[i]], max_length=(16, 64)[i % 2], deadline=FAR) for i in range(4)]
     results = [future.result(timeout=60) for future in futures]
 
     assert batcher.batches == 2
@@ -54,7 +54,7 @@ def test_requests_with_different_max_length_do_not_share_a_pass(loaded: Classifi
 def test_a_request_out_of_time_while_queued_is_not_classified(loaded: Classifier) -> None:
     batcher = Batcher(window_s=0, batch_size=4)
 
-    late = batcher.submit(loaded, ["too late"], max_length=64, deadline=time.monotonic() - 1)
+    late = batcher.classify(loaded, ["too late"], max_length=64, deadline=time.monotonic() - 1)
 
     assert late.result(timeout=60) is None
     assert batcher.batches == 0
