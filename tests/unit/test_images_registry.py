@@ -107,6 +107,8 @@ def test_docker_config_credentials(tmp_path: Path) -> None:
 
 def test_tags_digests_and_sizes_with_basic_auth(basic: FakeRegistry, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):  # whatever an app set up earlier in this process
+        caplog.set_level(logging.DEBUG, logger=name)
     digests = {tag: basic.add_image("hello", tag, layers=(1000, 2000)) for tag in ("a1", "b2", "c3")}
     with RegistryClient(password_access(basic)) as client:
         assert client.tags("hello") == ["a1", "b2", "c3"]  # two pages (Link: rel="next")

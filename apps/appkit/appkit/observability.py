@@ -71,6 +71,8 @@ def setup_logging(level: str, *, secrets: Callable[[], Iterable[str]], stream: T
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # requests are logged by RequestMiddleware
+    for name in ("httpx", "httpcore"):  # an HTTP client's line per request (an upstream's URL) is not ours to log
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)
 
 

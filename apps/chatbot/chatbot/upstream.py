@@ -28,8 +28,6 @@ from chatbot.engine import GenerationParams, Outcome, Prompt, Sink, render_chat
 from chatbot.padded import FinishReason
 
 log = logging.getLogger("chatbot.upstream")
-logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request, with the upstream URL
-logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 MAX_LINE_BYTES = 1_048_576
 """Longest line of the event stream read from the upstream."""
