@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from services.chat.session import ChatEngine
     from services.deploy.target import Target
     from services.gpu import Gpu
+    from services.gpuqueue.queue import GpuQueue
     from services.images.credentials import RegistryAccess
     from services.images.ops import ImagesConfig
     from services.infra.arm.session import AzureTarget
@@ -89,6 +90,12 @@ class Services:
         from services.store import Store
 
         return Store(self.data_dir)
+
+    def gpu_queue(self) -> GpuQueue:
+        """The machine's shared GPU queue, or this workspace's when the machine has none for us."""
+        from services.gpuqueue.queue import GpuQueue
+
+        return GpuQueue.for_workspace(self.data_dir, self.settings.server.state_dir)
 
     # ------------------------------------------------------------------ RAG and chat
 

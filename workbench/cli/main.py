@@ -19,6 +19,7 @@ from workbench.cli.context import Context, pass_context
 from workbench.cli.deploy import deploy, rollback, status
 from workbench.cli.eval import chat, eval_
 from workbench.cli.finetune import finetune
+from workbench.cli.gpu import gpu, server
 from workbench.cli.image import image
 from workbench.cli.infra import infra
 from workbench.cli.output import confirm, progress_printer
@@ -278,6 +279,8 @@ def demo_init(obj: Context, as_json: bool) -> None:
 
 
 cli.add_command(finetune)
+cli.add_command(gpu)
+cli.add_command(server)
 cli.add_command(infra)
 cli.add_command(eval_)
 cli.add_command(chat)

@@ -50,6 +50,12 @@ class ModelsSettings(Section):
     """Models fetched per page of hub search results."""
 
 
+class ServerSettings(Section):
+    state_dir: Path = Path("/var/lib/llm-workbench")
+    """The machine's shared GPU queue (made by `sudo workbench server init`). Without it, or without
+    access to it, jobs queue in your workspace only."""
+
+
 class UiSettings(Section):
     theme: str = "textual-dark"
     """Textual theme name."""
@@ -200,6 +206,9 @@ class Settings(BaseSettings):
 
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     """Models mode: fit estimate assumptions and search paging."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """The GPU server the team shares: where its queue lives."""
 
     ui: UiSettings = Field(default_factory=UiSettings)
     """Look and keys of the terminal app."""
