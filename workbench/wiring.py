@@ -94,8 +94,13 @@ class Services:
     def gpu_queue(self) -> GpuQueue:
         """The machine's shared GPU queue, or this workspace's when the machine has none for us."""
         from services.gpuqueue.queue import GpuQueue
+        from services.gpuqueue.slots import slots_of
 
-        return GpuQueue.for_workspace(self.data_dir, self.settings.server.state_dir)
+        queue = GpuQueue.for_workspace(self.data_dir, self.settings.server.state_dir)
+        if self.gpus is not None:
+            gpus = self.gpus
+            queue.slots = lambda: slots_of(gpus)
+        return queue
 
     # ------------------------------------------------------------------ RAG and chat
 

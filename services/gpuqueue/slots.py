@@ -11,8 +11,12 @@ import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.gpuqueue.folder import FILE_MODE
+
+if TYPE_CHECKING:
+    from services.gpu import Gpu
 
 CPU_SLOT = "cpu"
 
@@ -37,6 +41,11 @@ def detect_slots() -> list[Slot]:
     """The machine's GPUs as slots, in nvidia-smi order; one CPU slot without a GPU."""
     from services.gpu import detect_gpus
 
+    return slots_of(detect_gpus())
+
+
+def slots_of(gpus: list[Gpu]) -> list[Slot]:
+    """`gpus` as slots; one CPU slot for none."""
     slots = [
         Slot(
             id=getattr(gpu, "uuid", None) or str(gpu.index),
@@ -46,7 +55,7 @@ def detect_slots() -> list[Slot]:
             free_bytes=gpu.free_bytes,
             utilisation_pct=getattr(gpu, "utilisation_pct", None),
         )
-        for gpu in detect_gpus()
+        for gpu in gpus
     ]
     return slots or [Slot(CPU_SLOT)]
 

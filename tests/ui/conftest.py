@@ -96,6 +96,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
             "WORKBENCH_HUB__TIMEOUT": "2",
             "WORKBENCH_WORKSPACE__DATA_DIR": str(tmp_path / "workspace"),
             "WORKBENCH_MODELS__SEARCH_PAGE_SIZE": "20",
+            "WORKBENCH_SERVER__STATE_DIR": str(tmp_path / "no-gpu-server"),  # never this machine's shared queue
             **{f"WORKBENCH_{key.upper()}": value for key, value in env.items()},
         }
         return load_settings(project_file=None, user_file=tmp_path / "none.toml", environ=environ)

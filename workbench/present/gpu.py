@@ -23,6 +23,29 @@ def holder_text(entry: Entry) -> str:
     return " · ".join(parts)
 
 
+def _who(entry: Entry, my_uid: int | None) -> str:
+    return "you" if entry.uid == my_uid else entry.user
+
+
+def holders_line(view: QueueView, my_uid: int | None = None) -> str:
+    """Who holds which device, for a status line, e.g. "GPU 0: alice demo-lora ETA 2m10s"; "" if nobody."""
+    parts = []
+    for slot, holders in view.slots:
+        for entry in holders:
+            eta = f" ETA {duration(entry.eta_s)}" if entry.eta_s is not None else ""
+            parts.append(f"{slot.label}: {_who(entry, my_uid)} {entry.name}{eta}")
+    return " · ".join(parts)
+
+
+def queue_line(view: QueueView, my_uid: int) -> str:
+    """The queue of every user as one line, yours marked with its position; "" when nobody waits or runs."""
+    held = holders_line(view, my_uid)
+    waiting = ", ".join(f"#{i} {_who(e, my_uid)} {e.name}" for i, e in enumerate(view.waiting, start=1))
+    parts = [f"running {held}" if held else "", f"waiting {waiting}" if waiting else ""]
+    text = "; ".join(p for p in parts if p)
+    return f"GPU queue ({'shared' if view.folder.shared else 'this workspace'}): {text}" if text else ""
+
+
 def _memory(slot: Slot) -> str:
     if slot.total_bytes is None:
         return "-"

@@ -7,6 +7,7 @@ the import path: services import them inside the functions that run in workers.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -37,6 +38,12 @@ from workbench.tui.widgets.keys import key_rows
 from workbench.usecases import models
 from workbench.wiring import Services
 
+MODE_HINTS = {
+    "finetune": "Jobs wait in the machine's GPU queue (`workbench gpu`): when several users wait, the next free "
+    "GPU goes to the user with the least GPU time in the fairness window, then to the oldest job.",
+}
+GPU_POLL_S = 5.0
+"""How often the status bar reads the GPUs and who holds them."""
 KEYS_HINT = 'Remap keys by binding id in workbench.toml, e.g. [ui.keys] "mode.models" = "f1,1".'
 
 
@@ -139,6 +146,7 @@ class WorkbenchApp(App[bool]):
         self.check_hub(self.context.services)
         if self.context.gpus is None:
             self.detect_gpu()
+            self.set_interval(GPU_POLL_S, self.detect_gpu)
         else:
             self.status = replace(self.status, gpu=describe(self.context.gpus))
         if self.init_demo_on_empty:
@@ -174,7 +182,8 @@ class WorkbenchApp(App[bool]):
         display = {item.binding.key: self.get_key_display(item.binding) for item in active}
         mode = modes.MODE_BY_ID.get(self.current_mode)
         title = f"Keys: {mode.title if mode else self.current_mode}"
-        self.push_screen(KeysScreen(title, key_rows(active, display), KEYS_HINT))
+        hint = f"{MODE_HINTS[self.current_mode]}\n{KEYS_HINT}" if self.current_mode in MODE_HINTS else KEYS_HINT
+        self.push_screen(KeysScreen(title, key_rows(active, display), hint))
 
     # ------------------------------------------------------------------ status
 
@@ -188,7 +197,12 @@ class WorkbenchApp(App[bool]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="gpu", description="Detect GPUs")
     def detect_gpu(self) -> None:
-        self.post_message(self.GpuDetected(describe(detect_gpus())))
+        """The GPUs and who holds them in the machine's queue; read again every `GPU_POLL_S`."""
+        from workbench.present.gpu import holders_line
+
+        line = describe(detect_gpus())
+        held = holders_line(self.context.services.gpu_queue().view(), os.geteuid())
+        self.post_message(self.GpuDetected(f"{line} · {held}" if held else line))
 
     @on(GpuDetected)
     def _gpu_detected(self, event: GpuDetected) -> None:

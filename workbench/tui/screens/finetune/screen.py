@@ -7,6 +7,7 @@ merge act only when the user asks.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -24,6 +25,7 @@ from services.finetune.jobs import ACTIVE, JobStatus, JobView
 from services.finetune.spec import JobSpec
 from services.finetune.watch import JobDetail, JobWatch
 from workbench.present.finetune import duration
+from workbench.present.gpu import queue_line
 from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import OpenAdapter
 from workbench.tui.screens.base import ModeScreen
@@ -91,6 +93,8 @@ class FinetuneScreen(ModeScreen):
 
         jobs: list[JobView]
         detail: JobDetail | None
+        queue: str = ""
+        """The GPU queue of every user as one line ("" when it is empty)."""
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, FinetuneScreen.Polled)
@@ -178,19 +182,20 @@ class FinetuneScreen(ModeScreen):
         views = watch.jobs()
         chosen = next((v for v in views if v.id == selected_id), views[0] if views else None)
         detail = watch.detail(chosen) if chosen is not None else None
+        queue = queue_line(self.context.services.gpu_queue().view(), os.geteuid())
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Polled(views, detail))
+            self.post_message(self.Polled(views, detail, queue))
 
     @on(Polled)
     def _polled(self, event: Polled) -> None:
-        self._show_jobs(event.jobs)
+        self._show_jobs(event.jobs, event.queue)
         if event.detail is None:
             self.pane.show_empty()
         elif event.detail.view.id == self.selected_id:
             self.pane.show(event.detail)
         self.refresh_bindings()
 
-    def _show_jobs(self, views: list[JobView]) -> None:
+    def _show_jobs(self, views: list[JobView], queue: str = "") -> None:
         table = self.table
         old_ids = list(self.views)
         self.views = {v.id: v for v in views}
@@ -207,7 +212,8 @@ class FinetuneScreen(ModeScreen):
             table.move_cursor(row=table.get_row_index(self.selected_id), scroll=False)
         elif views:
             self.selected_id = views[0].id
-        self.query_one("#jobs-summary", Static).update(summary_text(views, self.jobs_dir))
+        summary = summary_text(views, self.jobs_dir)
+        self.query_one("#jobs-summary", Static).update(f"{summary}\n{queue}" if queue else summary)
 
     @on(DataTable.RowHighlighted, "#jobs-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
