@@ -138,6 +138,7 @@ class Services:
             cache_dir=self.cache_dir,
             rag_client_factory=self.chroma_factory(),
             endpoints=endpoints or self.chat_endpoints(),
+            hold_gpu=lambda name: self.gpu_queue().hold_for_chat(name, device_index=0),
         )
 
     # ------------------------------------------------------------------ artifacts

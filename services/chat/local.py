@@ -13,14 +13,14 @@ import hashlib
 import importlib.util
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from services.chat.variant import Variant
-from services.errors import ChatBackendError, NextStep, NotFoundError
+from services.errors import ChatBackendError, NextStep, NotFoundError, WorkbenchError
 from services.progress import CancelToken
 
 Messages = list[dict[str, str]]
@@ -88,14 +88,24 @@ def _adapter_weights(folder: Path) -> Path:
     raise NotFoundError(f"adapter {folder} has no adapter_model weights", hint="is the fine-tune finished?")
 
 
-class LocalModels:
-    """Loaded bases by key; `base_loads` counts real loads (tests assert sharing with it)."""
+HoldGpu = Callable[[str], Any]
+"""Registers a model loaded on GPU 0 in the machine's GPU queue (returns a hold with `release()`, or None)."""
 
-    def __init__(self, *, cache_dir: Path) -> None:
+
+class LocalModels:
+    """Loaded bases by key; `base_loads` counts real loads (tests assert sharing with it).
+
+    `hold_gpu`: called before a model loads onto the GPU, so that no colleague's fine-tune starts
+    into its memory; the hold ends when the models are closed.
+    """
+
+    def __init__(self, *, cache_dir: Path, hold_gpu: HoldGpu | None = None) -> None:
         self.cache_dir = cache_dir
         self.base_loads = 0
         self._loaded: dict[tuple[str, bool], LoadedModel] = {}
         self._lock = threading.Lock()
+        self._hold_gpu = hold_gpu
+        self._holds: list[Any] = []
 
     def get(self, variant: Variant) -> LoadedModel:
         """The loaded base for a variant, with its adapter attached (loads on first use)."""
@@ -103,6 +113,7 @@ class LocalModels:
         key = (str(path.resolve()), variant.load_4bit)
         with self._lock:
             if key not in self._loaded:
+                self._hold_for(variant)
                 self._loaded[key] = _load(path, revision, variant.load_4bit)
                 self.base_loads += 1
             loaded = self._loaded[key]
@@ -114,6 +125,26 @@ class LocalModels:
     def close(self) -> None:
         with self._lock:
             self._loaded.clear()
+            for hold in self._holds:
+                hold.release()
+            self._holds.clear()
+
+    def _hold_for(self, variant: Variant) -> None:
+        if self._hold_gpu is None or not on_gpu(variant.load_4bit):
+            return
+        try:
+            hold = self._hold_gpu(variant.model or "model")
+        except WorkbenchError as exc:
+            raise ChatBackendError(f"cannot load onto the GPU: {exc.message}", hint=exc.hint) from None
+        if hold is not None:
+            self._holds.append(hold)
+
+
+def on_gpu(load_4bit: bool) -> bool:
+    """Whether a model would load onto GPU 0."""
+    import torch
+
+    return load_4bit or torch.cuda.is_available()
 
 
 def _load(path: Path, revision: str, load_4bit: bool) -> LoadedModel:

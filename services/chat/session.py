@@ -17,6 +17,7 @@ from appkit.budget import ContextLengthError, Counter, budget_rag_prompt, tokeni
 
 from services.chat.local import (
     Generated,
+    HoldGpu,
     LoadedModel,
     LocalModels,
     Messages,
@@ -100,10 +101,11 @@ class ChatEngine:
         cache_dir: Path,
         rag_client_factory: Callable[[], ClientAPI] | None = None,
         endpoints: EndpointPolicy | None = None,
+        hold_gpu: HoldGpu | None = None,
     ) -> None:
         self.cache_dir = cache_dir
         self.endpoints = endpoints or EndpointPolicy()
-        self.models = LocalModels(cache_dir=cache_dir)
+        self.models = LocalModels(cache_dir=cache_dir, hold_gpu=hold_gpu)
         self._rag_client_factory = rag_client_factory
         self._rag_client: ClientAPI | None = None
 
