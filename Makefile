@@ -4,11 +4,24 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The CPU build of torch for tests and CI; GPU machines may set TORCH_SPEC=torch to get CUDA.
+# FLAVOUR: cuda where `nvidia-smi -L` answers with at least one GPU, else cpu (`make run FLAVOUR=cpu`
+# overrides). cpu installs the pinned CPU build of torch (tests and CI); cuda installs a CUDA build
+# (TORCH_CUDA, from TORCH_INDEX when set, else the configured index, whose Linux torch is CUDA) and
+# the `gpu` extra (bitsandbytes). The stamp names the flavour, so changing it reinstalls.
+FLAVOUR    ?= $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU [0-9]' && echo cuda || echo cpu)
 TORCH_SPEC ?= torch==2.13.0
-STAMP  := $(VENV)/.installed
+TORCH_CUDA ?= torch>=2.4
+TORCH_INDEX ?=
+TORCH_cpu  := "$(TORCH_SPEC)"
+TORCH_cuda := "$(TORCH_CUDA)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+EXTRAS_cpu := dev
+EXTRAS_cuda := dev,gpu
+STAMP  := $(VENV)/.installed-$(FLAVOUR)
+# exit 0 when torch is missing or the wanted flavour (a CUDA build has torch.version.cuda)
+TORCH_MATCHES := $(BIN)/python -c "import importlib.util as u, sys; u.find_spec('torch') or sys.exit(0); \
+	import torch; sys.exit((torch.version.cuda is None) != ('$(FLAVOUR)' == 'cpu'))"
 
-.PHONY: run test quick gate unit ui integration bench testbed-up testbed-down clean
+.PHONY: run install test quick gate unit ui integration bench testbed-up testbed-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +30,16 @@ $(BIN)/python:
 # The project brings the app kit (apps/appkit) with it; the apps are installed from their folders
 # (editable, for their tests), never from an index.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	@echo 'installing for $(FLAVOUR): torch $(TORCH_$(FLAVOUR)), extras [$(EXTRAS_$(FLAVOUR))]'
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
+	$(TORCH_MATCHES) 2>/dev/null || $(BIN)/python -m pip uninstall -q -y torch
+	$(BIN)/python -m pip install -q $(TORCH_$(FLAVOUR))
+	$(TORCH_MATCHES) || { echo "torch is not a $(FLAVOUR) build: set TORCH_INDEX (see README, GPU server)"; exit 1; }
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS_$(FLAVOUR))]"
 	$(BIN)/python -m pip install -q --no-deps -e apps/chatbot -e apps/classifier
 	touch $(STAMP)
+
+install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/workbench

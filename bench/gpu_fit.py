@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from services.fit import ModelShape, Workload, inference_bytes, training_bytes
-from services.gpu import _nvml_gpu, _per_nvml_device, _smi_gpu, _smi_rows, describe, detect_gpus
+from services.gpu import _nvml_devices, _smi_devices, describe, detect_gpus
 
 LLAMA_1B = {
     "hidden_size": 2048,
@@ -29,8 +29,8 @@ GIB = 1024**3
 
 
 def main() -> None:
-    print("nvml:", _per_nvml_device(_nvml_gpu))
-    print("nvidia-smi:", [_smi_gpu(r) for r in _smi_rows("index,name,memory.total,memory.free")])
+    print("nvml:", _nvml_devices())
+    print("nvidia-smi:", _smi_devices())
     print("status bar:", describe(detect_gpus()))
     import torch
 

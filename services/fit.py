@@ -15,12 +15,15 @@ LoRA rank.
     activations  checkpointing on:  L·b·s·h·2 + b·s·34h      (layer inputs + one layer rebuilt)
                  checkpointing off: L·b·s·34h                (Korthikanti et al. 2022, flash attn)
     logits       b · s · V · 4 · 2                            (fp32 logits and their gradient)
-    training     weights + optimiser + activations + logits
+    k-bit cast   QLoRA / 8-bit: 2·(E + (2L + 1)·h)       (prepare_model_for_kbit_training casts the
+                 bf16 embeddings, head and norms to fp32: about 2 GB on Llama-3-8B)
+    training     weights + optimiser + activations + logits (+ k-bit cast)
     every total  + 0.5 GiB for the CUDA context and allocator slack
 
 A verdict compares a total with the device's memory: "fits" up to 85 %, "tight" up to 100 %,
 "does not fit" above. Without a GPU, inference is compared with system RAM and k-bit rows say
-they need CUDA.
+they need CUDA. A job's preflight compares with the free memory of the devices it can be given
+(`assigned_device`): the N with the most free memory, each holding a whole replica.
 """
 
 from __future__ import annotations
@@ -172,12 +175,19 @@ def activation_bytes(shape: ModelShape, work: Workload) -> int:
     return shape.layers * one_layer
 
 
+def kbit_upcast_bytes(shape: ModelShape) -> int:
+    """What `prepare_model_for_kbit_training` adds: the 16-bit embeddings, head and norms cast to fp32."""
+    norms = (2 * shape.layers + 1) * shape.hidden
+    return 2 * (shape.embedding_params + norms)
+
+
 def training_bytes(shape: ModelShape, work: Workload, bits: int) -> int:
-    """Memory to fine-tune with LoRA (bits=16) or QLoRA (bits=4)."""
+    """Memory to fine-tune with LoRA (bits=16 or 32), 8-bit LoRA (bits=8) or QLoRA (bits=4)."""
     optimiser = OPTIMISER_BYTES_PER_TRAINABLE * lora_params(shape, work.lora_rank)
     logits = work.batch_size * work.seq_len * shape.vocab * 4 * 2
     needed = weight_bytes(shape, bits) + optimiser + activation_bytes(shape, work) + logits
-    return needed + RUNTIME_OVERHEAD
+    upcast = kbit_upcast_bytes(shape) if bits < 16 else 0
+    return needed + upcast + RUNTIME_OVERHEAD
 
 
 def verdict(need: int, device: Device, *, needs_cuda: bool = False) -> Verdict:
@@ -210,6 +220,20 @@ def host_device(gpu_name: str | None, gpu_bytes: int | None) -> Device:
     return Device("CPU RAM", ram, cuda=False)
 
 
+def assigned_device(gpus: list[Gpu], count: int) -> Device:
+    """The device a job that gets `count` of `gpus` is checked against: the `count` with the most free
+    memory; every rank holds a whole replica, so the least free of them is the limit."""
+    from services.gpu import most_free
+
+    chosen = most_free(gpus, count)
+    if not chosen:
+        return host_device(None, None)
+    names = sorted({g.name for g in chosen})
+    label = f"{len(chosen)}× {names[0]}" if len(chosen) > 1 and len(names) == 1 else " + ".join(names)
+    ids = ", ".join(g.uuid if g.mig else str(g.index) for g in chosen)
+    return Device(f"{label} · GPU {ids} free", min(g.free_bytes for g in chosen), cuda=True)
+
+
 def shape_or_none(config: dict[str, Any] | None, params: int | None) -> ModelShape | None:
     """The shape of a model from its config, or None when the config lacks transformer dimensions."""
     if not config:
@@ -227,7 +251,7 @@ def estimate_on_host(
     *,
     gpus: list[Gpu] | None = None,
 ) -> FitEstimate | None:
-    """The estimate against this machine's first GPU (or RAM); None when the shape is unknown.
+    """The estimate against this machine's largest GPU (or RAM); None when the shape is unknown.
 
     `gpus` are the GPUs to compare against when the caller already knows them; None detects them.
     """
@@ -237,5 +261,6 @@ def estimate_on_host(
     if shape is None:
         return None
     gpus = detect_gpus() if gpus is None else gpus
-    device = host_device(gpus[0].name, gpus[0].total_bytes) if gpus else host_device(None, None)
+    largest = max(gpus, key=lambda g: g.total_bytes) if gpus else None
+    device = host_device(largest.name, largest.total_bytes) if largest else host_device(None, None)
     return estimate(shape, device, work)

@@ -7,8 +7,12 @@
 #   by hand, in apps/<app>:       pip wheel --no-deps ../appkit -w kit
 #                                 docker build -f ../appkit/app.Dockerfile --build-arg APP=<package> -t <app> .
 #   offline:                      pip wheel -r requirements.txt -w wheels   (then build: the wheels are used, never the index)
-#   GPU:                          --build-arg BASE_IMAGE=<CUDA image with Python 3.11 and venv>
-#                                 (and --build-arg REQUIREMENTS=requirements-gpu.txt where the app has one)
+#   GPU:                          --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-runtime-ubuntu24.04
+#                                 --build-arg REQUIREMENTS=requirements-gpu.txt (where the app has one)
+#                                 A base without Python gets the distribution's python3 + python3-venv
+#                                 (3.12 on Ubuntu 24.04); an older one (3.10 on *-ubuntu22.04) stops the
+#                                 build, since the pins need 3.11+. With requirements-gpu.txt the build
+#                                 fails unless CUDA torch (not a +cpu build) and bitsandbytes import.
 #
 # Build arguments carry no secrets: the wheelhouse replaces any authenticated package index.
 ARG BASE_IMAGE=python:3.11-slim
@@ -18,6 +22,11 @@ ARG APP
 RUN test -n "${APP}" || { echo "APP is not set: build with --build-arg APP=<the app's package>" >&2; exit 1; }
 ARG REQUIREMENTS=requirements.txt
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+RUN if ! python3 -m venv --help >/dev/null 2>&1; then \
+        apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && python3 -c "import sys; v = sys.version_info[:2]; sys.exit(v < (3, 11) and f'BASE_IMAGE has Python {v[0]}.{v[1]}; the pins need 3.11+ (e.g. nvidia/cuda:12.8.1-runtime-ubuntu24.04)')"
 COPY requirements*.txt /build/
 # wheels/ holds only .gitkeep unless a wheelhouse was put there, kit/ the app kit's wheel; neither leaves this stage
 COPY wheels/ /wheels/
@@ -29,6 +38,11 @@ RUN python3 -m venv /opt/venv \
         /opt/venv/bin/pip install -r "/build/${REQUIREMENTS}" /kit/*.whl; \
     fi \
  && /opt/venv/bin/pip uninstall --yes pip
+# the GPU variant: CUDA torch and bitsandbytes, or no image (a CPU wheel in wheels/ would serve fp32 on the CPU)
+RUN case "${REQUIREMENTS}" in *gpu*) /opt/venv/bin/python -c "import torch, bitsandbytes; \
+v = torch.__version__; ok = torch.version.cuda and '+cpu' not in v; \
+print('GPU variant: torch', v, 'CUDA', torch.version.cuda, 'bitsandbytes', bitsandbytes.__version__); \
+raise SystemExit(0 if ok else f'torch {v} is a CPU build: give the GPU variant CUDA torch (no CPU wheel in wheels/)')";; esac
 
 FROM ${BASE_IMAGE}
 # offline models, and no library phones home (Hugging Face, Chroma)
@@ -43,6 +57,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_DISABLE_TELEMETRY=1 \
     ANONYMIZED_TELEMETRY=False \
     TOKENIZERS_PARALLELISM=false
+# the venv's interpreter: a base without Python (a CUDA image) gets the one the builder used
+RUN command -v python3 >/dev/null || { apt-get update && apt-get install -y --no-install-recommends python3 \
+    && rm -rf /var/lib/apt/lists/*; }
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv

@@ -6,6 +6,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.errors import UsageError
 from services.finetune.data import (
     Example,
     TokenStats,
@@ -18,7 +19,7 @@ from services.finetune.data import (
 )
 from services.finetune.model import count_parameters, resolve_model
 from services.finetune.spec import JobSpec
-from services.fit import Device, ModelShape, Workload, host_device, training_bytes, verdict
+from services.fit import Device, ModelShape, Workload, assigned_device, host_device, training_bytes, verdict
 from services.gpu import Gpu, detect_gpus
 
 BITS = {"lora": 16, "qlora": 4, "lora-8bit": 8}
@@ -73,11 +74,12 @@ def make_plan(spec: JobSpec, *, cache_dir: Path | None, gpus: list[Gpu] | None =
     lengths = example_lengths(spec, rows, tokenizer)
     trainable, total = count_parameters(spec, resolved)
     gpus = detect_gpus() if gpus is None else gpus
-    device = host_device(gpus[0].name, gpus[0].total_bytes) if gpus else host_device(None, None)
+    count = requested_gpus(spec, gpus)
+    device = _device_for(gpus, count)
     bits = BITS[spec.lora.method] if device.cuda else 32
     n_eval = max(1, int(len(rows) * spec.dataset.eval_split)) if spec.dataset.eval_split else 0
     memory = _memory(spec, resolved.config, total, device, bits)
-    refusal = _quantisation_refusal(spec.lora.method, cuda=device.cuda)
+    refusal = gpu_count_refusal(spec, gpus) or quantisation_refusal(spec.lora.method, cuda=device.cuda)
     plan = Plan(
         rows=len(rows),
         train_rows=len(rows) - n_eval,
@@ -107,6 +109,37 @@ def _memory(spec: JobSpec, config: dict[str, object], params: int, device: Devic
     return lines
 
 
+def requested_gpus(spec: JobSpec, gpus: list[Gpu]) -> int:
+    """How many devices the job asks for: `training.gpus` (a number, or "all" of `gpus`), else one per process."""
+    wanted = getattr(spec.training, "gpus", None)  # the field arrives with the machine-wide queue
+    if wanted == "all":
+        return max(len(gpus), 1)
+    return int(wanted) if isinstance(wanted, int) and wanted > 0 else spec.training.num_processes
+
+
+def _device_for(gpus: list[Gpu], count: int) -> Device:
+    """The job's devices: MIG instances only for a single-device job (CUDA shows a process one)."""
+    usable = gpus if count == 1 else [g for g in gpus if not g.mig]
+    return assigned_device(usable, count) if usable else host_device(None, None)
+
+
+def gpu_count_refusal(spec: JobSpec, gpus: list[Gpu]) -> str | None:
+    """Why this machine cannot give the job the GPUs it asks for, or None (always None without GPUs:
+    a CPU machine runs several processes with gloo)."""
+    if not gpus:
+        return None
+    processes, count = spec.training.num_processes, requested_gpus(spec, gpus)
+    whole = [g for g in gpus if not g.mig]
+    found = f"this machine has {len(gpus)} GPU device(s)" + (f", {len(whole)} of them whole GPUs" if count > 1 else "")
+    if processes > len(gpus):
+        return f"training.num_processes = {processes} but {found}; set it to at most {len(gpus)}"
+    if count < processes:
+        return f"training.gpus = {count} is fewer than training.num_processes = {processes}; one process per GPU"
+    if count > 1 and count > len(whole):
+        return f"the job asks for {count} GPUs but {found} (MIG instances serve one single-GPU job each)"
+    return None
+
+
 def _steps(spec: JobSpec, train_rows: int) -> int:
     t = spec.training
     if t.max_steps > 0:
@@ -115,7 +148,7 @@ def _steps(spec: JobSpec, train_rows: int) -> int:
     return max(1, int(per_epoch * t.epochs))
 
 
-def _quantisation_refusal(method: str, *, cuda: bool) -> str | None:
+def quantisation_refusal(method: str, *, cuda: bool) -> str | None:
     """Why a 4-/8-bit method cannot run here, or None: it needs CUDA and the bitsandbytes package."""
     if method == "lora":
         return None
@@ -124,6 +157,18 @@ def _quantisation_refusal(method: str, *, cuda: bool) -> str | None:
     if importlib.util.find_spec("bitsandbytes") is None:
         return f'lora.method = "{method}" needs bitsandbytes: pip install "llm-workbench[gpu]", or use "lora"'
     return None
+
+
+_quantisation_refusal = quantisation_refusal  # the name older tests import
+
+
+def require_kbit_support(spec: JobSpec, *, cuda: bool) -> None:
+    """Refuse a k-bit job where it cannot run (the same check and words as the plan's refusal)."""
+    refusal = quantisation_refusal(spec.lora.method, cuda=cuda)
+    if refusal:
+        raise UsageError(
+            refusal, hint='`workbench finetune plan` shows every check; lora.method = "lora" runs anywhere'
+        )
 
 
 def _with_suggestions(plan: Plan, spec: JobSpec) -> Plan:

@@ -7,14 +7,19 @@ from services.fit import (
     Device,
     ModelShape,
     Workload,
+    activation_bytes,
+    assigned_device,
     estimate,
+    estimate_on_host,
     inference_bytes,
+    kbit_upcast_bytes,
     kv_cache_bytes,
     lora_params,
     shape_or_none,
     training_bytes,
     weight_bytes,
 )
+from services.gpu import Gpu
 
 # h=1000, L=10, i=2000, kv=500, V=10000, tied: E = 10,000 * 1,000 = 10,000,000
 SHAPE = ModelShape(params=100_000_000, layers=10, hidden=1000, intermediate=2000, kv_width=500, vocab=10_000)
@@ -87,3 +92,53 @@ def test_shape_or_none_tolerates_configs_without_dimensions() -> None:
     assert shape_or_none(None, 10) is None
     assert shape_or_none({"model_type": "bert-ish"}, 10) is None
     assert shape_or_none({"hidden_size": 8, "num_hidden_layers": 1}, 123) is not None
+
+
+LLAMA3_8B = {
+    "hidden_size": 4096,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "intermediate_size": 14336,
+    "vocab_size": 128256,
+    "tie_word_embeddings": False,
+}
+
+
+def test_qlora_counts_the_fp32_cast_of_embeddings_head_and_norms_on_llama3_8b() -> None:
+    shape = ModelShape.from_config(LLAMA3_8B)
+    assert shape.params == 8_030_261_248  # the published count
+    # prepare_model_for_kbit_training: embeddings + head (2 * 128256 * 4096) and 65 norms of 4096, bf16 -> fp32
+    assert kbit_upcast_bytes(shape) == 2 * (2 * 128256 * 4096 + 65 * 4096) == 2_101_878_784
+    work = Workload(seq_len=2048, batch_size=1, lora_rank=16)
+    plain = weight_bytes(shape, 4) + 16 * lora_params(shape, 16) + activation_bytes(shape, work)
+    logits = 2048 * 128256 * 4 * 2
+    assert training_bytes(shape, work, 4) == plain + logits + 2_101_878_784 + RUNTIME_OVERHEAD
+    assert training_bytes(shape, work, 8) - weight_bytes(shape, 8) == training_bytes(shape, work, 4) - weight_bytes(
+        shape, 4
+    )
+    assert (
+        training_bytes(shape, work, 16)
+        == 2 * shape.params + 16 * lora_params(shape, 16) + activation_bytes(shape, work) + logits + RUNTIME_OVERHEAD
+    )  # no cast without quantisation
+
+
+def test_assigned_device_is_the_least_free_of_the_most_free_devices() -> None:
+    gib = 1024**3
+    gpus = [
+        Gpu(0, "NVIDIA H200", 141 * gib, 10 * gib, uuid="GPU-a"),
+        Gpu(1, "NVIDIA H200", 141 * gib, 120 * gib, uuid="GPU-b"),
+        Gpu(2, "NVIDIA H200", 141 * gib, 100 * gib, uuid="GPU-c"),
+    ]
+    one = assigned_device(gpus, 1)
+    assert (one.memory_bytes, one.cuda) == (120 * gib, True) and "GPU 1" in one.name
+    two = assigned_device(gpus, 2)
+    assert two.memory_bytes == 100 * gib and two.name == "2× NVIDIA H200 · GPU 1, 2 free"
+    assert assigned_device([], 1).cuda is False
+
+
+def test_estimate_on_host_uses_the_largest_gpu() -> None:
+    gib = 1024**3
+    gpus = [Gpu(0, "small", 8 * gib, 8 * gib), Gpu(1, "big", 80 * gib, 1 * gib)]
+    fit = estimate_on_host(LLAMA3_8B, None, gpus=gpus)
+    assert fit is not None and fit.device == Device("big", 80 * gib, cuda=True)

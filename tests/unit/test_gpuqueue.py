@@ -216,7 +216,7 @@ def test_a_playground_model_on_the_gpu_is_registered_until_the_models_close(
     monkeypatch.setattr(local, "on_gpu", lambda load_4bit: True)  # this machine has no CUDA to load onto
     models = LocalModels(cache_dir=tmp_path, hold_gpu=lambda name: queue.hold_for_chat(name, device_index=0))
     models.get(Variant(name="base", model=str(tiny_llama_folder)))
-    [(gpu0, holders), (_, nobody)] = queue.view().slots
+    [(_, holders), (_, nobody)] = queue.view().slots
     assert [(e.kind, e.name) for e in holders] == [("chat", str(tiny_llama_folder))] and nobody == []
     tune = queue.wait_turn(job("tune", gpus=1), threading.Event())
     assert tune is not None and tune.visible_devices == "GPU-b"  # not into the chat model's memory

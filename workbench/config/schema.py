@@ -123,7 +123,7 @@ class ImagesSettings(Section):
     """Base image every build gets as `BASE_IMAGE`. Unset: the Dockerfile's own default (a slim Python image)."""
 
     base_images: dict[str, str] = Field(default_factory=dict)
-    """Base image per app name, over `images.base_image`, e.g. `chatbot = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"`."""
+    """Base image per app name, over `images.base_image`, e.g. `chatbot = "nvidia/cuda:12.8.1-runtime-ubuntu24.04"`."""
 
     docker_host: str | None = None
     """Docker engine that builds and pushes, e.g. `unix:///var/run/docker.sock`. Unset: `DOCKER_HOST`, else local."""

@@ -27,15 +27,17 @@ class Submitted:
 
 
 def check_launch(services: Services, spec: JobSpec) -> None:
-    """Every check a launch makes before a job folder exists: the dataset has the columns the task
-    needs, the base model resolves (cached repo id or folder), and k-bit LoRA has a CUDA GPU."""
+    """Every check a launch makes before a job folder exists: k-bit LoRA has a CUDA GPU and
+    bitsandbytes (the plan's own check), the dataset has the columns the task needs, and the base
+    model resolves (cached repo id or folder)."""
     from services.finetune.data import check_columns, load_rows
     from services.finetune.model import resolve_model
-    from services.finetune.training import require_cuda_for_kbit
+    from services.finetune.plan import require_kbit_support
+    from services.finetune.training import cuda_available
 
+    require_kbit_support(spec, cuda=spec.lora.method != "lora" and cuda_available())
     check_columns(spec, load_rows(spec.dataset.path))
     resolve_model(spec, cache_dir=services.cache_dir)
-    require_cuda_for_kbit(spec)
 
 
 def submit(services: Services, spec: JobSpec) -> Submitted:

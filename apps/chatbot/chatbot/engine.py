@@ -260,8 +260,11 @@ def device_kwargs(*, load_4bit: bool) -> tuple[dict[str, Any], bool]:
     import torch
 
     if not torch.cuda.is_available():
-        if load_4bit:
-            log.warning("4-bit loading asked for but no CUDA GPU is visible: loading in full precision")
+        if load_4bit:  # never a silent fp32 model on the CPU, 8 times the memory the deploy planned for
+            raise LoadError(
+                "CHATBOT_LOAD_4BIT=true but no CUDA GPU is visible (torch "
+                f"{torch.__version__}): run the GPU image with --gpus all, or set CHATBOT_LOAD_4BIT=false"
+            )
         return {"dtype": torch.float32}, False
     if not load_4bit:
         return {"dtype": torch.bfloat16, "device_map": {"": 0}}, False

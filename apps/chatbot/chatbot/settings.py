@@ -28,7 +28,7 @@ class Settings(ServiceSettings):
     merge_adapter: bool = True
     """Fold the adapter into the base weights after loading (faster generation; ignored in 4-bit)."""
     load_4bit: bool = False
-    """Load the base in 4-bit (bitsandbytes NF4) when a CUDA GPU is visible; full precision otherwise."""
+    """Load the base in 4-bit (bitsandbytes NF4) on a CUDA GPU; without one the load fails (`/readyz` 503)."""
     served_model_name: str = Field(default="chatbot", min_length=1)
     """The model id clients send and `/v1/models` lists."""
 
