@@ -1,8 +1,10 @@
-"""The trainer process: `python -m services.trainer JOB_DIR [--resume]`.
+"""The trainer process: `python -m services.trainer JOB_DIR [--resume]`, and its ranks (`--rank`).
 
 `services.finetune.jobs.launch` starts it detached. It runs the job (`services.finetune.runner`)
 and registers the adapter a finished job saves as an artifact: the one place where fine-tuning
-meets the artifact store, so neither domain imports the other to do it.
+meets the artifact store, so neither domain imports the other to do it. A multi-process job's
+parent starts `accelerate launch ... --module services.trainer JOB_DIR --rank`, which runs one
+rank's share of the training (`services.finetune.worker`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 
 from services.finetune.runner import main
+from services.finetune.worker import rank_main
 
 
 def register(data_dir: Path, job_dir: Path) -> None:
@@ -29,4 +32,5 @@ def register(data_dir: Path, job_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], on_adapter=register))
+    args = sys.argv[1:]
+    sys.exit(rank_main(args) if "--rank" in args else main(args, on_adapter=register))

@@ -17,6 +17,12 @@ def fake_hub() -> Iterator[FakeHub]:
 
 
 @pytest.fixture(autouse=True)
+def _no_shared_gpu_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trainers started by tests queue in their own workspace, never in this machine's shared queue."""
+    monkeypatch.setenv("WORKBENCH_SERVER__STATE_DIR", "/nonexistent/llm-workbench")
+
+
+@pytest.fixture(autouse=True)
 def _no_ambient_hub_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never use a token from the developer's environment."""
     monkeypatch.delenv("HF_TOKEN", raising=False)

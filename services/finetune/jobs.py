@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 from services.errors import NextStep, NotFoundError, UsageError
 from services.finetune.spec import JobSpec, dump_spec, load_spec
+from services.gpuqueue.queue import STATE_DIR_ENV
 from services.store import Store
 
 State = Literal["queued", "running", "completed", "failed", "cancelled"]
 ACTIVE: tuple[State, ...] = ("queued", "running")
-GPU_LOCK = "gpu.lock"
 
 
 def _now() -> str:
@@ -87,21 +87,23 @@ def create_job(spec: JobSpec, *, data_dir: Path, store: Store) -> Path:
     return folder
 
 
-def launch(job_dir: Path, *, resume: bool = False, cache_dir: Path | None = None) -> int:
+def launch(job_dir: Path, *, resume: bool = False, cache_dir: Path | None = None, state_dir: Path | None = None) -> int:
     """Start the trainer for `job_dir` in its own process session; return its pid.
 
-    `cache_dir` is the HF cache the trainer loads the base model from (default: the environment's).
+    The trainer is always one parent process (`python -m services.trainer`): it takes the GPUs, then
+    starts the ranks of a multi-process job itself. `cache_dir` is the HF cache the trainer loads the
+    base model from (default: the environment's); `state_dir` the machine's GPU queue (the
+    `server.state_dir` setting; default: the environment's, else /var/lib/llm-workbench).
     """
-    spec = load_spec(job_dir / "job.toml")
-    runner = ["-m", "services.trainer", str(job_dir), *(["--resume"] if resume else [])]
-    cmd = [sys.executable, *runner]
-    if spec.training.num_processes > 1:
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", *_accelerate_flags(spec), *runner]
+    load_spec(job_dir / "job.toml")  # a job file that no longer validates fails here, not in the trainer
+    cmd = [sys.executable, "-m", "services.trainer", str(job_dir), *(["--resume"] if resume else [])]
     log = (job_dir / "train.log").open("ab")
     python_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path, "HF_HUB_OFFLINE": "1"}
     if cache_dir is not None:
         env["HF_HUB_CACHE"] = str(cache_dir)
+    if state_dir is not None:
+        env[STATE_DIR_ENV] = str(state_dir)
     process = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env, cwd=job_dir
     )
@@ -119,17 +121,6 @@ def launch(job_dir: Path, *, resume: bool = False, cache_dir: Path | None = None
         ),
     )
     return process.pid
-
-
-def _accelerate_flags(spec: JobSpec) -> list[str]:
-    flags = ["--num_processes", str(spec.training.num_processes)]
-    if spec.training.distributed == "fsdp":
-        flags.append("--use_fsdp")
-    elif spec.training.distributed == "deepspeed":
-        flags.append("--use_deepspeed")
-    else:
-        flags.append("--multi_gpu")
-    return [*flags, "--module"]
 
 
 def _project_root() -> str:
@@ -197,14 +188,14 @@ def cancel(job_dir: Path, *, grace_s: float = 60.0) -> JobStatus:
     return read_status(job_dir, check_alive=False)
 
 
-def resume(job_dir: Path, *, cache_dir: Path | None = None) -> int:
+def resume(job_dir: Path, *, cache_dir: Path | None = None, state_dir: Path | None = None) -> int:
     """Continue a cancelled or failed job from its latest checkpoint."""
     status = read_status(job_dir)
     if status.state in ACTIVE:
         raise UsageError(f"job {job_dir.name} is still {status.state}")
     if status.state == "completed":
         raise UsageError(f"job {job_dir.name} already completed")
-    return launch(job_dir, resume=True, cache_dir=cache_dir)
+    return launch(job_dir, resume=True, cache_dir=cache_dir, state_dir=state_dir)
 
 
 def read_metrics(job_dir: Path) -> list[dict[str, Any]]:
@@ -260,7 +251,7 @@ def job_view_with_loss(folder: Path, last_loss: float | None) -> JobView:
         method=spec.lora.method,
         status=status,
         last_loss=last_loss,
-        eta_s=_eta(status),
+        eta_s=eta_s(status),
         duration_s=_duration(status),
     )
 
@@ -276,7 +267,8 @@ def _duration(status: JobStatus) -> float | None:
     return _seconds_since(status.started_at, status.finished_at)
 
 
-def _eta(status: JobStatus) -> float | None:
+def eta_s(status: JobStatus) -> float | None:
+    """Seconds until a running job ends at its pace so far; None when unknown."""
     elapsed = _duration(status)
     if status.state != "running" or not elapsed or not status.step or not status.max_steps:
         return None

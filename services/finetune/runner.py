@@ -1,17 +1,15 @@
-"""The trainer process's work, run by `python -m services.trainer JOB_DIR [--resume]`.
+"""The trainer's parent process, run by `python -m services.trainer JOB_DIR [--resume]`.
 
-Started detached by `jobs.launch`. It waits its turn for the GPU (first queued, first served,
-through a lock file that the kernel releases when the process dies), trains with transformers'
-Trainer, writes status and metrics into the job folder, and on SIGTERM saves a checkpoint and
-stops. It never needs the TUI.
+Started detached by `jobs.launch`. It waits its turn for the GPUs in the machine's queue
+(`services.gpuqueue`: fair across users, kernel locks that die with the process), marks the job running, then
+trains in this process (one process) or starts the ranks through `accelerate launch` and waits for
+them. It alone writes the job's state; on SIGTERM it has every rank save a checkpoint and stop.
+It never needs the TUI.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
-import shutil
+import os
 import signal
 import subprocess
 import threading
@@ -20,255 +18,134 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from services.files import replace_files, staging_folder, write_atomic
-from services.finetune import jobs
+from services.errors import WorkbenchError
+from services.finetune import distributed, jobs
 from services.finetune.jobs import JobStatus, read_status, write_status
-from services.finetune.spec import JobSpec, load_spec
+from services.finetune.spec import JobSpec, gpus_wanted, load_spec
+from services.finetune.worker import train, update_status
+from services.gpuqueue.entries import Entry, current_user
+from services.gpuqueue.queue import GpuQueue, Grant
 from services.store import Store
 
 POLL_S = 0.5
+HEARTBEAT_S = 5.0
+"""How often a running job tells the queue its progress and ETA."""
 
 OnAdapter = Callable[[Path, Path], None]
 """Called with (data folder, job folder) once a finished job's adapter is saved."""
 
 
+class RankError(Exception):
+    """A multi-process job's ranks ended in failure; `kind` and the message are the failing rank's."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def main(argv: list[str], *, on_adapter: OnAdapter | None = None) -> int:
-    """Wait for the GPU, train `argv[0]`'s job, record how it ended; `on_adapter` gets the saved adapter."""
+    """Wait for the GPUs, train `argv[0]`'s job, record how it ended; `on_adapter` gets the saved adapter."""
     job_dir = Path(argv[0]).resolve()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     data_dir = job_dir.parent.parent
-    lock = wait_for_gpu(job_dir, data_dir, stop)
-    if lock is None:
+    try:
+        grant = take_gpus(job_dir, data_dir, stop)
+    except WorkbenchError as exc:  # e.g. more GPUs than the machine has
+        _finish(job_dir, "failed", 1, f"{exc.message}: {exc.hint}" if exc.hint else exc.message)
+        return 1
+    if grant is None:
         _finish(job_dir, "cancelled", 0, "cancelled while queued")
         return 0
+    waited = time.time() - grant.entry.queued_at
+    print(f"queue: holding {grant.visible_devices or 'the CPU slot'} after {waited:.0f} s", flush=True)
+    heartbeat = threading.Thread(target=publish_progress, args=(grant, job_dir, stop), daemon=True)
     try:
-        state = train(job_dir, data_dir, resume="--resume" in argv, stop=stop, on_adapter=on_adapter)
+        update_status(job_dir, state="running", started_at=jobs._now())
+        heartbeat.start()
+        state = run(job_dir, resume="--resume" in argv, stop=stop, devices=grant.devices)
+        if state == "completed" and on_adapter is not None:
+            on_adapter(data_dir, job_dir)
     except BaseException as exc:  # every failure becomes a status the TUI can show
         traceback.print_exc()
         _finish(job_dir, "failed", 1, error_summary(exc, read_status(job_dir, check_alive=False).step))
         return 1
-    _finish(job_dir, state, 0, None)
-    return 0
+    else:
+        _finish(job_dir, state, 0, None)
+        return 0
+    finally:
+        grant.release()  # after the final status: the next job starts after this one finished
 
 
-def wait_for_gpu(job_dir: Path, data_dir: Path, stop: threading.Event) -> Any:
-    """Block until this job is the oldest live queued job and holds the GPU lock; None if cancelled."""
-    handle = (data_dir / jobs.GPU_LOCK).open("a")
-    while not stop.is_set():
-        if _first_in_queue(job_dir, data_dir):
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return handle
-            except BlockingIOError:
-                pass
-        time.sleep(POLL_S)
-    handle.close()
-    return None
-
-
-def _first_in_queue(job_dir: Path, data_dir: Path) -> bool:
-    queued = []
-    for folder in jobs.jobs_root(data_dir).iterdir():
-        try:
-            status = read_status(folder)
-        except Exception:  # a folder being created or removed right now
-            continue
-        if status.state == "queued":
-            queued.append((status.queued_at, folder.name))
-    return bool(queued) and min(queued)[1] == job_dir.name
-
-
-def train(
-    job_dir: Path, data_dir: Path, *, resume: bool, stop: threading.Event, on_adapter: OnAdapter | None = None
-) -> jobs.State:
-    """Run the job to completion (or to a checkpoint when stopped); return the final state."""
-    from transformers import AutoTokenizer
-
-    from services.finetune.data import check_columns, load_rows
-    from services.finetune.model import resolve_model
-    from services.finetune.training import build_trainer, class_labels, load_model, tokenize
-
+def take_gpus(job_dir: Path, data_dir: Path, stop: threading.Event) -> Grant | None:
+    """Queue in the machine's GPU queue (the workspace's without one) until this job holds its GPUs."""
     spec = load_spec(job_dir / "job.toml")
-    _set(job_dir, state="running", started_at=jobs._now())
-    rows = load_rows(spec.dataset.path)
-    check_columns(spec, rows)
-    resolved = resolve_model(spec, cache_dir=None)
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    labels = class_labels(spec, rows)
-    train_rows, eval_rows = split(rows, spec.dataset.eval_split, spec.training.seed)
-    model = load_model(spec, resolved.path, labels)
-    trainer = build_trainer(
-        spec,
-        job_dir,
-        model,
-        tokenizer,
-        tokenize(spec, train_rows, tokenizer, labels),
-        tokenize(spec, eval_rows, tokenizer, labels) if eval_rows else None,
-        [JobCallback(job_dir, stop)],
-    )
-    trainer.train(resume_from_checkpoint=resume and _has_checkpoint(job_dir))
+    entry = Entry(user=current_user(), kind="finetune", name=spec.name, gpus=gpus_wanted(spec))
+    return GpuQueue.for_workspace(data_dir).wait_turn(entry, stop)
+
+
+def publish_progress(grant: Grant, job_dir: Path, stop: threading.Event) -> None:
+    """Show the job's progress and ETA to every user of the queue; a cancel request by root or an admin stops it."""
+    while not stop.wait(HEARTBEAT_S):
+        if grant.queue.cancel_requested(grant.entry):
+            stop.set()
+            return
+        status = read_status(job_dir, check_alive=False)
+        grant.publish(status.progress if status.max_steps else None, jobs.eta_s(status))
+
+
+def run(job_dir: Path, *, resume: bool, stop: threading.Event, devices: list[str] | None) -> jobs.State:
+    """Train on `devices` (CUDA_VISIBLE_DEVICES), here or in the ranks; return how the job ended."""
+    if devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    spec = load_spec(job_dir / "job.toml")
+    if spec.training.num_processes == 1:
+        return train(job_dir, resume=resume, stop=stop)
+    return run_ranks(job_dir, spec, resume=resume, stop=stop)
+
+
+def run_ranks(job_dir: Path, spec: JobSpec, *, resume: bool, stop: threading.Event) -> jobs.State:
+    """Start the ranks with `accelerate launch` and wait; a stop is passed on to every rank.
+
+    The launcher shares this process's group, so `jobs.cancel` signals it too (and a forced cancel kills
+    it, and the kernel then the ranks); it is not signalled again here, since a second SIGTERM cuts
+    torchrun's graceful shutdown short while the ranks write their checkpoint."""
+    from services.finetune.training import cuda_available, resolve_precision
+
+    cuda = cuda_available()
+    config = distributed.accelerate_config(spec, cuda=cuda, precision=resolve_precision(spec))
+    command = distributed.launch_command(job_dir, distributed.write_config(job_dir, config), resume=resume)
+    distributed.reset_ranks(job_dir)
+    launcher = subprocess.Popen(command, env=distributed.launch_env(dict(os.environ)), cwd=job_dir)
+    signalled: set[int] = set()
+    while launcher.poll() is None:
+        if stop.is_set():  # ranks that register later are signalled when they do
+            distributed.signal_once(distributed.rank_pids(job_dir), signalled)
+        time.sleep(POLL_S)
     if stop.is_set():
         return "cancelled"
-    save_adapter(job_dir, spec, model, tokenizer, resolved, trainer.state.log_history, labels)
-    if on_adapter is not None:
-        on_adapter(data_dir, job_dir)
+    if launcher.returncode != 0:
+        kind, message = distributed.rank_error(job_dir) or ("RankError", _exit_text(launcher.returncode))
+        raise RankError(kind, message)
     return "completed"
 
 
-def split(rows: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
-    """A seeded train/eval split (at least one eval row when fraction > 0)."""
-    import random
-
-    if fraction <= 0 or len(rows) < 2:
-        return rows, []
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    n_eval = max(1, int(len(rows) * fraction))
-    held = set(order[:n_eval])
-    return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
-
-
-def _has_checkpoint(job_dir: Path) -> bool:
-    return any((job_dir / "checkpoints").glob("checkpoint-*"))
-
-
-def _trainer_callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class JobCallback(_trainer_callback_base()):  # type: ignore[misc]
-    """Writes status and metrics.jsonl as training goes; turns SIGTERM into save-and-stop."""
-
-    def __init__(self, job_dir: Path, stop: threading.Event) -> None:
-        self.job_dir = job_dir
-        self.stop = stop
-        self._last = (time.monotonic(), 0)
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        _set(self.job_dir, max_steps=state.max_steps, step=state.global_step)
-        self._last = (time.monotonic(), state.num_input_tokens_seen)
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.stop.is_set():
-            control.should_save = True
-            control.should_training_stop = True
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        logs = logs or {}
-        now, tokens = time.monotonic(), state.num_input_tokens_seen
-        then, before = self._last
-        self._last = (now, tokens)
-        row = {
-            "step": state.global_step,
-            "epoch": round(state.epoch or 0.0, 4),
-            "loss": logs.get("loss"),
-            "eval_loss": logs.get("eval_loss"),
-            "learning_rate": logs.get("learning_rate"),
-            "grad_norm": logs.get("grad_norm"),
-            "tokens_per_s": (tokens - before) / (now - then) if now > then and "loss" in logs else None,
-            "samples_per_s": logs.get("train_samples_per_second"),
-            "train_runtime_s": logs.get("train_runtime"),
-            "tokens_seen": tokens,
-            "gpu_memory_bytes": _gpu_memory(),
-            "time": time.time(),
-        }
-        with (self.job_dir / "metrics.jsonl").open("a") as out:
-            out.write(json.dumps(row) + "\n")
-        _set(self.job_dir, step=state.global_step)
-
-
-def _gpu_memory() -> int | None:
-    import torch
-
-    return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
-
-
-def save_adapter(
-    job_dir: Path,
-    spec: JobSpec,
-    model: Any,
-    tokenizer: Any,
-    resolved: Any,
-    history: list[dict[str, Any]],
-    labels: list[str],
-) -> Path:
-    """The adapter in PEFT format plus a manifest: base model and revision, data hash, config, git, metrics."""
-    adapter = job_dir / "adapter"
-    staging = staging_folder(adapter)  # renamed in file by file: a registered version keeps its bytes
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        write_atomic(
-            staging / "manifest.json", json.dumps(_manifest(job_dir, spec, resolved, history, labels), indent=2)
-        )
-        replace_files(staging, adapter)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return adapter
-
-
-def _manifest(
-    job_dir: Path, spec: JobSpec, resolved: Any, history: list[dict[str, Any]], labels: list[str]
-) -> dict[str, Any]:
-    final = {k: v for row in history for k, v in row.items() if isinstance(v, int | float)}
-    return {
-        "kind": "adapter",
-        "name": spec.name,
-        "version": job_dir.name,
-        "base_model": {"id": resolved.id, "revision": resolved.revision},
-        "dataset": {"path": spec.dataset.path, "sha256": _sha256(Path(spec.dataset.path))},
-        "job": spec.model_dump(mode="json"),
-        "git_revision": _git_revision(),
-        "metrics": final,
-        "labels": labels,
-    }
-
-
-def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=jobs._project_root(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
+def _exit_text(code: int) -> str:
+    how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    return f"accelerate launch {how} (see train.log)"
 
 
 def error_summary(exc: BaseException, step: int) -> str:
     """One line for the jobs table, with a next step for the errors users can fix."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    kind = exc.kind if isinstance(exc, RankError) else type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
     if "out of memory" in text.lower():
         return (
             f"CUDA out of memory at step {step}: try training.gradient_checkpointing = true, a smaller "
             'training.micro_batch_size or max_seq_length, or lora.method = "qlora"'
         )
-    return f"{type(exc).__name__} at step {step}: {text}"
-
-
-def _set(job_dir: Path, **changes: Any) -> None:
-    write_status(job_dir, replace(read_status(job_dir, check_alive=False), **changes))
+    return f"{kind} at step {step}: {text}"
 
 
 def _finish(job_dir: Path, state: jobs.State, code: int, error: str | None) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.errors import ConfigError
 
@@ -56,7 +56,7 @@ class DatasetSpec(Strict):
 
 class LoraSpec(Strict):
     method: Method = "lora"
-    """lora (bf16/fp32 base), qlora (4-bit NF4, double quantisation, bf16 compute; CUDA only), lora-8bit (CUDA only)."""
+    """lora (bf16/fp32 base), qlora (4-bit NF4, double quantisation; CUDA only), lora-8bit (CUDA only, no FSDP)."""
 
     r: int = Field(default=16, gt=0)
     """LoRA rank."""
@@ -118,10 +118,32 @@ class TrainingSpec(Strict):
     """Keep the last K checkpoints."""
 
     num_processes: int = Field(default=1, gt=0)
-    """GPUs to use; more than 1 launches through `accelerate launch`."""
+    """Training processes, one per GPU; more than 1 launches through `accelerate launch`."""
+
+    gpus: Annotated[int, Field(ge=1)] | Literal["all"] | None = None
+    """GPUs this job takes from the machine's queue; default one per process."""
 
     distributed: Distributed = "none"
-    """Multi-GPU strategy for num_processes > 1: plain DDP (none), fsdp or deepspeed."""
+    """Multi-GPU strategy for num_processes > 1: plain DDP (none) or fsdp (shards the model)."""
+
+    @field_validator("distributed")
+    @classmethod
+    def _no_deepspeed(cls, value: Distributed) -> Distributed:
+        if value == "deepspeed":
+            raise ValueError(
+                "deepspeed is not supported here (it is not installed and no ZeRO config is written); "
+                'use distributed = "fsdp" to shard the model across GPUs'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _a_gpu_per_process(self) -> TrainingSpec:
+        if isinstance(self.gpus, int) and self.num_processes > self.gpus:
+            raise ValueError(
+                f"training.num_processes = {self.num_processes} needs a GPU each but training.gpus = {self.gpus}; "
+                "raise gpus or lower num_processes"
+            )
+        return self
 
 
 class JobSpec(Strict):
@@ -142,7 +164,17 @@ class JobSpec(Strict):
     def _distributed_needs_processes(self) -> JobSpec:
         if self.training.distributed != "none" and self.training.num_processes < 2:
             raise ValueError("training.distributed needs training.num_processes >= 2")
+        if self.training.distributed == "fsdp" and self.lora.method == "lora-8bit":
+            raise ValueError(
+                'lora.method = "lora-8bit" cannot be sharded with training.distributed = "fsdp" '
+                '(FSDP needs float weights); use lora.method = "qlora" with fsdp, or distributed = "none"'
+            )
         return self
+
+
+def gpus_wanted(spec: JobSpec) -> int | Literal["all"]:
+    """The GPUs a job takes from the queue: `training.gpus`, else one per process."""
+    return spec.training.num_processes if spec.training.gpus is None else spec.training.gpus
 
 
 def load_spec(path: Path) -> JobSpec:

@@ -57,14 +57,32 @@ def cuda_available() -> bool:
 
 
 def resolve_precision(spec: JobSpec) -> str:
-    """bf16 / fp16 / fp32: "auto" picks bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
+    """bf16 / fp16 / fp32: "auto" picks bf16 on GPUs that have it natively (not emulated: slow), fp16 on
+    older GPUs, fp32 on CPU."""
     if spec.training.precision != "auto":
         return spec.training.precision
     if not cuda_available():
         return "fp32"
     import torch
 
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
+
+
+def torch_dtype(precision: str) -> Any:
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+
+
+def distributed_state() -> Any:
+    """accelerate's process state (process group, this rank's device); create it before CUDA is touched."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not cuda_available())
+
+
+GRADIENT_CHECKPOINTING = {"use_reentrant": False}
+"""Explicit: the non-reentrant variant works with frozen inputs (LoRA), FSDP and DDP."""
 
 
 def require_cuda_for_kbit(spec: JobSpec) -> None:
@@ -78,36 +96,71 @@ def require_cuda_for_kbit(spec: JobSpec) -> None:
 
 def load_model(spec: JobSpec, path: Path, labels: list[str]) -> Any:
     """The base model with LoRA attached, quantised for qlora / lora-8bit."""
-    import torch
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model
 
     require_cuda_for_kbit(spec)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[resolve_precision(spec)]
+    base = model_class(spec).from_pretrained(path, **load_kwargs(spec, labels, local_rank=_local_rank()))
+    if spec.task == "sequence-classification" and base.config.pad_token_id is None:
+        base.config.pad_token_id = base.config.eos_token_id
+    return get_peft_model(_prepare_kbit(spec, base), lora_config(spec, base))
+
+
+def _local_rank() -> int:
+    return int(distributed_state().local_process_index)
+
+
+def sharded(spec: JobSpec) -> bool:
+    return spec.training.distributed == "fsdp" and spec.training.num_processes > 1
+
+
+def load_kwargs(spec: JobSpec, labels: list[str], *, local_rank: int) -> dict[str, Any]:
+    """`from_pretrained` arguments: dtype, labels and, for k-bit, quantisation and placement.
+
+    k-bit without FSDP puts the whole model on this rank's own GPU; with FSDP the model loads
+    without a device map in the quantised storage dtype, and FSDP places and shards it."""
+    dtype = torch_dtype(resolve_precision(spec))
     kwargs: dict[str, Any] = {"dtype": dtype}
     if spec.task == "sequence-classification":
         kwargs |= {"num_labels": len(labels), "id2label": dict(enumerate(labels))}
         kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
     if spec.lora.method != "lora":
-        kwargs |= {"quantization_config": _quantization(spec), "device_map": {"": 0}}
-    base = model_class(spec).from_pretrained(path, **kwargs)
-    if spec.task == "sequence-classification" and base.config.pad_token_id is None:
-        base.config.pad_token_id = base.config.eos_token_id
-    if spec.lora.method != "lora":
-        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=spec.training.gradient_checkpointing)
-    return get_peft_model(base, lora_config(spec, base))
+        kwargs["quantization_config"] = quantization(spec, dtype)
+        if not sharded(spec):
+            kwargs["device_map"] = {"": local_rank}
+    return kwargs
 
 
-def _quantization(spec: JobSpec) -> Any:
-    import torch
+def _prepare_kbit(spec: JobSpec, base: Any) -> Any:
+    """PEFT's k-bit preparation; with FSDP only input gradients, since its fp32 casting would leave
+    FSDP with mixed dtypes to flatten (gradient checkpointing comes from TrainingArguments)."""
+    from peft import prepare_model_for_kbit_training
+
+    if spec.lora.method == "lora":
+        return base
+    checkpointing = spec.training.gradient_checkpointing
+    if sharded(spec):
+        if checkpointing:
+            base.enable_input_require_grads()
+        return base
+    return prepare_model_for_kbit_training(
+        base, use_gradient_checkpointing=checkpointing, gradient_checkpointing_kwargs=GRADIENT_CHECKPOINTING
+    )
+
+
+def quantization(spec: JobSpec, dtype: Any) -> Any:
+    """bitsandbytes settings; QLoRA under FSDP stores its 4-bit weights in the (float) compute dtype,
+    so FSDP can flatten and shard them with the rest."""
     from transformers import BitsAndBytesConfig
 
     if spec.lora.method == "lora-8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
+    extra = {"bnb_4bit_quant_storage": dtype} if sharded(spec) else {}
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_compute_dtype=dtype,
+        **extra,
     )
 
 
@@ -154,20 +207,13 @@ def pack(dataset: Dataset, block: int) -> Dataset:
     return dataset.map(group, batched=True, batch_size=1000, remove_columns=dataset.column_names)
 
 
-def build_trainer(
-    spec: JobSpec,
-    job_dir: Path,
-    model: Any,
-    tokenizer: PreTrainedTokenizerBase,
-    train: Dataset,
-    evaluation: Dataset | None,
-    callbacks: list[TrainerCallback],
-) -> Trainer:
-    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Trainer, TrainingArguments
+def training_arguments(spec: JobSpec, job_dir: Path, *, evaluate: bool) -> Any:
+    """The Trainer's arguments for this job (checkpoints under JOB_DIR/checkpoints)."""
+    from transformers import TrainingArguments
 
     t = spec.training
     precision = resolve_precision(spec)
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(job_dir / "checkpoints"),
         learning_rate=t.learning_rate,
         lr_scheduler_type=t.scheduler,
@@ -177,7 +223,9 @@ def build_trainer(
         per_device_train_batch_size=t.micro_batch_size,
         per_device_eval_batch_size=t.micro_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation,
-        gradient_checkpointing=t.gradient_checkpointing,
+        activation_checkpointing=t.gradient_checkpointing,  # gradient checkpointing's name in transformers 5
+        activation_checkpointing_kwargs=GRADIENT_CHECKPOINTING if t.gradient_checkpointing else None,
+        ddp_find_unused_parameters=False,  # LoRA uses every trainable weight in each forward pass
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=not cuda_available(),
@@ -185,7 +233,7 @@ def build_trainer(
         save_strategy="steps",
         save_steps=t.save_every,
         save_total_limit=t.keep_checkpoints,
-        eval_strategy="steps" if evaluation is not None else "no",
+        eval_strategy="steps" if evaluate else "no",
         eval_steps=t.eval_every,
         logging_steps=1,
         logging_first_step=True,
@@ -194,13 +242,26 @@ def build_trainer(
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
     )
+
+
+def build_trainer(
+    spec: JobSpec,
+    job_dir: Path,
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    train: Dataset,
+    evaluation: Dataset | None,
+    callbacks: list[TrainerCallback],
+) -> Trainer:
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Trainer
+
     if spec.task == "sequence-classification":
         collator: Any = DataCollatorWithPadding(tokenizer)
     else:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
     return Trainer(
         model=model,
-        args=args,
+        args=training_arguments(spec, job_dir, evaluate=evaluation is not None),
         train_dataset=train,
         eval_dataset=evaluation,
         data_collator=collator,

@@ -234,6 +234,11 @@ class Grant:
     def visible_devices(self) -> str | None:
         return visible_devices(self.slots)
 
+    @property
+    def devices(self) -> list[str] | None:
+        """The GPUs for CUDA_VISIBLE_DEVICES; None when the job holds the CPU slot."""
+        return [slot.id for slot in self.slots if slot.index is not None] or None
+
     def publish(self, progress: float | None, eta_s: float | None) -> None:
         """Show the job's progress and ETA to everyone (also the heartbeat that bounds a dead job's time)."""
         self.entry = entries.write(self.queue.folder, replace(self.entry, progress=progress, eta_s=eta_s))

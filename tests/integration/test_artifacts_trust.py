@@ -273,7 +273,7 @@ def test_a_trainer_killed_while_saving_leaves_the_old_adapter_whole(demo: DemoWo
         "from types import SimpleNamespace\n"
         "from peft import LoraConfig, get_peft_model\n"
         "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-        "from services.finetune.runner import save_adapter\n"
+        "from services.finetune.worker import save_adapter\n"
         "from services.finetune.spec import load_spec\n"
         "job, model = Path(sys.argv[1]), sys.argv[2]\n"
         "peft = get_peft_model(AutoModelForCausalLM.from_pretrained(model), LoraConfig(r=4, init_lora_weights=False))\n"

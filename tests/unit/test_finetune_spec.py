@@ -7,9 +7,10 @@ import pytest
 
 from services.errors import ConfigError
 from services.finetune.data import placeholders, token_stats
-from services.finetune.runner import error_summary, split
+from services.finetune.runner import error_summary
 from services.finetune.spec import load_spec, parse_spec
 from services.finetune.template import commented_toml, default_spec
+from services.finetune.worker import split
 
 
 def test_commented_template_round_trips_and_documents_every_field(tmp_path: Path) -> None:

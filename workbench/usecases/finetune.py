@@ -46,7 +46,9 @@ def submit(services: Services, spec: JobSpec) -> Submitted:
 
     check_launch(services, spec)
     folder = jobs.create_job(spec, data_dir=services.data_dir, store=services.store())
-    return Submitted(folder, jobs.launch(folder, cache_dir=services.cache_dir))
+    return Submitted(
+        folder, jobs.launch(folder, cache_dir=services.cache_dir, state_dir=services.settings.server.state_dir)
+    )
 
 
 def job_folder(services: Services, job: str) -> Path:
@@ -68,7 +70,9 @@ def resume(services: Services, job: str) -> Submitted:
     from services.finetune import jobs
 
     folder = job_folder(services, job)
-    return Submitted(folder, jobs.resume(folder, cache_dir=services.cache_dir))
+    return Submitted(
+        folder, jobs.resume(folder, cache_dir=services.cache_dir, state_dir=services.settings.server.state_dir)
+    )
 
 
 @dataclass(frozen=True)
