@@ -17,6 +17,7 @@ from services.finetune import jobs
 from services.finetune.plan import make_plan
 from services.finetune.spec import JobSpec, parse_spec
 from services.store import Store
+from tests.integration.finetune_support import start, wait
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +35,6 @@ def spec_for(demo: DemoWorkspace, **training: object) -> JobSpec:
         "training": {"max_steps": 12, "save_every": 6, "eval_every": 6, "micro_batch_size": 4, **training},
     }
     return parse_spec(data, source="test")
-
-
-def start(demo: DemoWorkspace, data_dir: Path, spec: JobSpec) -> Path:
-    folder = jobs.create_job(spec, data_dir=data_dir, store=Store(data_dir))
-    jobs.launch(folder, cache_dir=Path(demo.cache_dir))
-    return folder
-
-
-def wait(folder: Path, timeout: float = 180) -> jobs.JobStatus:
-    deadline = time.monotonic() + timeout
-    while (status := jobs.read_status(folder)).state in jobs.ACTIVE:
-        assert time.monotonic() < deadline, (folder / "train.log").read_text()[-2000:]
-        time.sleep(0.3)
-    return status
 
 
 def wait_for_step(folder: Path, step: int, timeout: float = 120) -> None:

@@ -12,6 +12,7 @@ from services.demo import DemoWorkspace, init_demo
 from services.finetune import distributed, jobs
 from services.finetune.spec import JobSpec, parse_spec
 from services.store import Store
+from tests.integration.finetune_support import start, wait
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +49,6 @@ def spec_for(demo: DemoWorkspace, **training: object) -> JobSpec:
         },
     }
     return parse_spec(data, source="test")
-
-
-def start(demo: DemoWorkspace, data_dir: Path, spec: JobSpec) -> Path:
-    folder = jobs.create_job(spec, data_dir=data_dir, store=Store(data_dir))
-    jobs.launch(folder, cache_dir=Path(demo.cache_dir))
-    return folder
-
-
-def wait(folder: Path, timeout: float = 240) -> jobs.JobStatus:
-    deadline = time.monotonic() + timeout
-    while (status := jobs.read_status(folder)).state in jobs.ACTIVE:
-        assert time.monotonic() < deadline, (folder / "train.log").read_text()[-3000:]
-        time.sleep(0.3)
-    return status
 
 
 def alive(pid: int) -> bool:

@@ -14,8 +14,8 @@ from services.demo import DemoWorkspace, init_demo
 from services.finetune import jobs
 from services.finetune.spec import JobSpec, parse_spec
 from services.gpuqueue.queue import GpuQueue, QueueView
-from services.store import Store
 from tests.fakes import gpus as fakes
+from tests.integration.finetune_support import start
 from workbench.cli.main import cli
 
 fake_gpus = fakes.fake_gpus
@@ -39,12 +39,6 @@ def spec(demo: DemoWorkspace, name: str, steps: int) -> JobSpec:
     return parse_spec(data, source="test")
 
 
-def launch(demo: DemoWorkspace, data_dir: Path, job: JobSpec, state_dir: Path) -> Path:
-    folder = jobs.create_job(job, data_dir=data_dir, store=Store(data_dir))
-    jobs.launch(folder, cache_dir=Path(demo.cache_dir), state_dir=state_dir)
-    return folder
-
-
 def until(check: object, folder: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
@@ -62,9 +56,9 @@ def test_a_second_workspace_waits_for_the_gpu_and_sees_the_holder_with_its_eta(
     fake_gpus([fakes.gpu(0)])
     state_dir = tmp_path / "llm-workbench"
     assert CliRunner().invoke(cli, ["server", "init", "--state-dir", str(state_dir), "--group", "root"]).exit_code == 0
-    first = launch(demo, tmp_path / "alice", spec(demo, "long-job", 100_000), state_dir)
+    first = start(demo, tmp_path / "alice", spec(demo, "long-job", 100_000), state_dir=state_dir)
     until(lambda: jobs.read_status(first).state == "running", first)
-    second = launch(demo, tmp_path / "bob", spec(demo, "short-job", 3), state_dir)
+    second = start(demo, tmp_path / "bob", spec(demo, "short-job", 3), state_dir=state_dir)
     until(lambda: [e.name for e in view(state_dir, tmp_path).waiting] == ["short-job"], second)
     until(lambda: view(state_dir, tmp_path).slots[0][1][0].eta_s is not None, first, timeout=30)
     shown = view(state_dir, tmp_path)
