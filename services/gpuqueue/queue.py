@@ -229,6 +229,7 @@ class Grant:
     def __init__(self, queue: GpuQueue, entry: Entry, life: Lock, locks: list[Lock], slots: list[Slot]) -> None:
         self.queue, self.entry, self.slots = queue, entry, slots
         self._life, self._locks = life, locks
+        self._guard = threading.Lock()  # a heartbeat thread never republishes a released entry
 
     @property
     def visible_devices(self) -> str | None:
@@ -241,14 +242,19 @@ class Grant:
 
     def publish(self, progress: float | None, eta_s: float | None) -> None:
         """Show the job's progress and ETA to everyone (also the heartbeat that bounds a dead job's time)."""
-        self.entry = entries.write(self.queue.folder, replace(self.entry, progress=progress, eta_s=eta_s))
+        with self._guard:
+            if self._life.held:
+                self.entry = entries.write(self.queue.folder, replace(self.entry, progress=progress, eta_s=eta_s))
 
     def release(self) -> None:
-        self.queue._record(self.entry, time.time())
-        entries.remove(self.queue.folder, self.entry.id)
-        for lock in self._locks:
-            lock.release()
-        self._life.release()
+        with self._guard:
+            if not self._life.held:
+                return
+            self.queue._record(self.entry, time.time())
+            entries.remove(self.queue.folder, self.entry.id)
+            for lock in self._locks:
+                lock.release()
+            self._life.release()
 
 
 def _usage_row(line: str) -> tuple[float, float, int] | None:

@@ -223,3 +223,14 @@ def test_a_playground_model_on_the_gpu_is_registered_until_the_models_close(
     tune.release()
     models.close()
     assert all(not held for _, held in queue.view().slots)
+
+
+def test_a_released_grant_is_gone_for_good_even_if_a_heartbeat_publishes_late(folder: QueueFolder) -> None:
+    queue = GpuQueue(folder, slots=lambda: [Slot("cpu")])
+    grant = queue.wait_turn(job("done"), threading.Event())
+    assert grant is not None
+    grant.release()
+    grant.publish(1.0, 0.0)  # the heartbeat thread, one beat too late
+    grant.release()
+    assert entries.read_all(folder) == ([], [])
+    assert len(queue.view().usage) == 1  # counted once, from the usage record
