@@ -1,12 +1,17 @@
 """Pieces of the GPU check (tests/gpu/check_gpu_server.py) that also run on a CPU: carried wheels, the
-generated model and dataset, the job specs, and the figures (context memory, MFU)."""
+generated models and dataset, the job specs, the figures (context memory, MFU), and watching a job
+(its status and which process uses which GPU, from `nvidia-smi --query-compute-apps`)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,12 @@ LLAMA_32_1B = {
 TINY = {**LLAMA_32_1B, "vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}
 TINY |= {"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 512}
 """The same architecture at demo size, for `--dry-run` and the CPU test."""
+SMALL = {**TINY, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4, "head_dim": 64}
+SMALL |= {"max_position_embeddings": 2048}
+"""A small model for the multi-rank and queue checks: they prove behaviour, not speed."""
+WIDE_VOCAB = {**SMALL, "vocab_size": 1 << 20}
+"""SMALL with a 1M-token output layer: its logits (2 MB a token in bf16) put any large batch out of memory."""
+UUID = re.compile(r"(GPU|MIG)-[0-9A-Za-z-]{1,64}")
 
 REQUIRED = {  # module -> pip name: what the check imports beyond the standard library
     "torch": "torch",
@@ -116,13 +127,26 @@ def write_dataset(path: Path, rows: int) -> Path:
     return path
 
 
-def job_spec(model: Path, dataset: Path, *, method: str, checkpointing: bool, seq: int, batch: int, steps: int) -> Any:
-    """A job on the generated model: packed full-length blocks, so memory is what the plan assumes."""
+def job_spec(
+    model: Path,
+    dataset: Path,
+    *,
+    method: str,
+    checkpointing: bool,
+    seq: int,
+    batch: int,
+    steps: int,
+    name: str | None = None,
+    **training_extra: Any,
+) -> Any:
+    """A job on the generated model: packed full-length blocks, so memory is what the plan assumes;
+    `training_extra` adds training fields (num_processes, distributed, gpus, precision)."""
     from services.finetune.spec import parse_spec
 
-    name = f"{method}-{'ckpt' if checkpointing else 'nockpt'}"
+    name = name or f"{method}-{'ckpt' if checkpointing else 'nockpt'}"
     training = {"max_steps": steps, "micro_batch_size": batch, "max_seq_length": seq, "packing": True}
     training |= {"gradient_checkpointing": checkpointing, "save_every": steps, "eval_every": steps}
+    training |= training_extra
     data = {
         "name": name,
         "model": {"id": str(model)},
@@ -182,3 +206,115 @@ def table(rows: list[Row]) -> str:
     lines = [f"{'check':<{width}}{'status':<8}detail", "-" * (width + 60)]
     lines += [f"{r.check:<{width}}{r.status:<8}{r.detail}" for r in rows]
     return "\n".join(lines)
+
+
+@dataclass
+class Observed:
+    """A job as the check saw it: its last status, the (pid, GPU uuid) pairs nvidia-smi listed while it
+    ran, the parent's pid (status.json) and the ranks' (their pid files), and the seconds it was watched."""
+
+    folder: Path
+    status: Any
+    apps: set[tuple[int, str]]
+    parent: int | None
+    ranks: list[int]
+    seconds: float
+
+    def gpus_of(self, pid: int | None) -> set[str]:
+        """The GPUs nvidia-smi ever showed `pid` on."""
+        return {uuid for app_pid, uuid in self.apps if app_pid == pid}
+
+
+def parse_compute_apps(text: str) -> list[tuple[int, str]]:
+    """`nvidia-smi --query-compute-apps=pid,gpu_uuid --format=csv,noheader` as (pid, uuid) pairs; any
+    other line (a header, "No running processes found", a malformed row) is left out."""
+    pairs = []
+    for line in text.splitlines():
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit() and UUID.fullmatch(parts[1]):
+            pairs.append((int(parts[0]), parts[1]))
+    return pairs
+
+
+def compute_apps() -> list[tuple[int, str]]:
+    """The processes holding CUDA memory now, with their GPU; [] without nvidia-smi."""
+    from services.gpu import _smi_run
+
+    return parse_compute_apps(_smi_run("--query-compute-apps=pid,gpu_uuid", "--format=csv,noheader") or "")
+
+
+def start_job(spec: Any, work: Path) -> Path:
+    """Create the job in the check's workspace and launch it as `finetune run` does; its folder."""
+    from services.finetune import jobs
+    from services.store import Store
+
+    folder = jobs.create_job(spec, data_dir=work / "data", store=Store(work / "data"))
+    jobs.launch(folder, cache_dir=work / "hub")
+    return folder
+
+
+def watch(folder: Path, *, timeout: float, until: Any = None) -> Observed:
+    """Poll the job about once a second until it ends, `until(status)` holds or `timeout` passes,
+    noting the processes nvidia-smi shows on each GPU meanwhile."""
+    from services.finetune import jobs
+    from services.finetune.distributed import rank_pids
+
+    started = time.monotonic()
+    apps: set[tuple[int, str]] = set()
+    while True:
+        status = jobs.read_status(folder)
+        elapsed = time.monotonic() - started
+        if status.state not in jobs.ACTIVE or elapsed > timeout or (until is not None and until(status)):
+            return Observed(folder, status, apps, status.pid, rank_pids(folder), elapsed)
+        apps |= set(compute_apps())
+        time.sleep(1)
+
+
+def stop_if_active(folder: Path) -> None:
+    """Cancel the job if it still runs (a check that gave up on it), so it frees its GPUs for the next check."""
+    from services.errors import UsageError
+    from services.finetune import jobs
+
+    if jobs.read_status(folder).state in jobs.ACTIVE:
+        with suppress(UsageError):  # it ended meanwhile
+            jobs.cancel(folder, grace_s=30)
+
+
+def guarded(check: str, run: Callable[[], Any]) -> tuple[Row, Any]:
+    """`run()`'s (row, value), or a FAIL row naming the exception (the table always completes)."""
+    try:
+        result = run()
+    except Exception as exc:
+        return Row(check, "FAIL", f"{type(exc).__name__}: {str(exc)[:300]}"), None
+    return result if isinstance(result, tuple) else (result, None)
+
+
+def steps_logged_once(metrics: list[dict[str, Any]], max_steps: int) -> str | None:
+    """None when metrics.jsonl has one training row (with a loss) for each step 1..max_steps, else what is wrong."""
+    steps = [row["step"] for row in metrics if row.get("loss") is not None]
+    twice = sorted({step for step in steps if steps.count(step) > 1})
+    if twice:
+        return f"steps logged more than once: {twice[:5]}"
+    missing = sorted(set(range(1, max_steps + 1)) - set(steps))
+    return f"steps never logged: {missing[:5]}" if missing else None
+
+
+def held_devices(log: str) -> list[str]:
+    """The devices in the trainer's `queue: holding ... after N s` line of train.log ([] without one)."""
+    found = re.search(r"^queue: holding (\S+) after", log, flags=re.MULTILINE)
+    return [] if found is None else [d for d in found.group(1).split(",") if UUID.fullmatch(d)]
+
+
+def checkpoint_warnings(log: str) -> list[str]:
+    """train.log lines of the warnings gradient checkpointing gives without use_reentrant=False."""
+    return [line.strip() for line in log.splitlines() if "use_reentrant" in line or "requires_grad" in line]
+
+
+def log_tail(folder: Path, chars: int = 300) -> str:
+    path = folder / "train.log"
+    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def skip_row(check: str, *, have: int, need: int = 2) -> Row:
+    """The row of a check this machine cannot run for want of GPUs."""
+    return Row(check, "skip", f"needs {need} GPUs, this machine has {have}")
