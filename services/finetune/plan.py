@@ -159,16 +159,11 @@ def quantisation_refusal(method: str, *, cuda: bool) -> str | None:
     return None
 
 
-_quantisation_refusal = quantisation_refusal  # the name older tests import
-
-
 def require_kbit_support(spec: JobSpec, *, cuda: bool) -> None:
     """Refuse a k-bit job where it cannot run (the same check and words as the plan's refusal)."""
     refusal = quantisation_refusal(spec.lora.method, cuda=cuda)
     if refusal:
-        raise UsageError(
-            refusal, hint='`workbench finetune plan` shows every check; lora.method = "lora" runs anywhere'
-        )
+        raise UsageError(refusal, hint='lora.method = "lora" runs anywhere')
 
 
 def _with_suggestions(plan: Plan, spec: JobSpec) -> Plan:

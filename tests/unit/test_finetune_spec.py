@@ -69,11 +69,11 @@ def test_token_stats_and_placeholders() -> None:
 def test_quantised_methods_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from services.finetune.plan import _quantisation_refusal
+    from services.finetune.plan import quantisation_refusal
 
-    assert _quantisation_refusal("lora", cuda=False) is None
-    assert "needs a CUDA GPU" in (_quantisation_refusal("qlora", cuda=False) or "")
+    assert quantisation_refusal("lora", cuda=False) is None
+    assert "needs a CUDA GPU" in (quantisation_refusal("qlora", cuda=False) or "")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert "needs bitsandbytes" in (_quantisation_refusal("lora-8bit", cuda=True) or "")
+    assert "needs bitsandbytes" in (quantisation_refusal("lora-8bit", cuda=True) or "")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
-    assert _quantisation_refusal("qlora", cuda=True) is None
+    assert quantisation_refusal("qlora", cuda=True) is None
