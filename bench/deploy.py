@@ -9,7 +9,12 @@ Also: HTTPS vs plain HTTP p50 latency through the proxy on one keep-alive connec
 with a certificate of a test CA vs without; goal <= 1.2x), and rollback until the app answers with
 `keep_previous_warm` (a proxy switch) vs without (the kept container restarted; goal < 5 s warm).
 
-Needs `scripts/testbed up`. `python -m bench deploy`, or parts of it: `python -m bench.deploy swap tls warm`.
+Replicas (`replicas`): an app with 2 replicas on the test bed's 2 deploy hosts (the proxy on the first) under
+50 requests/s: failed requests during a rolling redeploy and a rolling rollback (peer: the naive stop-then-start
+of one container, measured in the same run), and, for a replica killed on each host, failed requests and the
+seconds from the kill until the last request sent to it began (read from the proxy's access log).
+
+Needs `scripts/testbed up`. `python -m bench deploy`, or parts of it: `python -m bench.deploy swap tls warm replicas`.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ APP = "fx-bench"
 NAIVE_PORT = 18201
 WARM, COLD = "fx-bench-warm", "fx-bench-cold"
 PORTS = {APP: 18200, WARM: 18202, COLD: 18203}
-PARTS = ("swap", "tls", "warm")
+PARTS = ("swap", "tls", "warm", "replicas")
+REPLICA_PORTS = {"fx-bench-rep": 18204, "fx-bench-kill1": 18205, "fx-bench-kill2": 18206}
+"""The replicated app, and two more whose first (on the proxy's host) or second replica (on the other) is killed."""
 REQUESTS = 1000
 CHATBOT_COLD_ROLLBACK_S = 13.0
 """The real chatbot's rollback without a warm container (its model reloads), measured on the GPU VM."""
@@ -207,6 +214,9 @@ def main(parts: Sequence[str] = PARTS) -> None:
         if "tls" in parts:
             with tempfile.TemporaryDirectory() as tmp:
                 tls_vs_plain(tb, staging, Artifacts(Path(tmp)), images.v1)
+        if "replicas" in parts:
+            clean_target(tb)
+            replicas(tb, images)
     finally:
         clean_target(tb)
 
@@ -245,6 +255,72 @@ def swap(tb: dict[str, str], staging: Target, images: Any) -> None:
     )
     print(f"failed requests during the swap at 50 req/s: workbench {swaps[0][1]} of {swaps[0][0]} (goal 0)")
     print(f"  naive stop-then-start on the same engine: {naive[1]} of {naive[0]} failed")
+
+
+def replicas(tb: dict[str, str], images: Any) -> None:
+    """Rolling redeploy and rollback of 2 replicas on 2 hosts under 50 req/s, and a replica killed on each host."""
+    from services.artifacts.workspace import Artifacts
+    from services.deploy.pipeline import DeployRequest, deploy
+    from services.deploy.rollback import rollback
+    from services.deploy.target import AppSpec
+    from tests.integration.deploy_support import registry_auth, two_hosts
+
+    specs = {app: AppSpec(app, port, ready_timeout_s=30, replicas=2) for app, port in REPLICA_PORTS.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        two, arts = two_hosts(tb, Path(tmp) / "known_hosts", **specs), Artifacts(Path(tmp) / "workspace")
+
+        def ship(app: str, image: str, version: str) -> Any:
+            return deploy(DeployRequest(two, app, image, version, registry_auth=registry_auth(tb)), artifacts=arts,
+                          actor="bench")  # fmt: skip
+
+        app = "fx-bench-rep"
+        ship(app, images.v1, "1.0.0")
+        rolled = loaded(REPLICA_PORTS[app], lambda: ship(app, images.v2, "2.0.0"))
+        back = loaded(REPLICA_PORTS[app], lambda: rollback(two, app, artifacts=arts, actor="bench"))
+        kills = [killed(tb, two, ship(name, images.v1, "1.0.0"), REPLICA_PORTS[name], i) for i, name in
+                 enumerate(("fx-bench-kill1", "fx-bench-kill2"))]  # fmt: skip
+    naive = naive_swap(tb, images.v1, images.v2)
+    print(f"rolling deploy of 2 replicas on 2 hosts under 50 req/s: {rolled[1]} of {rolled[0]} failed (goal 0);"
+          f" naive stop-then-start of one container: {naive[1]} of {naive[0]} failed")  # fmt: skip
+    print(f"rolling rollback of 2 replicas on 2 hosts under 50 req/s: {back[1]} of {back[0]} failed (goal 0)")
+    for (requests, failed, out), where in zip(kills, ("the proxy's host", "the other host"), strict=True):
+        print(f"one replica killed on {where} under 50 req/s: {failed} of {requests} failed (goal 0),"
+              f" out of rotation after {out:.2f} s (goal < 2 s)")  # fmt: skip
+
+
+def loaded(port: int, action: Callable[[], object], *, rate: float = 50.0) -> tuple[int, int]:
+    """(requests, failures) while `action` runs, from a pool of 10 threads at `rate` requests/s in all."""
+    from tests.integration.deploy_support import Load
+
+    with Load(port, rate=rate, workers=10) as load:
+        time.sleep(1.0)
+        action()
+        time.sleep(1.0)
+    return len(load.seen), len(load.failed())
+
+
+def killed(tb: dict[str, str], two: Target, release: Any, port: int, which: int) -> tuple[int, int, float]:
+    """(requests, failures, seconds until the last request sent to it began) when replica `which` of `release` is
+    killed under 50 req/s."""
+    from services.deploy.engine import connect
+    from services.deploy.upstream import FAIL_TIMEOUT_S
+    from tests.integration.deploy_support import Load, proxy_log
+
+    victim = release.bom["replicas"][which]
+    with connect(two.on(victim["engine"])) as client:
+        container = client.containers.get(victim["container"])
+        address = victim["server"]
+        if victim["engine"] == two.docker_host:  # nginx logs the address it resolved the name to
+            address = f"{container.attrs['NetworkSettings']['Networks']['wb-net']['IPAddress']}:8000"
+        with Load(port, rate=50.0, workers=10) as load:
+            time.sleep(1.0)
+            killed_at = time.time()
+            container.kill()
+            time.sleep(4.0)
+    tried = [
+        at for at, _, servers in proxy_log(tb, killed_at) if address in servers and at < killed_at + FAIL_TIMEOUT_S
+    ]
+    return len(load.seen), len(load.failed()), max(tried, default=killed_at) - killed_at
 
 
 if __name__ == "__main__":

@@ -256,12 +256,15 @@ def deploy_target(settings: Settings, name: str) -> Target:
             ready_timeout_s=a.ready_timeout_s,
             drain_timeout_s=a.drain_timeout_s,
             keep_previous_warm=a.keep_previous_warm,
+            replicas=a.replicas,
         )
         for app, a in section.apps.items()
     }
+    engines = tuple(f"ssh://{section.user}@{host}:{section.ssh_port}" for host in section.all_hosts)
     return Target(
         name=name,
-        docker_host=section.docker_host or f"ssh://{section.user}@{section.host}:{section.ssh_port}",
+        docker_host=section.docker_host or engines[0],
+        hosts=engines if len(engines) > 1 else (),
         environment=name,
         apps=apps,
         identity_file=section.identity_file,

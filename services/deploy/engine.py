@@ -35,3 +35,11 @@ def connect(target: Target) -> Iterator[DockerClient]:
             ) from None
         stack.callback(client.close)
         yield client
+
+
+@contextlib.contextmanager
+def connect_all(target: Target) -> Iterator[dict[str, DockerClient]]:
+    """Open clients to every engine of `target` (engine address to client, the proxy's first), all closed on
+    exit; TargetUnavailableError naming the first engine that does not answer."""
+    with contextlib.ExitStack() as stack:
+        yield {engine: stack.enter_context(connect(target.on(engine))) for engine in target.engines}

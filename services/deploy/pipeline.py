@@ -1,10 +1,12 @@
-"""One deploy, as a visible pipeline: lock, gate, resolve, pull, artifacts, start, ready, switch, record.
+"""One deploy, as a visible pipeline: lock, gate, resolve, pull, artifacts, start, ready, switch, drain, record.
 
-Each step reports `running` then `done` (or `failed`) with its duration. The deploy renews its lock's
-lease while it runs and stops before the next step (and before switching traffic) once it no longer holds
-the lock. On any failure the new container's last log lines are captured, the container and its API-key
-volume are removed (nothing of the failed release stays on the target), the old version keeps serving,
-our lock (and only ours) is released and the release is recorded as failed.
+Each step reports `running` then `done` (or `failed`) with its duration; with several replicas start, ready,
+switch and drain run once per replica (`services.deploy.rolling`: one at a time, new before old). The deploy
+renews its lock's lease while it runs and stops before the next step (and before switching traffic) once it no
+longer holds the lock. On any failure the new container's last log lines are captured, the replaced replicas
+are routed again, the new containers and their API-key volumes are removed (nothing of the failed release
+stays on the target), the old version keeps serving, our lock (and only ours) is released and the release is
+recorded as failed.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from services.deploy import lock, proxy, releases, volumes
-from services.deploy.engine import connect
-from services.deploy.serving import api_keys, container_resources, drain, switch, wait_ready
-from services.deploy.target import AppSpec, Target
+from services.deploy.engine import connect_all
+from services.deploy.rolling import Rollout, Slot
+from services.deploy.serving import api_keys, container_resources
+from services.deploy.target import AppSpec, Target, placement
 from services.errors import DeployFailedError, NextStep, UsageError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -108,8 +111,8 @@ def deploy(
     """Run the pipeline; the new release, or DeployFailedError (the old version still serving)."""
     check_version(request.target, request.version)
     run = DeployRun(request, artifacts, actor, on_step or (lambda event: None), confirm or (lambda question: False))
-    with connect(request.target) as client:
-        return run.execute(client)
+    with connect_all(request.target) as clients:
+        return run.execute(clients)
 
 
 class Steps:
@@ -162,14 +165,21 @@ class DeployRun:
         }
         if request.rollback_of:
             self.bom["rollback_of"] = request.rollback_of
+        self.engines = placement(request.target, self.spec.replicas)
+        self.names = (
+            [self.name] if len(self.engines) == 1 else [f"{self.name}-{i + 1}" for i in range(len(self.engines))]
+        )
         self.container: Any = None
-        self.secrets: str | None = None
+        self.created: list[tuple[str, str]] = []
+        self.rollout: Rollout | None = None
         self.lease: lock.Lease | None = None
         self.step = Steps(on_step, self._check_lease).step
 
-    def execute(self, client: DockerClient) -> releases.Release:
+    def execute(self, clients: dict[str, DockerClient]) -> releases.Release:
+        """Run the pipeline on the target's open engine clients (engine to client, the proxy's first)."""
         req = self.request
         store = self.artifacts.store
+        client = clients[req.target.docker_host]
         with self.step("lock"):
             image = _lock_image(client, req.target)
             releases.recover(client, store, req.target, req.app, self.confirm)
@@ -178,9 +188,9 @@ class DeployRun:
         releases.begin(store, self.rid, req.app, req.target.name, req.version, self.actor, self.bom)
         try:
             with self.lease.kept(client):
-                return self._steps(client)
+                return self._steps(clients)
         except BaseException as exc:
-            self._fail(client, exc)
+            self._fail(clients, exc)
             raise
         finally:
             with contextlib.suppress(Exception):  # the outcome is decided; a stale lock is offered for clearing
@@ -190,39 +200,42 @@ class DeployRun:
         if self.lease is not None:
             self.lease.check()
 
-    def _steps(self, client: DockerClient) -> releases.Release:
+    def _steps(self, clients: dict[str, DockerClient]) -> releases.Release:
         req = self.request
+        client = clients[req.target.docker_host]
         self._gate()
         with self.step("resolve") as note:
             reference = _resolve(client, req.image, req.registry_auth)
             note(reference.split("@", 1)[1][:19])
         self.bom["digest"] = reference.split("@", 1)[1]
-        with self.step("pull"):
-            client.images.pull(reference, auth_config=req.registry_auth)
+        hosts = list(dict.fromkeys(self.engines))
+        with self.step("pull") as note:
+            for engine in hosts:
+                clients[engine].images.pull(reference, auth_config=req.registry_auth)
+            note(f"on {len(hosts)} hosts" if len(hosts) > 1 else "")
         with self.step("artifacts") as note:
-            mounts = self._mount_artifacts(client, reference)
+            mounts = {e: self._mount_artifacts(clients[e], reference, record=e == hosts[0]) for e in hosts}
             note(", ".join(f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]) or "none")
-        with self.step("start") as note:
-            proxy.ensure_network(client)
-            proxy.tls_files(req.target)  # a bad certificate or key fails here, before anything starts
-            self.container = self._start(client, reference, mounts)
-            note(self.container.name)
-        with self.step("ready") as note:
-            waited = wait_ready(self.container, self.spec)
-            note(f"/readyz after {waited:.1f} s")
-        with self.step("switch") as note:
-            self._hold(client)
-            old = switch(client, req.target, self.spec, self.container.name)
-            note(f"from {old}" if old else "first version")
-        self.bom["serving_after_s"] = round(time.monotonic() - self.started, 2)
-        with self.step("drain") as note:
-            note(drain(client, self.spec, old, self.container.name))
+        self.rollout = Rollout(req.target, self.spec, clients, self.step, hold=lambda: self._hold(client))
+        slots = [self._slot(e, n, reference, mounts[e]) for e, n in zip(self.engines, self.names, strict=True)]
+        replicas = self.rollout.run(slots, on_serving=self._serving)
         with self.step("record"):
-            self.bom["container"] = self.container.name
+            self.bom["container"] = replicas[0].container
+            self.bom["replicas"] = [
+                {"container": r.container, "engine": r.engine, "server": r.server} for r in replicas
+            ]
             self.bom["duration_s"] = round(time.monotonic() - self.started, 2)
             release = releases.finish(self.artifacts.store, self.rid, "live", self.bom)
-            releases.prune(client, req.app, keep=req.target.keep, live=self.container.name)
+            for engine in req.target.engines:
+                live = {r.container for r in replicas if r.engine == engine}
+                releases.prune(clients[engine], req.app, keep=req.target.keep, live=live)
         return release
+
+    def _slot(self, engine: str, name: str, image: str, mounts: dict[str, dict[str, str]]) -> Slot:
+        return Slot(engine, lambda client: self._start(client, engine, name, image, dict(mounts)))
+
+    def _serving(self) -> None:
+        self.bom["serving_after_s"] = round(time.monotonic() - self.started, 2)
 
     def _hold(self, client: DockerClient) -> None:
         """Renew the lease now: traffic moves only while this deploy provably holds the lock."""
@@ -243,7 +256,7 @@ class DeployRun:
                     step=NextStep.of("eval.show", run_id=result.run_id) if result.run_id else None,
                 )
 
-    def _mount_artifacts(self, client: DockerClient, image: str) -> dict[str, dict[str, str]]:
+    def _mount_artifacts(self, client: DockerClient, image: str, *, record: bool) -> dict[str, dict[str, str]]:
         from services.artifacts.model import parse_ref
 
         refs = self.request.artifact_refs if self.request.artifact_refs is not None else self.spec.artifacts
@@ -252,6 +265,8 @@ class DeployRun:
             manifest, folder = _fetch(self.artifacts, parse_ref(ref))
             volume = volumes.mount_artifact(client, image, manifest, folder)
             mounts[volume] = {"bind": f"/artifacts/{mount}", "mode": "ro"}
+            if not record:
+                continue
             self.bom["artifacts"].append(
                 {"mount": mount, "ref": ref, "kind": manifest.kind, "name": manifest.name,
                  "version": manifest.version, "digest": manifest.digest(),
@@ -259,14 +274,20 @@ class DeployRun:
             )  # fmt: skip
         return mounts
 
-    def _start(self, client: DockerClient, image: str, mounts: dict[str, dict[str, str]]) -> Any:
-        """Create the container (tracked at once, so a failed start removes it and its keys), then start it."""
+    def _start(
+        self, client: DockerClient, engine: str, name: str, image: str, mounts: dict[str, dict[str, str]]
+    ) -> Any:
+        """Create replica `name` on `engine` (tracked at once, so a failed start removes it and its keys), then
+        start it; on another host than the proxy's its port is published (an ephemeral port of that host)."""
         req, spec = self.request, self.spec
+        proxy.ensure_network(client)
+        proxy.tls_files(req.target)  # a bad certificate or key fails here, before anything starts
         environment = dict(spec.env)
         keys = api_keys(spec)
+        self.created.append((engine, name))
         if keys:
-            self.secrets = volumes.secrets_volume(client, image, self.name, keys)
-            mounts[self.secrets] = {"bind": volumes.SECRETS_DEST, "mode": "ro"}
+            secrets = volumes.secrets_volume(client, image, name, keys)
+            mounts[secrets] = {"bind": volumes.SECRETS_DEST, "mode": "ro"}
             environment[spec.api_keys_file_env] = f"{volumes.SECRETS_DEST}/api_keys"
         labels = {
             "workbench.role": "app",
@@ -278,10 +299,12 @@ class DeployRun:
             "workbench.artifacts": json.dumps([f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]]),
             "workbench.bom": json.dumps(self.bom, sort_keys=True),
         }
+        remote = engine != req.target.docker_host
         self.container = client.containers.create(
             image,
-            name=self.name,
+            name=name,
             network=proxy.NETWORK,
+            ports={f"{spec.container_port}/tcp": None} if remote else None,
             environment=environment,
             volumes=mounts,
             labels=labels,
@@ -291,13 +314,19 @@ class DeployRun:
         self.container.start()
         return self.container
 
-    def _fail(self, client: DockerClient, exc: BaseException) -> None:
+    def _fail(self, clients: dict[str, DockerClient], exc: BaseException) -> None:
         logs = ""
         if self.container is not None:
             with contextlib.suppress(Exception):
                 logs = self.container.logs(tail=40).decode(errors="replace")
         with contextlib.suppress(Exception):  # the failure is what the user must see, not a cleanup error
-            releases.remove_container(client, self.name)  # ours alone: the name carries this release's id
+            if self.rollout is not None:
+                self.rollout.undo()  # the replaced replicas serve again before ours go
+        routed = self.rollout.routed() if self.rollout is not None else set()
+        for engine, name in self.created:  # ours alone: the names carry this release's id
+            if name not in routed:
+                with contextlib.suppress(Exception):
+                    releases.remove_container(clients[engine], name)
         self.bom["error"] = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         self.bom["logs"] = logs[-4000:]
         self.bom["duration_s"] = round(time.monotonic() - self.started, 2)

@@ -11,22 +11,40 @@ a deploy that finds another certificate there writes the new pair, and its reloa
 
 Routes survive the proxy: its conf.d is a volume (`wb-proxy-routes`), and whenever the proxy is (re)created
 (its ports or TLS changed, or it is gone) every configured app's route is rewritten from the target's
-settings, to the container it served before (or, when that one is gone, the app's newest running
+settings, to the containers it served before (or, when none of them runs, the app's newest running
 container by its labels). Recreating the proxy for one app never drops another app's route.
+
+An app's upstream lists every replica in rotation: containers on the proxy's host by name on its network,
+replicas on the target's other hosts by host address and published port. A replica that refuses or drops a
+connection, times out or answers 502/503 is out of rotation for `FAIL_TIMEOUT_S` (state shared by nginx's
+workers) and the request is passed to another one. POST is retried too: the apps' POST endpoints (chat
+completions, classify) change nothing on the server, so a second try costs only compute; a streamed answer
+that already sent bytes is never retried. The `# replica` comments in an app's file name each replica's
+container and engine, so a deploy knows what serves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import re
 import ssl
 import tarfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.deploy import volumes
 from services.deploy.target import Target, Tls, check_routes, upstream_name, validate_app_name
+from services.deploy.upstream import (
+    ACCESS_LOG,
+    CONNECT_TIMEOUT_S,
+    FAIL_TIMEOUT_S,
+    NEXT_UPSTREAM_TRIES,
+    Replica,
+    as_replicas,
+    local_replica,
+    parse_replicas,
+)
 from services.errors import ConfigError, DeployFailedError
 
 if TYPE_CHECKING:
@@ -50,15 +68,19 @@ TLS_CIPHERS = ":".join(
     )
 )
 """TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are all of that already)."""
-UPSTREAM_SERVER = re.compile(r"^\s*server\s+([A-Za-z0-9_.-]+):\d+;", re.MULTILINE)
 
 
-def site_config(app: str, port: int, upstream: str, container_port: int, tls: Tls | None = None) -> str:
-    """nginx config for one app: streaming-friendly (no buffering, long reads), keep-alive upstream; with
-    `tls` HTTPS only (TLS 1.2+, HSTS) and plain HTTP on the same port redirected (301) or refused."""
+def site_config(
+    app: str, port: int, upstream: str | Sequence[Replica], container_port: int, tls: Tls | None = None
+) -> str:
+    """nginx config for one app: streaming-friendly (no buffering, long reads), keep-alive upstream over every
+    replica (`upstream`: the replicas, or one container's name), failed ones ejected and their requests retried
+    on another (see the module's doc); with `tls` HTTPS only (TLS 1.2+, HSTS) and plain HTTP on the same port
+    redirected (301) or refused."""
     name = upstream_name(validate_app_name(app))
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", upstream):
-        raise ValueError(f"{upstream!r} is not a container name")
+    replicas = as_replicas(upstream, container_port)
+    servers = "\n".join(f"    server {r.server} max_fails=1 fail_timeout={FAIL_TIMEOUT_S}s;" for r in replicas)
+    notes = "".join(f"# replica {r.container} {r.engine} {r.server}\n" for r in replicas)
     if tls is None:
         listen = f"listen {port} default_server;"
     else:
@@ -76,15 +98,21 @@ def site_config(app: str, port: int, upstream: str, container_port: int, tls: Tl
     add_header Strict-Transport-Security "{HSTS}" always;
     {redirect}""".rstrip()
     return f"""# written by LLM Workbench: app {app}
+{notes}log_format {name}_log '{ACCESS_LOG}';
 upstream {name} {{
-    server {upstream}:{container_port};
+    zone {name} 64k;
+{servers}
     keepalive 16;
 }}
 server {{
     {listen}
     client_max_body_size 8m;
+    access_log /var/log/nginx/access.log {name}_log;
     location / {{
         proxy_pass http://{name};
+        proxy_connect_timeout {CONNECT_TIMEOUT_S}s;
+        proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+        proxy_next_upstream_tries {NEXT_UPSTREAM_TRIES};
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $host;
@@ -169,11 +197,26 @@ def ensure_proxy(client: DockerClient, target: Target) -> Any:
     return created
 
 
-def route(proxy: Any, app: str, port: int, upstream: str, container_port: int, tls: Tls | None = None) -> None:
-    """Send app traffic to container `upstream`: write its config, check it and reload gracefully (one exec)."""
-    name = f"wb-{app}.conf"
-    proxy.put_archive(CONF_DIR, _tar({name: site_config(app, port, upstream, container_port, tls)}))
+def route(
+    proxy: Any,
+    app: str,
+    port: int,
+    upstream: str | Sequence[Replica],
+    container_port: int,
+    tls: Tls | None = None,
+    *,
+    repair: Callable[[], None] | None = None,
+) -> None:
+    """Send app traffic to `upstream` (its replicas, or one container): write its config, check it and reload
+    gracefully (one exec). When nginx cannot resolve a container another app's route names (it is gone),
+    `repair` (e.g. `heal`) rewrites the routes and the reload is tried once more."""
+    files = {f"wb-{app}.conf": site_config(app, port, upstream, container_port, tls)}
+    proxy.put_archive(CONF_DIR, _tar(files))
     done = proxy.exec_run(["sh", "-c", "nginx -t -q && nginx -s reload"])
+    if done.exit_code != 0 and repair is not None and b"host not found in upstream" in (done.output or b""):
+        repair()
+        proxy.put_archive(CONF_DIR, _tar(files))
+        done = proxy.exec_run(["sh", "-c", "nginx -t -q && nginx -s reload"])
     if done.exit_code != 0:
         raise DeployFailedError(
             f"the proxy refused the new config for {app}: {done.output.decode(errors='replace')[-300:]}",
@@ -181,31 +224,42 @@ def route(proxy: Any, app: str, port: int, upstream: str, container_port: int, t
         )
 
 
+def heal(client: DockerClient, proxy: Any, target: Target) -> None:
+    """Rewrite every app's route without the containers on the proxy's host that no longer run (nginx refuses
+    a config naming a container it cannot resolve, which would block every other app's deploy)."""
+    _rebuild(client, proxy, target, routes(proxy))
+
+
 def routed_to(proxy: Any, app: str) -> str | None:
-    """The container the proxy sends `app` to now, or None (read from its config file)."""
+    """The container the proxy sends `app` to now (its first replica), or None (read from its config file)."""
+    replicas = replicas_of(proxy, app)
+    return replicas[0].container if replicas else None
+
+
+def replicas_of(proxy: Any, app: str) -> list[Replica]:
+    """The replicas the proxy sends `app` to now (read from its config file); none when it has no route."""
     text = _read(proxy, f"{CONF_DIR}/wb-{app}.conf")
-    found = UPSTREAM_SERVER.search(text.decode(errors="replace")) if text else None
-    return found.group(1) if found else None
+    return parse_replicas(text.decode(errors="replace")) if text else []
 
 
-def routes(proxy: Any) -> dict[str, str]:
-    """App name to the container the proxy's config files route it to (all of them, one archive read)."""
+def routes(proxy: Any) -> dict[str, list[Replica]]:
+    """App name to the replicas the proxy's config files route it to (all of them, one archive read)."""
     from docker.errors import NotFound
 
     try:
         stream, _ = proxy.get_archive(CONF_DIR)
     except NotFound:
         return {}
-    found: dict[str, str] = {}
+    found: dict[str, list[Replica]] = {}
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         for member in tar.getmembers():
             name = Path(member.name).name
             if not (member.isfile() and name.startswith("wb-") and name.endswith(".conf")):
                 continue
             data = tar.extractfile(member)
-            server = UPSTREAM_SERVER.search(data.read().decode(errors="replace")) if data else None
-            if server:
-                found[name.removeprefix("wb-").removesuffix(".conf")] = server.group(1)
+            replicas = parse_replicas(data.read().decode(errors="replace")) if data else []
+            if replicas:
+                found[name.removeprefix("wb-").removesuffix(".conf")] = replicas
     return found
 
 
@@ -231,12 +285,12 @@ def _create(client: DockerClient, target: Target, ports: list[int], labels: dict
     )
 
 
-def _rebuild(client: DockerClient, proxy: Any, target: Target, kept: dict[str, str]) -> None:
-    """Write every configured app's route (to the container it had, else its newest running one) and
+def _rebuild(client: DockerClient, proxy: Any, target: Target, kept: dict[str, list[Replica]]) -> None:
+    """Write every configured app's route (to the replicas it had, else its newest running container) and
     blank the routes of apps this target no longer configures."""
     files = {}
     for app, spec in target.apps.items():
-        upstream = _live(client, app, kept.get(app))
+        upstream = _live(client, target, app, kept.get(app, []), spec.container_port)
         files[f"wb-{app}.conf"] = (
             site_config(app, spec.port, upstream, spec.container_port, target.tls)
             if upstream
@@ -248,17 +302,27 @@ def _rebuild(client: DockerClient, proxy: Any, target: Target, kept: dict[str, s
     proxy.put_archive(CONF_DIR, _tar(files))
 
 
-def _live(client: DockerClient, app: str, kept: str | None) -> str | None:
-    """The container `app` should be routed to: `kept` while it runs, else the app's newest running one."""
+def _live(client: DockerClient, target: Target, app: str, kept: list[Replica], container_port: int) -> list[Replica]:
+    """The replicas `app` should be routed to: the `kept` ones on the proxy's host that still run and every kept
+    one on another host (the proxy ejects one that is gone), else the app's newest running container here."""
     from docker.errors import NotFound
 
-    if kept:
+    live = []
+    for replica in kept:
+        if replica.engine not in ("", target.docker_host):
+            live.append(replica)
+            continue
         with contextlib.suppress(NotFound):
-            container = client.containers.get(kept)
+            container = client.containers.get(replica.container)
             if container.status == "running" and container.labels.get("workbench.app") == app:
-                return kept
+                live.append(replica)
+    if live:
+        return live
     running = client.containers.list(filters={"label": [f"{ROLE}=app", f"workbench.app={app}"], "status": "running"})
-    return str(max(running, key=lambda c: c.attrs.get("Created", "")).name) if running else None
+    if not running:
+        return []
+    newest = str(max(running, key=lambda c: c.attrs.get("Created", "")).name)
+    return [local_replica(newest, target.docker_host, container_port)]
 
 
 def _check_started(proxy: Any) -> None:

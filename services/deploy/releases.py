@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from services.deploy import lock, proxy, volumes
@@ -114,9 +114,10 @@ def remove_container(client: DockerClient, name: str) -> None:
     volumes.remove_secrets(client, name)
 
 
-def prune(client: DockerClient, app: str, *, keep: int, live: str) -> list[str]:
-    """Keep the live container and the newest `keep` stopped ones; remove the rest."""
-    old = [c for c in app_containers(client, app) if c.name != live]
+def prune(client: DockerClient, app: str, *, keep: int, live: str | Collection[str]) -> list[str]:
+    """Keep the live containers (on this engine) and the newest `keep` stopped ones; remove the rest."""
+    serving = {live} if isinstance(live, str) else set(live)
+    old = [c for c in app_containers(client, app) if c.name not in serving]
     removed = [c.name for c in old[keep:]]
     for name in removed:
         remove_container(client, name)
@@ -186,13 +187,19 @@ class AppStatus:
     started_at: str | None
     releases: list[Release]
     logs: str
+    replicas: list[str] = field(default_factory=list)
+    """Every container in the app's upstream (the first is `container`), on whichever host."""
 
 
 def status(client: DockerClient, store: Store, target: Target, app: str, *, log_lines: int = 20) -> AppStatus:
     """The serving container of `app`, its health and uptime, recent releases and a log tail."""
     from docker.errors import NotFound
 
-    name = live_container(client, app)
+    try:
+        serving = [r.container for r in proxy.replicas_of(client.containers.get(proxy.PROXY), app)]
+    except NotFound:
+        serving = []
+    name = serving[0] if serving else None
     recent = history(store, app, target.name, limit=10)
     try:
         container = client.containers.get(name) if name else None
@@ -211,4 +218,5 @@ def status(client: DockerClient, store: Store, target: Target, app: str, *, log_
         started_at=state.get("StartedAt"),
         releases=recent,
         logs=container.logs(tail=log_lines).decode(errors="replace"),
+        replicas=serving,
     )

@@ -1,19 +1,19 @@
-"""What a deploy and a rollback both do to serve a container: API keys, readiness, the proxy switch, draining.
+"""What a deploy and a rollback both do to serve a container: API keys, readiness, draining.
 
-A new release (`services.deploy.pipeline`) and a rollback (`services.deploy.rollback`) bring a
-container into service the same way: wait for its /readyz, route the app's port to it, then let the
-old container's requests finish before stopping it (or, with `keep_previous_warm`, keep it running out
-of rotation so the next rollback is a proxy switch).
+A new release (`services.deploy.pipeline`) and a rollback (`services.deploy.rollback`) bring containers into
+service the same way, one replica at a time (`services.deploy.rolling`): wait for its /readyz, route the app's
+port to it, then let the replaced container's requests finish before stopping it (or, with
+`keep_previous_warm`, keep it running out of rotation so the next rollback is a proxy switch).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from services.deploy import proxy
-from services.deploy.target import AppSpec, Target
+from services.deploy.target import AppSpec
 from services.errors import DeployFailedError, UsageError
 
 if TYPE_CHECKING:
@@ -89,26 +89,19 @@ def wait_ready(container: Any, spec: AppSpec) -> float:
     )
 
 
-def switch(client: DockerClient, target: Target, spec: AppSpec, new: str) -> str | None:
-    """Route the app's port to container `new`; returns the container it served before."""
-    gateway = proxy.ensure_proxy(client, target)
-    old = proxy.routed_to(gateway, spec.name)
-    proxy.route(gateway, spec.name, spec.port, new, spec.container_port, target.tls)
-    return old if old != new else None  # a recreated proxy may route a first version to it already
-
-
-def drain(client: DockerClient, spec: AppSpec, old: str | None, new: str) -> str:
+def drain(client: DockerClient, spec: AppSpec, old: str | None, new: str, *, keep: Collection[str] = ()) -> str:
     """After a switch from `old` to `new`: with `keep_previous_warm` keep `old` running (out of rotation) for a
     rollback; else let its in-flight requests end (`wait_drained`, at most the app's drain timeout), then stop
-    it (kept for rollback). Any other running container of the app (the warm one of an earlier deploy) is
-    drained and stopped the same way: at most one warm container is ever kept. Returns the step's detail."""
+    it (kept for rollback). Any other running container of the app on this engine but those in `keep` (the
+    other replicas in rotation, the warm ones this deploy kept) is drained and stopped the same way: at most one
+    release's containers are ever kept warm. Returns the step's detail."""
     warm = old if spec.keep_previous_warm and old and old != new else None
     labels = ["workbench.role=app", f"workbench.app={spec.name}"]
     running = [c["Names"][0].lstrip("/") for c in client.api.containers(filters={"label": labels, "status": "running"})]
     deadline = time.monotonic() + spec.drain_timeout
     said = [f"{warm} kept running (warm) for rollback"] if warm else []
     for name in running:
-        if name in (new, warm):
+        if name in (new, warm) or name in keep:
             continue
         container = client.containers.get(name)
         drained = wait_drained(container, spec, max(0.0, deadline - time.monotonic()))

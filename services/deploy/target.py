@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -73,6 +73,8 @@ class AppSpec:
     keep_previous_warm: bool = False
     """Keep the replaced release's container running (out of rotation) so a rollback is a proxy switch; its
     resident memory stays in use until the next deploy replaces it."""
+    replicas: int = 1
+    """Containers serving the app, spread round robin over the target's hosts (the first on the proxy's)."""
 
     @property
     def drain_timeout(self) -> float:
@@ -113,10 +115,31 @@ class Target:
     registry: str | None = None
     tls: Tls | None = None
     """TLS at the proxy; None: plain HTTP."""
+    hosts: tuple[str, ...] = ()
+    """Every Docker engine of the target (`ssh://...`), the proxy's (`docker_host`) first; empty: `docker_host`
+    alone. An app's replicas are spread over them round robin."""
 
     @property
     def is_ssh(self) -> bool:
         return self.docker_host.startswith("ssh://")
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """The target's engines, the proxy's first."""
+        return self.hosts or (self.docker_host,)
+
+    def on(self, engine: str) -> Target:
+        """This target as seen on one of its engines (its SSH settings, that engine as `docker_host`)."""
+        return replace(self, docker_host=engine, hosts=())
+
+    def address(self, engine: str) -> str:
+        """The address the proxy reaches engine `engine`'s published ports at (the SSH host, checked)."""
+        if not engine.startswith("ssh://"):
+            raise ConfigError(
+                f"target {self.name}: {engine} is not reached over SSH, so the proxy has no address for it",
+                hint="give every host of a target with several hosts as an SSH host",
+            )
+        return ssh_address(engine).host.strip("[]")
 
     def app(self, name: str) -> AppSpec:
         if name not in self.apps:
@@ -126,6 +149,12 @@ class Target:
                 hint=f"add [targets.{self.name}.apps.{name}] with at least `port` to workbench.toml",
             )
         return self.apps[name]
+
+
+def placement(target: Target, replicas: int) -> list[str]:
+    """The engine of each of `replicas` replicas: round robin over the target's engines, the proxy's first."""
+    engines = target.engines
+    return [engines[i % len(engines)] for i in range(replicas)]
 
 
 def upstream_name(app: str) -> str:

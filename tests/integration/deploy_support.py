@@ -1,5 +1,5 @@
 """The deploy test bed: fixture images in the test registry and a target that is the second Docker engine,
-reached over SSH with the test bed's key and pinned host key.
+reached over SSH with the test bed's key and pinned host key (or, `two_hosts`, that one and the third engine).
 
 Run as a script (`python -m tests.integration.deploy_support APP IMAGE VERSION DATA_DIR [READY_AFTER_S]`)
 it deploys once, so a test can kill a deploy halfway or hold its lock from another process.
@@ -8,12 +8,15 @@ it deploys once, so a test can kill a deploy halfway or hold its lock from anoth
 from __future__ import annotations
 
 import json
+import re
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,15 @@ def target(tb: dict[str, str], **apps: AppSpec) -> Target:
     )
 
 
+def two_hosts(tb: dict[str, str], known_hosts: Path, **apps: AppSpec) -> Target:
+    """The staging target over both deploy hosts (the proxy on the first), with only `apps`; `known_hosts` is
+    a file to write both hosts' pinned keys into (a target has one known_hosts file)."""
+    keys = (Path(tb[f"WORKBENCH_TESTBED_{h}_KNOWN_HOSTS"]).read_text() for h in ("DEPLOY", "DEPLOY2"))
+    known_hosts.write_text("".join(keys))
+    engines = (f"ssh://{tb['WORKBENCH_TESTBED_DEPLOY_SSH']}", f"ssh://{tb['WORKBENCH_TESTBED_DEPLOY2_SSH']}")
+    return replace(target(tb), apps=dict(apps), known_hosts=known_hosts, docker_host=engines[0], hosts=engines)
+
+
 def app_spec(name: str, **changes: Any) -> AppSpec:
     return replace(AppSpec(name, APPS[name], ready_timeout_s=30), **changes)
 
@@ -101,17 +113,20 @@ def pushed_images(tb: dict[str, str], repository: str = "deploy-fixture") -> Ite
 
 
 def clean_target(tb: dict[str, str]) -> None:
-    """Remove everything earlier deploys left on the deploy engine (containers, volumes, the network)."""
+    """Remove everything earlier deploys left on the deploy engines (containers, volumes, the network)."""
     import docker
 
-    engine = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"])
-    for container in engine.containers.list(all=True, filters={"label": "workbench.role"}):
-        container.remove(force=True)
-    for volume in engine.volumes.list(filters={"label": "workbench.role"}):
-        volume.remove(force=True)
-    for network in engine.networks.list(names=["wb-net"]):
-        network.remove()
-    engine.close()
+    for key in ("WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST", "WORKBENCH_TESTBED_DEPLOY2_DOCKER_HOST"):
+        if key not in tb:  # a test bed started before it had a second host
+            continue
+        engine = docker.DockerClient(base_url=tb[key])
+        for container in engine.containers.list(all=True, filters={"label": "workbench.role"}):
+            container.remove(force=True)
+        for volume in engine.volumes.list(filters={"label": "workbench.role"}):
+            volume.remove(force=True)
+        for network in engine.networks.list(names=["wb-net"]):
+            network.remove()
+        engine.close()
 
 
 def get(port: int, path: str = "/", timeout: float = 5, *, key: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -142,3 +157,74 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+@dataclass
+class Load:
+    """Steady load through the target's proxy while a `with` block runs: `workers` threads sending GET `path`,
+    each on a new connection, about `rate` requests per second in all. `seen` holds (wall-clock time, status,
+    answering host, version) per request, status 0 for a connection error."""
+
+    port: int
+    rate: float = 40.0
+    workers: int = 8
+    path: str = "/whoami"
+    seen: list[tuple[float, int, str | None, str | None]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> Load:
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _run(self) -> None:
+        interval = self.workers / self.rate
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                code, body = get(self.port, self.path, timeout=5)
+            except OSError:
+                code, body = 0, {}
+            self.seen.append((time.time(), code, body.get("host"), body.get("version")))
+            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def wait(self, more: int, timeout: float = 60.0) -> None:
+        """Until `more` answers beyond those seen now arrived, however fast this machine makes them."""
+        goal, deadline = len(self.seen) + more, time.monotonic() + timeout
+        while len(self.seen) < goal:
+            assert time.monotonic() < deadline, f"{len(self.seen)} of {goal} answers after {timeout} s"
+            time.sleep(0.01)
+
+    def failed(self) -> list[tuple[float, int, str | None, str | None]]:
+        return [s for s in self.seen if s[1] != 200]
+
+
+PROXY_LOG = re.compile(r"^(\d+\.\d+) (\d+\.\d+) (\d{3}) \"[^\"]*\" upstream=(.*?) upstream_status=(.*)$")
+
+
+def proxy_log(tb: dict[str, str], since: float) -> list[tuple[float, int, list[str]]]:
+    """The proxy's access log of requests begun since `since` (wall clock): (when the request began, status,
+    every upstream server it was sent to, in order)."""
+    import docker
+
+    engine = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"])
+    try:
+        text = engine.containers.get("wb-proxy").logs(stderr=False, since=int(since) - 1).decode(errors="replace")
+    finally:
+        engine.close()
+    found = []
+    for line in text.splitlines():
+        match = PROXY_LOG.match(line.strip())
+        if match is None:
+            continue
+        began = float(match.group(1)) - float(match.group(2))
+        if began >= since:
+            found.append((began, int(match.group(3)), [s.strip() for s in match.group(4).split(",")]))
+    return found

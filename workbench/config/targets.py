@@ -51,21 +51,46 @@ class TargetAppSettings(Section):
     """Keep the replaced release's container running, out of rotation, so a rollback is a proxy switch
     (no model reload). Costs that version's resident memory (and GPU memory) until the next deploy."""
 
+    replicas: int = Field(default=1, ge=1)
+    """Containers serving the app, spread round robin over the target's hosts (the first on the proxy's host);
+    the proxy balances over every ready one and a deploy replaces them one at a time, new before old."""
+
 
 class TargetSettings(Section):
-    host: str
-    """Deployment VM's address: public DNS name, else public IP, else private IP."""
+    host: str | None = None
+    """Deployment VM's address: public DNS name, else public IP, else private IP. Set this or `hosts`."""
+
+    hosts: list[str] = Field(default_factory=list)
+    """Several deployment VMs (addresses as for `host`), each a Docker engine over SSH with this target's
+    `user`, `ssh_port`, `identity_file` and `known_hosts`. The first runs the proxy; apps' `replicas` are
+    spread over all of them round robin. Set this or `host`."""
 
     user: str = "azureuser"
     """SSH user on the deployment VM (key login only)."""
 
     @field_validator("host", "user")
     @classmethod
-    def _ssh_name(cls, value: str, info: Any) -> str:
+    def _ssh_name(cls, value: str | None, info: Any) -> str | None:
         """A plain host or login name: never something ssh would read as an option."""
         from services.deploy.target import validate_ssh_host, validate_ssh_user
 
+        if value is None:
+            return None
         return validate_ssh_host(value) if info.field_name == "host" else validate_ssh_user(value)
+
+    @field_validator("hosts")
+    @classmethod
+    def _ssh_hosts(cls, value: list[str]) -> list[str]:
+        """Plain host names or addresses, none twice (one engine would get two replicas' share)."""
+        from services.deploy.target import validate_ssh_host
+
+        seen: set[str] = set()
+        for host in value:
+            validate_ssh_host(host)
+            if host.lower().rstrip(".") in seen:
+                raise ValueError(f"host {host!r} is listed twice")
+            seen.add(host.lower().rstrip("."))
+        return value
 
     ssh_port: int = Field(default=22, gt=0, lt=65536)
     """SSH port of the deployment VM."""
@@ -104,6 +129,11 @@ class TargetSettings(Section):
     """How each app runs on this target."""
 
     @property
+    def all_hosts(self) -> list[str]:
+        """The target's hosts, the proxy's first (`hosts`, else `host`)."""
+        return list(self.hosts) or ([self.host] if self.host else [])
+
+    @property
     def default_port(self) -> int:
         """The port an app without its own `port` is served on."""
         from services.deploy.target import PLAIN_HTTP_PORT, TLS_PORT
@@ -133,6 +163,7 @@ class TargetsSettings(Section):
             target: TargetSettings | None = getattr(self, name)
             if target is None:
                 continue
+            _check_hosts(name, target)
             if (target.tls_cert is None) != (target.tls_key is None):
                 raise ConfigError(f"targets.{name}: set both tls_cert and tls_key, or neither")
             ports = {app: a.port or target.default_port for app, a in target.apps.items()}
@@ -145,3 +176,21 @@ class TargetsSettings(Section):
                 )
             check_routes(name, ports)
         return self
+
+
+def _check_hosts(name: str, target: TargetSettings) -> None:
+    """`host` or `hosts`, not both and not neither; `docker_host` names one engine, so only with one host."""
+    from services.errors import ConfigError
+
+    if target.host is not None and target.hosts:
+        raise ConfigError(
+            f"targets.{name}: set `host` or `hosts`, not both",
+            hint=f"list every host in targets.{name}.hosts, the proxy's first",
+        )
+    if not target.all_hosts and target.docker_host is None:
+        raise ConfigError(f"targets.{name}: no `host`", hint=f'set targets.{name}.host = "ADDRESS" (or `hosts`)')
+    if len(target.hosts) > 1 and target.docker_host is not None:
+        raise ConfigError(
+            f"targets.{name}: `docker_host` names one engine but `hosts` lists {len(target.hosts)}",
+            hint="drop docker_host: each host is reached as ssh://<user>@<host>:<ssh_port>",
+        )

@@ -33,6 +33,8 @@ def status_text(found: list[AppStatus], now: datetime) -> str:
     lines: list[str] = []
     for s in found:
         serving = f"{s.version} ({s.container})" if s.version else s.state
+        if len(s.replicas) > 1:
+            serving += f", {len(s.replicas)} replicas"
         lines += [
             f"{s.target} / {s.app}: {serving}  state {s.state}, health {s.health}, up {uptime(s.started_at, now)}"
         ]
@@ -53,6 +55,7 @@ def status_dicts(found: list[AppStatus]) -> list[dict[str, Any]]:
             "started_at": s.started_at,
             "releases": [release_dict(r) for r in s.releases],
             "logs": s.logs,
+            "replicas": s.replicas,
         }
         for s in found
     ]

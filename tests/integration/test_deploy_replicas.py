@@ -1,0 +1,148 @@
+"""Replicas across hosts, on the test bed's two deploy hosts (two Docker engines in their own network
+namespaces, each over SSH): the proxy on the first balances over a replica on each, a redeploy and a rollback
+replace them one at a time under steady load, and a killed replica is ejected with no failed request.
+
+One module state, built up in order: 1.0.0 on both hosts, then 2.0.0 rolled out, then rolled back.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.artifacts.workspace import Artifacts
+from services.deploy import proxy, releases
+from services.deploy.engine import connect
+from services.deploy.pipeline import DeployRequest, StepEvent, deploy
+from services.deploy.rollback import rollback
+from services.deploy.target import AppSpec, Target
+from services.deploy.upstream import FAIL_TIMEOUT_S
+from tests.integration.deploy_support import Images, Load, get, proxy_log, registry_auth, two_hosts
+
+APP, KILL_HERE, KILL_THERE = "fx-rep", "fx-rep-kill1", "fx-rep-kill2"
+PORTS = {APP: 18140, KILL_HERE: 18141, KILL_THERE: 18142}
+ROLLED = ["start", "ready", "switch", "drain"]
+"""The steps each replica goes through, in order, during a rolling deploy or rollback."""
+
+
+@pytest.fixture(scope="module")
+def two(tb: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Target:
+    specs = {app: AppSpec(app, port, ready_timeout_s=30, replicas=2, drain_timeout_s=10) for app, port in PORTS.items()}
+    return two_hosts(tb, tmp_path_factory.mktemp("ssh") / "known_hosts", **specs)
+
+
+@pytest.fixture(scope="module")
+def arts_m(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
+    return Artifacts(tmp_path_factory.mktemp("workspace"))
+
+
+def ship(tb: dict[str, str], arts: Artifacts, where: Target, app: str, image: str, version: str,
+         events: list[StepEvent] | None = None) -> releases.Release:  # fmt: skip
+    request = DeployRequest(where, app, image, version, registry_auth=registry_auth(tb))
+    release = deploy(
+        request, artifacts=arts, actor="replicas@test", on_step=(events if events is not None else []).append
+    )
+    assert release.status == "live"
+    return release
+
+
+def hosts_answering(port: int, count: int, *, timeout: float = 30.0) -> set[str]:
+    """The replicas (container hostnames) that answer through the proxy, once `count` of them did."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < count and time.monotonic() < deadline:
+        seen.add(str(get(port, "/whoami")[1]["host"]))
+    return seen
+
+
+def container_ids(where: Target, release: releases.Release) -> dict[str, str]:
+    """Each replica's container id (its hostname's 12 characters) by engine, asked of its own engine."""
+    found = {}
+    for replica in release.bom["replicas"]:
+        with connect(where.on(replica["engine"])) as client:
+            found[replica["engine"]] = client.containers.get(replica["container"]).id[:12]
+    return found
+
+
+def test_replicas_spread_over_both_hosts_and_both_answer(
+    tb: dict[str, str], images: Images, arts_m: Artifacts, two: Target
+) -> None:
+    release = ship(tb, arts_m, two, APP, images.v1, "1.0.0")
+    engines = [r["engine"] for r in release.bom["replicas"]]
+    assert engines == list(two.engines)  # round robin: one on each host, the first on the proxy's
+    local, remote = release.bom["replicas"]
+    assert local["server"] == f"{local['container']}:8000"  # by name on the proxy's network
+    assert remote["server"].startswith(f"{two.address(two.engines[1])}:")  # by the other host's published port
+    ids = container_ids(two, release)
+    assert hosts_answering(PORTS[APP], 2) == set(ids.values())
+    with connect(two) as client:
+        routed = proxy.replicas_of(client.containers.get(proxy.PROXY), APP)
+    assert [r.container for r in routed] == [local["container"], remote["container"]]
+
+
+def test_rolling_redeploy_under_load_fails_no_request(
+    tb: dict[str, str], images: Images, arts_m: Artifacts, two: Target
+) -> None:
+    events: list[StepEvent] = []
+    with Load(PORTS[APP]) as load:
+        load.wait(20)  # the load runs before the deploy starts ...
+        release = ship(tb, arts_m, two, APP, images.v2, "2.0.0", events)
+        load.wait(20)  # ... and goes on after it ends
+    assert load.failed() == []
+    versions = [s[3] for s in load.seen]
+    assert versions[0] == "1.0.0" and versions[-1] == "2.0.0"
+    done = [e for e in events if e.state == "done"]
+    assert [e.step for e in done] == ["lock", "resolve", "pull", "artifacts", *ROLLED, *ROLLED, "record"]
+    switches = [e.detail for e in done if e.step == "switch"]
+    assert all(detail.startswith("from ") for detail in switches), switches  # each new one replaced one old one
+    assert hosts_answering(PORTS[APP], 2) == set(container_ids(two, release).values())
+    for replica in releases.history(arts_m.store, APP, "staging")[1].bom["replicas"]:
+        with connect(two.on(replica["engine"])) as client:  # the old ones: drained, stopped, kept for rollback
+            assert client.containers.get(replica["container"]).status == "exited"
+
+
+def test_rollback_under_load_fails_no_request(
+    tb: dict[str, str], images: Images, arts_m: Artifacts, two: Target
+) -> None:
+    first = releases.history(arts_m.store, APP, "staging")[1]
+    events: list[StepEvent] = []
+    with Load(PORTS[APP]) as load:
+        load.wait(20)
+        back = rollback(two, APP, artifacts=arts_m, actor="replicas@test", on_step=events.append)
+        load.wait(20)
+    assert load.failed() == []
+    assert [s[3] for s in load.seen][-1] == "1.0.0"
+    assert [r["container"] for r in back.bom["replicas"]] == [r["container"] for r in first.bom["replicas"]]
+    assert [e.step for e in events if e.state == "done"] == ["lock", *ROLLED, *ROLLED, "record"]
+    assert hosts_answering(PORTS[APP], 2) == set(container_ids(two, back).values())
+
+
+@pytest.mark.parametrize("app", [KILL_HERE, KILL_THERE], ids=["on-the-proxys-host", "on-the-other-host"])
+def test_a_killed_replica_fails_no_request_and_leaves_rotation_quickly(
+    tb: dict[str, str], images: Images, arts_m: Artifacts, two: Target, app: str
+) -> None:
+    release = ship(tb, arts_m, two, app, images.v1, "1.0.0")
+    victim = release.bom["replicas"][0 if app == KILL_HERE else 1]
+    with connect(two.on(victim["engine"])) as client:
+        container = client.containers.get(victim["container"])
+        address = victim["server"]
+        if app == KILL_HERE:  # nginx logs the address it resolved the container's name to
+            address = f"{container.attrs['NetworkSettings']['Networks']['wb-net']['IPAddress']}:8000"
+        with Load(PORTS[app]) as load:
+            load.wait(20)
+            killed_at = time.time()
+            container.kill()
+            load.wait(40)
+            while time.time() < killed_at + 3:
+                time.sleep(0.05)
+    assert load.failed() == []
+    tried = [
+        at for at, _, servers in proxy_log(tb, killed_at) if address in servers and at < killed_at + FAIL_TIMEOUT_S
+    ]
+    assert tried, "no request went to the killed replica after the kill: nothing was tested"
+    out_of_rotation = max(tried) - killed_at  # the last request sent to it began this long after the kill
+    print(f"{app}: killed replica out of rotation {out_of_rotation:.2f} s after the kill")  # the figure: bench.deploy
+    assert out_of_rotation < 2.0
+    survivor = {s[2] for s in load.seen if s[0] > killed_at + 2.0}
+    assert len(survivor) == 1  # after that, only the other replica answers
