@@ -98,6 +98,7 @@ HOSTILE = (
 LAUNCHED = {"num_processes": 2, "use_deepspeed": False, "gpu_ids": "all"}
 
 
+@pytest.mark.training  # accelerate's own launcher in a subprocess: out of `make quick`
 @pytest.mark.parametrize(
     ("spec", "cuda", "expected"),
     [
@@ -241,6 +242,7 @@ def _stop_rank(rank: int, store: str, results: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.training  # two gloo ranks in processes of their own: out of `make quick`
 def test_a_stop_on_one_rank_stops_every_rank(tmp_path: Path) -> None:
     import torch.multiprocessing as mp
 
