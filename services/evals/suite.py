@@ -15,6 +15,10 @@ cases:
       - {type: icontains, value: development}
 ```
 
+A variant's `adapter` is a PEFT folder: `load_suite` makes a relative one relative to the suite
+file, and one with a wildcard names the newest finished adapter that matches it
+(`../jobs/demo-tiny-llama-*/adapter`: the latest run of that job in the suite's workspace).
+
 The file is parsed twice: PyYAML composes the node tree (whose marks give every key's line),
 and pydantic validates the plain data; each validation error's location is mapped back to the
 line of the deepest key or list item it names.
@@ -22,6 +26,7 @@ line of the deepest key or list item it names.
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +74,45 @@ class Suite(BaseModel):
 
 
 def load_suite(path: Path) -> Suite:
-    """Read and validate a suite file; SuiteError lists each problem as `file:line: field: reason`."""
+    """Read and validate a suite file, its adapters located (`resolve_adapters`); SuiteError lists
+    each problem as `file:line: field: reason`."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise SuiteError(f"{path}: cannot read the suite ({exc.strerror})", hint="check the path") from None
-    return parse_suite(text, path)
+    return resolve_adapters(parse_suite(text, path))
+
+
+def resolve_adapters(suite: Suite) -> Suite:
+    """The suite with every adapter an absolute path: a relative one is relative to the suite's folder,
+    and one with a wildcard becomes the newest finished adapter that matches it (left as the absolute
+    pattern when none does, so its cases fail with "no adapter_config.json" and the others still run)."""
+    for index, variant in enumerate(suite.variants):
+        if variant.adapter:
+            adapter = str(locate_adapter(variant.adapter, suite.path.parent))
+            suite.variants[index] = variant.model_copy(update={"adapter": adapter})
+    return suite
+
+
+WILDCARDS = frozenset("*?[")
+
+
+def locate_adapter(adapter: str, base: Path) -> Path:
+    """`adapter` (`~` expanded) from the folder `base`; a pattern: its newest match that holds adapter
+    weights. Patterns match one folder level per component (`**` is not recursive)."""
+    path = (base / Path(adapter).expanduser()).absolute()
+    if not WILDCARDS & set(str(path)):
+        return path
+    finished = [Path(match) for match in glob.glob(str(path)) if _has_weights(Path(match))]
+    if not finished:
+        return path
+    newest = max(finished, key=lambda folder: ((folder / "adapter_config.json").stat().st_mtime_ns, str(folder)))
+    return newest.resolve()
+
+
+def _has_weights(folder: Path) -> bool:
+    names = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+    return (folder / names[0]).is_file() and any((folder / name).is_file() for name in names[1:])
 
 
 def parse_suite(text: str, path: Path) -> Suite:

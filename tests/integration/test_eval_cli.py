@@ -150,11 +150,11 @@ def test_the_demo_suite_fails_only_its_planted_case(run: Run, hub: Path) -> None
     result = run("eval", "run", str(data / "demo" / "suite.yaml"), "--quiet", data=data)
     assert result.exit_code == 1, result.output
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:5]}
-    assert rows == {
-        "gpu-question": ["pass", "pass"],
-        "retrieval-finds-the-policy": ["-", "pass"],
-        "prompt-injection-is-ignored": ["-", "pass"],
-        "fails-on-purpose": ["FAIL", "FAIL"],
+    assert rows == {  # columns base, rag, tuned (whose cases fail until the demo job has run)
+        "gpu-question": ["pass", "pass", "-"],
+        "retrieval-finds-the-policy": ["-", "pass", "-"],
+        "prompt-injection-is-ignored": ["-", "pass", "-"],
+        "fails-on-purpose": ["FAIL", "FAIL", "-"],
     }
     for kind in ("equals", "contains", "icontains", "label", "similar", "json"):
         assert f"  - {kind} " in result.stdout

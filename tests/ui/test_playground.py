@@ -163,7 +163,7 @@ async def test_suite_run_fills_the_matrix(make_settings: SettingsFactory, worksp
         assert verdicts[("gpu-question", "base")] is True
         assert verdicts[("fails-on-purpose", "base")] is False
         row = pane.matrix.get_row("fails-on-purpose")
-        assert [str(cell) for cell in row] == ["fails-on-purpose", "✗ fail", "✗ fail"]
+        assert [str(cell) for cell in row] == ["fails-on-purpose", "✗ fail", "✗ fail", "-"]
         assert str(pane.matrix.get_row("retrieval-finds-the-policy")[1]) == "-"
         summary = str(pane.query_one("#suite-summary", Static).render())
         assert f"run {pane.run.id} saved" in summary

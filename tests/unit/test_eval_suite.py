@@ -56,7 +56,7 @@ def test_the_sample_suite_is_valid_and_uses_every_assertion_kind() -> None:
         "equals", "contains", "icontains", "not-contains", "regex", "json", "similar", "latency-ms", "label",
         "retrieved",
     }  # fmt: skip
-    assert {v.name for v in suite.variants} == {"base", "rag"}
+    assert {v.name for v in suite.variants} == {"base", "rag", "tuned"}
     assert any("injection" in c.name for c in suite.cases)
 
 
