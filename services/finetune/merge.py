@@ -8,10 +8,11 @@ moment, and a registered version (whose files the artifact store hard-links) kee
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
+
+from appkit.adapters import apply_adapter
 
 from services.errors import UsageError
 from services.files import replace_files, staging_folder, write_atomic
@@ -22,7 +23,6 @@ from services.finetune.spec import load_spec
 def merge_adapter(job_dir: Path, *, output: Path | None = None, cache_dir: Path | None = None) -> Path:
     """Base model + adapter folded into plain weights (loads without peft); returns the folder."""
     import torch
-    from peft import PeftModel
     from transformers import AutoTokenizer
 
     from services.finetune.training import model_class
@@ -36,9 +36,7 @@ def merge_adapter(job_dir: Path, *, output: Path | None = None, cache_dir: Path 
     kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels))} if labels else {}
     dtype = getattr(torch, merge_dtype(manifest))
     base = model_class(spec).from_pretrained(resolve_model(spec, cache_dir=cache_dir).path, dtype=dtype, **kwargs)
-    if adapts_tied_embeddings(base, adapter):
-        untie_embeddings(base)
-    merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+    merged = apply_adapter(base, adapter, merge=True)
     output = output or job_dir / "merged"
     staging = staging_folder(output)
     try:
@@ -50,33 +48,6 @@ def merge_adapter(job_dir: Path, *, output: Path | None = None, cache_dir: Path 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output
-
-
-def adapts_tied_embeddings(base: Any, adapter: Path) -> bool:
-    """Whether the adapter changes the input embeddings or the head of a base that ties the two."""
-    input_layer, output_layer = base.get_input_embeddings(), base.get_output_embeddings()
-    if output_layer is None or output_layer.weight is not input_layer.weight:
-        return False
-    targets = json.loads((adapter / "adapter_config.json").read_text()).get("target_modules") or []
-    tied = [name for name, module in base.named_modules() if module is input_layer or module is output_layer]
-    return any(_targeted(name, targets) for name in tied)
-
-
-def _targeted(name: str, targets: str | list[str]) -> bool:
-    """PEFT's matching: a string is a regular expression for the full name, a list holds name suffixes."""
-    if isinstance(targets, str):
-        return re.fullmatch(targets, name) is not None
-    return any(name == target or name.endswith(f".{target}") for target in targets)
-
-
-def untie_embeddings(base: Any) -> None:
-    """Give the head its own copy of the embeddings, so the embedding and head deltas of an adapter
-    each merge into their own layer (merged into the one shared matrix, each would change both)."""
-    import torch
-
-    head = base.get_output_embeddings()
-    head.weight = torch.nn.Parameter(base.get_input_embeddings().weight.detach().clone())
-    base.config.tie_word_embeddings = False
 
 
 def merge_dtype(manifest: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appkit.adapters import apply_adapter
 from appkit.budget import Counter, tokenizer_counter
 
 from chatbot.batching import BatchConfig, Scheduler
@@ -245,14 +246,6 @@ def load_language_model(
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
     adapter = adapter_path.name if adapter_path is not None else None
     return LanguageModel(model, tokenizer, adapter, quantized, batching or BatchConfig())
-
-
-def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:
-    """`model` with the PEFT adapter loaded (for inference), folded into its weights when `merge`."""
-    from peft import PeftModel
-
-    peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
-    return peft_model.merge_and_unload() if merge else peft_model
 
 
 def device_kwargs(*, load_4bit: bool) -> tuple[dict[str, Any], bool]:

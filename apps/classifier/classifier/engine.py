@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appkit.adapters import apply_adapter
+
 log = logging.getLogger("classifier.engine")
 
 
@@ -118,14 +120,6 @@ def label_kwargs(labels: list[str] | None) -> dict[str, Any]:
         "id2label": dict(enumerate(labels)),
         "label2id": {label: i for i, label in enumerate(labels)},
     }
-
-
-def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:
-    """`model` with the PEFT adapter loaded (for inference), folded into its weights when `merge`."""
-    from peft import PeftModel
-
-    peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
-    return peft_model.merge_and_unload() if merge else peft_model
 
 
 def device_kwargs() -> dict[str, Any]:
