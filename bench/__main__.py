@@ -16,6 +16,7 @@ BENCHES = {
     "deploy": "bench.deploy",
     "chatbot": "bench.chatbot",
     "classifier": "bench.classifier",
+    "serving": "bench.serving",
 }
 
 
