@@ -28,17 +28,24 @@ STOP_TIMEOUT_S = 10
 """Seconds a stopping container gets between SIGTERM and SIGKILL."""
 
 READY_PROBE = """
-import sys, time, urllib.request
+import json, sys, time, urllib.error, urllib.request
 deadline = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < deadline:
     try:
         if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200:
             sys.exit(0)
+    except urllib.error.HTTPError as answer:
+        try:
+            if json.loads(answer.read(4096)).get("status") == "failed":
+                sys.exit(2)
+        except ValueError:
+            pass
     except Exception:
         pass
     time.sleep(0.1)
 sys.exit(1)
 """
+"""Polls /readyz until 200 (exit 0), the app says its load failed (exit 2: no use waiting), or the time is up."""
 
 DRAIN_PROBE = """
 import sys, time
@@ -73,12 +80,19 @@ while True:
 
 def wait_ready(container: Any, spec: AppSpec) -> float:
     """Seconds until the container's /readyz answers 200, polled from inside it by one exec;
-    DeployFailedError on timeout or when the container stops."""
+    DeployFailedError on timeout, when the container stops, or as soon as the app says its load failed."""
     started = time.monotonic()
     url = f"http://127.0.0.1:{spec.container_port}/readyz"
+    code = None
     with contextlib.suppress(Exception):  # an exec into a container that died fails: told apart below
-        if container.exec_run(["python3", "-c", READY_PROBE, url, str(spec.ready_timeout_s)]).exit_code == 0:
-            return time.monotonic() - started
+        code = container.exec_run(["python3", "-c", READY_PROBE, url, str(spec.ready_timeout_s)]).exit_code
+    if code == 0:
+        return time.monotonic() - started
+    if code == 2:
+        raise DeployFailedError(
+            f"{container.name} failed to load (/readyz says failed)",
+            hint="its last log lines are below; the old version keeps serving",
+        )
     container.reload()
     if container.status != "running":
         state = container.attrs["State"]
