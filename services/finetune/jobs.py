@@ -27,6 +27,8 @@ from services.store import Store
 
 State = Literal["queued", "running", "completed", "failed", "cancelled"]
 ACTIVE: tuple[State, ...] = ("queued", "running")
+QUEUED_AT_ENV = "WORKBENCH_QUEUED_AT"
+"""When the job was launched (epoch seconds), for its place in the GPU queue."""
 
 
 def _now() -> str:
@@ -104,6 +106,7 @@ def launch(job_dir: Path, *, resume: bool = False, cache_dir: Path | None = None
         env["HF_HUB_CACHE"] = str(cache_dir)
     if state_dir is not None:
         env[STATE_DIR_ENV] = str(state_dir)
+    env[QUEUED_AT_ENV] = repr(time.time())  # jobs launched one after the other queue in that order
     process = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env, cwd=job_dir
     )

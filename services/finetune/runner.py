@@ -81,7 +81,8 @@ def main(argv: list[str], *, on_adapter: OnAdapter | None = None) -> int:
 def take_gpus(job_dir: Path, data_dir: Path, stop: threading.Event) -> Grant | None:
     """Queue in the machine's GPU queue (the workspace's without one) until this job holds its GPUs."""
     spec = load_spec(job_dir / "job.toml")
-    entry = Entry(user=current_user(), kind="finetune", name=spec.name, gpus=gpus_wanted(spec))
+    queued_at = float(os.environ.get(jobs.QUEUED_AT_ENV) or time.time())
+    entry = Entry(user=current_user(), kind="finetune", name=spec.name, gpus=gpus_wanted(spec), queued_at=queued_at)
     return GpuQueue.for_workspace(data_dir).wait_turn(entry, stop)
 
 
