@@ -24,6 +24,7 @@ from services.finetune import distributed, jobs
 from services.finetune.jobs import JobStatus, read_status, write_status
 from services.finetune.spec import JobSpec, gpus_wanted, load_spec
 from services.finetune.worker import train, update_status
+from services.gpuqueue import entries
 from services.gpuqueue.entries import Entry, current_user
 from services.gpuqueue.queue import GpuQueue, Grant
 from services.store import Store
@@ -83,7 +84,36 @@ def take_gpus(job_dir: Path, data_dir: Path, stop: threading.Event) -> Grant | N
     spec = load_spec(job_dir / "job.toml")
     queued_at = float(os.environ.get(jobs.QUEUED_AT_ENV) or time.time())
     entry = Entry(user=current_user(), kind="finetune", name=spec.name, gpus=gpus_wanted(spec), queued_at=queued_at)
-    return GpuQueue.for_workspace(data_dir).wait_turn(entry, stop)
+    queue = GpuQueue.for_workspace(data_dir)
+    wait_for_earlier_launches(queue, job_dir, stop)
+    return queue.wait_turn(entry, stop)
+
+
+def wait_for_earlier_launches(queue: GpuQueue, job_dir: Path, stop: threading.Event, limit_s: float = 30.0) -> None:
+    """Let this workspace's jobs launched before this one join the queue first (their trainers may
+    start more slowly), so jobs launched one after the other run in that order."""
+    mine = read_status(job_dir, check_alive=False).proc_start
+    deadline = time.monotonic() + limit_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        queued = {e.pid for e in entries.read_all(queue.folder)[0]}
+        if not any(
+            _launched_before(folder, mine, queued) for folder in jobs.jobs_root(job_dir.parent.parent).iterdir()
+        ):
+            return
+        stop.wait(POLL_S)
+
+
+def _launched_before(folder: Path, mine: str | None, queued: set[int]) -> bool:
+    """Whether `folder` holds a queued job whose trainer started before ours and has not queued yet."""
+    try:
+        status = read_status(folder)
+    except Exception:  # a folder being created or removed right now
+        return False
+    if status.state != "queued" or status.pid is None or status.pid in queued or status.pid == os.getpid():
+        return False
+    if mine is None or status.proc_start is None:
+        return False
+    return (int(status.proc_start), status.pid) < (int(mine), os.getpid())  # started first (ticks, then pid)
 
 
 def publish_progress(grant: Grant, job_dir: Path, stop: threading.Event) -> None:
