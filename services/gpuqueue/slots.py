@@ -48,12 +48,12 @@ def slots_of(gpus: list[Gpu]) -> list[Slot]:
     """`gpus` as slots; one CPU slot for none."""
     slots = [
         Slot(
-            id=getattr(gpu, "uuid", None) or str(gpu.index),
+            id=gpu.visible_id,
             index=gpu.index,
             name=gpu.name,
             total_bytes=gpu.total_bytes,
             free_bytes=gpu.free_bytes,
-            utilisation_pct=getattr(gpu, "utilisation_pct", None),
+            utilisation_pct=gpu.utilisation_pct,
         )
         for gpu in gpus
     ]

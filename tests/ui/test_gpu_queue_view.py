@@ -21,7 +21,7 @@ def colleague_holds_gpu0(queue: GpuQueue) -> Lock:
     """A colleague's running fine-tune on GPU 0: their record (owned by their uid) and a live lock."""
     entry = Entry(
         user="ignored", kind="finetune", name="their-job", uid=COLLEAGUE_UID, state="running",
-        started_at=1.0, devices=[str(FIXED_GPU.index) if not getattr(FIXED_GPU, "uuid", "") else FIXED_GPU.uuid],
+        started_at=1.0, devices=[FIXED_GPU.visible_id],
         progress=0.5, eta_s=125.0,
     )  # fmt: skip
     life = entries.hold(queue.folder, entry)
