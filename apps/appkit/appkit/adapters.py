@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+TIED_LAYER_WARNING = r"Model has `tie_word_embeddings=True` and a tied layer is part of the adapter"
 
 
 def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:
@@ -18,8 +23,19 @@ def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:
 
     if merge and adapts_tied_embeddings(model, adapter_path):
         untie_embeddings(model)
-    peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
+    with tied_layers_understood():
+        peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
     return peft_model.merge_and_unload() if merge else peft_model
+
+
+@contextmanager
+def tied_layers_understood() -> Iterator[None]:
+    """PEFT warns whenever an adapter covers a tied embedding or head: its merge would fold both deltas
+    into the shared matrix. Unmerged, each layer applies its own delta, and `apply_adapter` unties before
+    merging, so here the warning is noise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TIED_LAYER_WARNING)
+        yield
 
 
 def adapts_tied_embeddings(base: Any, adapter: Path) -> bool:
