@@ -17,10 +17,13 @@ import tempfile
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.cache import cached_snapshot
 from services.rag.embeddings import packaged_minilm
+
+if TYPE_CHECKING:
+    from services.finetune.spec import JobSpec
 
 DEMO_MODEL = "workbench-demo/tiny-llama"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -66,7 +69,7 @@ def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
     created += _write_data(dataset, documents)
     job = demo_dir / "finetune-demo.toml"
     if not job.exists():
-        job.write_text(_demo_job(dataset, Path(model_path)))
+        job.write_text(demo_job_toml(dataset, Path(model_path)))
         created.append(str(job))
     suite = demo_dir / "suite.yaml"
     if not suite.exists():
@@ -86,16 +89,29 @@ def init_demo(*, cache_dir: Path, data_dir: Path) -> DemoWorkspace:
     )
 
 
-def _demo_job(dataset: Path, model_folder: Path) -> str:
-    """The demo fine-tune as commented TOML: the demo model's defaults with `DEMO_JOB` over them."""
+def demo_job_toml(dataset: Path, model_folder: Path | None) -> str:
+    """The demo fine-tune as commented TOML, headed by what it shows."""
+    from services.finetune.template import commented_toml
+
+    title, fields = commented_toml(demo_spec(dataset, model_folder)).split("\n", 1)
+    return f"{title}\n{DEMO_JOB_HEADER}{fields}"
+
+
+def demo_spec(dataset: Path, model_folder: Path | None) -> JobSpec:
+    """The demo fine-tune: the demo model's defaults with `DEMO_JOB` over them."""
     from services.finetune.spec import JobSpec
-    from services.finetune.template import commented_toml, default_spec
+    from services.finetune.template import default_spec
 
     spec = default_spec(DEMO_MODEL, str(dataset), model_folder=model_folder).model_dump(mode="json")
     for section, values in DEMO_JOB.items():
         spec[section] = {**spec[section], **values} if isinstance(values, dict) else values
-    title, fields = commented_toml(JobSpec.model_validate(spec)).split("\n", 1)
-    return f"{title}\n{DEMO_JOB_HEADER}{fields}"
+    return JobSpec.model_validate(spec)
+
+
+def is_demo_dataset(dataset: str | Path) -> bool:
+    """Whether `dataset` is the demo's instructions file (`demo init` writes it to DATA_DIR/demo)."""
+    path = Path(dataset)
+    return path.name == "instructions.jsonl" and path.parent.name == "demo"
 
 
 DEMO_JOB_NAME = "demo-tiny-llama"

@@ -118,9 +118,10 @@ async def test_new_job_form_preflight_and_launch(make_settings: SettingsFactory,
         screen = await finetune_mode(pilot)
         form = await new_job_form(pilot)
         values = form.values()
-        assert values["name"] == "tiny-llama-lora" and values["model.id"] == TINY
+        assert values["name"] == "demo-tiny-llama" and values["model.id"] == TINY  # the demo job: it learns
         assert values["dataset.path"] == "~/workspace/demo/instructions.jsonl"
-        assert (values["lora.method"], values["lora.r"], values["training.max_seq_length"]) == ("lora", "16", "512")
+        assert (values["lora.method"], values["lora.r"], values["training.max_seq_length"]) == ("lora", "16", "128")
+        assert "embed_tokens" in values["lora.target_modules"] and values["training.learning_rate"] == "0.008"
         form.query_one("#f-training-max-steps", Input).value = "4"
         form.query_one("#f-training-eval-every", Input).value = "2"
         await preflight(pilot, form)
@@ -133,8 +134,8 @@ async def test_new_job_form_preflight_and_launch(make_settings: SettingsFactory,
         assert form.query_one("#plan-launch", Button).display
         await pilot.press("l")
         await wait_for(pilot, lambda: app.screen is screen)
-        await wait_for(pilot, lambda: any(v.name == "tiny-llama-lora" for v in screen.views.values()), timeout=30)
-        view = next(v for v in screen.views.values() if v.name == "tiny-llama-lora")
+        await wait_for(pilot, lambda: any(v.name == "demo-tiny-llama" for v in screen.views.values()), timeout=30)
+        view = next(v for v in screen.views.values() if v.name == "demo-tiny-llama")
         assert (view.folder / "job.toml").is_file() and view.status.state in {"queued", "running", "completed"}
         assert jobs.read_status(view.folder).pid is not None
         await wait_for(pilot, lambda: screen.views[view.id].status.state != "queued", timeout=60)

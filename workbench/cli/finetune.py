@@ -30,8 +30,9 @@ def finetune() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @pass_context
 def finetune_init(obj: Context, model_id: str | None, dataset: str | None, output: Path, force: bool) -> None:
-    """Write a commented job file with defaults for the model."""
-    from services.demo import DEMO_MODEL
+    """Write a commented job file with defaults for the model (without --model and --dataset: the
+    demo job, which visibly learns the demo dataset)."""
+    from services.demo import DEMO_MODEL, demo_job_toml, is_demo_dataset
     from services.errors import UsageError
     from services.finetune.template import commented_toml, default_spec
     from workbench.usecases.finetune import cached_model_folder
@@ -41,7 +42,10 @@ def finetune_init(obj: Context, model_id: str | None, dataset: str | None, outpu
     model_id = model_id or DEMO_MODEL
     dataset = dataset or str(obj.settings.workspace.data_dir / "demo" / "instructions.jsonl")
     folder = cached_model_folder(obj.services, model_id)  # not cached yet: defaults without its config
-    output.write_text(commented_toml(default_spec(model_id, dataset, model_folder=folder)))
+    if model_id == DEMO_MODEL and is_demo_dataset(dataset):
+        output.write_text(demo_job_toml(Path(dataset), folder))
+    else:
+        output.write_text(commented_toml(default_spec(model_id, dataset, model_folder=folder)))
     click.echo(f"wrote {output}: check it with `workbench finetune plan {output}`")
 
 

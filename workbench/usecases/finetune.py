@@ -107,12 +107,18 @@ def cached_model_folder(services: Services, model_id: str) -> Path | None:
 
 
 def default_jobs(services: Services, dataset: str) -> dict[str, JobSpec]:
-    """Default job specs for every model in the HF cache, by repo id (the new-job form's starting points)."""
+    """Default job specs for every model in the HF cache, by repo id (the new-job form's starting points).
+    The demo model on the demo dataset starts from the demo job, the one that visibly learns."""
     from services.cache import list_cached_models
+    from services.demo import DEMO_MODEL, demo_spec, is_demo_dataset
     from services.finetune.template import default_spec
 
-    models = list_cached_models(services.cache_dir).models
-    return {m.repo_id: default_spec(m.repo_id, dataset, model_folder=snapshot_folder(m)) for m in models}
+    def spec(model: CachedModel) -> JobSpec:
+        if model.repo_id == DEMO_MODEL and is_demo_dataset(dataset):
+            return demo_spec(Path(dataset), snapshot_folder(model))
+        return default_spec(model.repo_id, dataset, model_folder=snapshot_folder(model))
+
+    return {m.repo_id: spec(m) for m in list_cached_models(services.cache_dir).models}
 
 
 def snapshot_folder(model: CachedModel) -> Path | None:
