@@ -6,33 +6,71 @@ Heavy libraries load inside the commands that need them, never at import.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from services.errors import WorkbenchError
-from workbench.cli.artifacts import artifacts
 from workbench.cli.context import Context, pass_context
-from workbench.cli.deploy import deploy, rollback, status
-from workbench.cli.eval import chat, eval_
-from workbench.cli.finetune import finetune
-from workbench.cli.gpu import gpu, server
-from workbench.cli.image import image
-from workbench.cli.infra import infra
 from workbench.cli.output import confirm, progress_printer
-from workbench.cli.rag import rag
 from workbench.cli.steps import hint_lines
-from workbench.cli.trust import trust
 
-if TYPE_CHECKING:
-    pass
+LAZY_COMMANDS = {
+    "artifacts": "workbench.cli.artifacts:artifacts",
+    "chat": "workbench.cli.eval:chat",
+    "deploy": "workbench.cli.deploy:deploy",
+    "eval": "workbench.cli.eval:eval_",
+    "finetune": "workbench.cli.finetune:finetune",
+    "gpu": "workbench.cli.gpu:gpu",
+    "image": "workbench.cli.image:image",
+    "infra": "workbench.cli.infra:infra",
+    "rag": "workbench.cli.rag:rag",
+    "rollback": "workbench.cli.deploy:rollback",
+    "server": "workbench.cli.gpu:server",
+    "status": "workbench.cli.deploy:status",
+    "trust": "workbench.cli.trust:trust",
+}
+"""Command groups kept in their own modules: `module:attribute`, imported when the command is looked up."""
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A group's subcommands by name; a `module:attribute` entry is imported on first lookup, so running one
+    command loads only its own module (`--help` lists them all, and so loads them all)."""
+
+    def __init__(self, targets: dict[str, str]) -> None:
+        self._entries: dict[str, str | click.Command] = dict(targets)
+
+    def __getitem__(self, name: str) -> click.Command:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, attribute = entry.split(":")
+            entry = self._entries[name] = getattr(importlib.import_module(module), attribute)
+        return entry
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._entries[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class WorkbenchGroup(click.Group):
     """Maps workbench errors to exit codes and one-line messages (tracebacks only with --debug)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(LAZY_COMMANDS)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -276,21 +314,6 @@ def demo_init(obj: Context, as_json: bool) -> None:
     click.echo(f"fine-tune job    {made.finetune_job}")
     click.echo(f"prompt suite     {made.suite}")
     click.echo("created: " + (", ".join(made.created) if made.created else "nothing (already in place)"))
-
-
-cli.add_command(finetune)
-cli.add_command(gpu)
-cli.add_command(server)
-cli.add_command(infra)
-cli.add_command(eval_)
-cli.add_command(chat)
-cli.add_command(rag)
-cli.add_command(trust)
-cli.add_command(image)
-cli.add_command(artifacts)
-cli.add_command(deploy)
-cli.add_command(rollback)
-cli.add_command(status)
 
 
 def main() -> None:

@@ -187,6 +187,8 @@ def config_error(exc: ValidationError, layers: list[Layer]) -> ConfigError:
 
 
 def _expected(loc: tuple[str, ...]) -> str:
+    from workbench.config.docs import field_doc  # the docstrings are read on this error path only
+
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
         field = model.model_fields.get(part)
@@ -196,7 +198,7 @@ def _expected(loc: tuple[str, ...]) -> str:
     field = model.model_fields.get(loc[-1])
     if field is None:
         return f"known keys: {', '.join(model.model_fields)}"
-    return f"expected {_type_name(field.annotation)}: {field.description or ''}".strip()
+    return f"expected {_type_name(field.annotation)}: {field_doc(model, loc[-1])}".strip()
 
 
 def _type_name(annotation: Any) -> str:

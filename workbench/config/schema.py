@@ -195,7 +195,6 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="ignore",
-        use_attribute_docstrings=True,
     )
 
     hub: HubSettings = Field(default_factory=HubSettings)

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    """A settings section: unknown keys are errors, every field documented."""
+    """A settings section: unknown keys are errors, every field documented (by the string under it, read
+    on demand by `workbench.config.docs.field_doc`)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")

@@ -198,11 +198,13 @@ class WorkbenchApp(App[bool]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="gpu", description="Detect GPUs")
     def detect_gpu(self) -> None:
         """The GPUs and who holds them in the machine's queue; read again every `GPU_POLL_S`."""
-        from workbench.present.gpu import holders_line
-
         line = describe(detect_gpus())
-        held = holders_line(self.context.services.gpu_queue().view(), os.geteuid())
-        self.post_message(self.GpuDetected(f"{line} · {held}" if held else line))
+        view = self.context.services.gpu_queue().view()
+        if any(holders for _, holders in view.slots):  # the formatter's imports cost ~50 ms: only when needed
+            from workbench.present.gpu import holders_line
+
+            line = f"{line} · {holders_line(view, os.geteuid())}"
+        self.post_message(self.GpuDetected(line))
 
     @on(GpuDetected)
     def _gpu_detected(self, event: GpuDetected) -> None:
