@@ -7,6 +7,7 @@ background thread, so `/healthz` answers at once and `/readyz` says 503 until th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -22,18 +23,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from jinja2 import TemplateError
 
+from chatbot.batching import Ticket
 from chatbot.engine import GenerationParams, Outcome, Prompt
-from chatbot.engines import Engine, load_engine
+from chatbot.engines import Engine, batch_config, load_engine
 from chatbot.prompt import budget_messages, build_messages, last_user_text
-from chatbot.retrieval import Hit, Retriever, open_retriever
+from chatbot.retrieval import Hit, Query, Retriever, open_retriever
 from chatbot.schemas import ChatRequest
 from chatbot.settings import Settings
-from chatbot.streaming import EventQueue, StopScanner, chunk, events, sse, usage
+from chatbot.streaming import GRACE_S, EventQueue, StopScanner, chunk, events, sse, usage
 from chatbot.upstream import upstream_message
 
 log = logging.getLogger("chatbot")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+INLINE_PROMPT_CHARS = 4000
+"""A conversation this short (without retrieval) is rendered and encoded on the event loop: handing it
+to a thread and back would cost more than the work (a lone request's latency)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ def open_collection(settings: Settings) -> Retriever | None:
         name=settings.collection_name,
         work_dir=settings.work_dir,
         embedding_model_path=settings.embedding_model_path,
+        batching=batch_config(settings),
     )
 
 
@@ -137,10 +143,14 @@ async def answer(
     check_model(settings, body.model)
     wanted = requested_tokens(body, settings)
     deadline = time.monotonic() + settings.generation_timeout_s
-    prepared = await prepare_in_thread(res, body, settings)
-    params = generation_params(body, settings, res.lm, prepared, wanted)
-    queue = EventQueue()
-    generation = res.lm.generate(prepared.prompt, params, deadline=deadline, sink=queue.put)
+    arrival = Arrival(res)
+    try:
+        prepared = await prepared_in_time(res, body, settings, deadline, arrival, metrics)
+        params = generation_params(body, settings, res.lm, prepared, wanted)
+        queue = EventQueue()
+        generation = res.lm.generate(prepared.prompt, params, deadline=deadline, sink=queue.put, ticket=arrival.engine)
+    finally:
+        arrival.release()
     stream = events(
         queue,
         generation,
@@ -171,9 +181,48 @@ def outcome_recorder(
     return record
 
 
-async def prepare_in_thread(res: Resources, body: ChatRequest, settings: Settings) -> Prepared:
+class Arrival:
+    """A request announced to the retriever's and the engine's batches as soon as it arrives, so a
+    batch waits (up to its window) for it; each ticket is released when the request reaches that stage."""
+
+    def __init__(self, res: Resources) -> None:
+        self.retrieval = res.retriever.coming() if res.retriever is not None else Ticket()
+        self.engine = res.lm.coming()
+
+    def release(self) -> None:
+        self.retrieval.release()
+        self.engine.release()
+
+
+async def prepared_in_time(
+    res: Resources, body: ChatRequest, settings: Settings, deadline: float, arrival: Arrival, metrics: ChatMetrics
+) -> Prepared:
+    """`prepare_request`; 504 (counted as a timeout) when retrieval runs past the deadline."""
     try:
-        return await asyncio.to_thread(prepare, res, body.conversation(), settings, requested_tokens(body, settings))
+        return await prepare_request(res, body, settings, deadline, arrival)
+    except TimeoutError:
+        metrics.unfinished.labels("timeout").inc()
+        raise ApiError(504, "retrieval ran out of time", kind="timeout", code="generation_timeout") from None
+
+
+async def prepare_request(
+    res: Resources, body: ChatRequest, settings: Settings, deadline: float, arrival: Arrival
+) -> Prepared:
+    """Retrieval (batched with other requests' questions, awaited without holding a thread), then the
+    prompt (in a thread, unless it is short and has no retrieved context); 400 when the template refuses
+    the messages or the question cannot fit."""
+    conversation = body.conversation()
+    hits = None
+    if res.retriever is not None:
+        question = last_user_text(conversation) or ""
+        hits = await retrieve(
+            res.retriever, question, k=settings.rag_top_k, deadline=deadline, ticket=arrival.retrieval
+        )
+    args = (res, conversation, settings, requested_tokens(body, settings), hits)
+    try:
+        if hits is None and sum(len(m["content"]) for m in conversation) <= INLINE_PROMPT_CHARS:
+            return prepare(*args)  # a short prompt renders and encodes in well under a millisecond: no thread hop
+        return await asyncio.to_thread(prepare, *args)
     except TemplateError as exc:
         raise ApiError(
             400, f"the model's chat template refused these messages: {exc}", kind="invalid_request_error"
@@ -182,18 +231,41 @@ async def prepare_in_thread(res: Resources, body: ChatRequest, settings: Setting
         raise ApiError(400, str(exc), kind="invalid_request_error", code="context_length_exceeded") from None
 
 
-def prepare(res: Resources, conversation: list[dict[str, str]], settings: Settings, wanted: int) -> Prepared:
-    """Retrieval for the last user message, then the prompt and its tokens (blocking: run in a thread).
+async def retrieve(retriever: Retriever, question: str, *, k: int, deadline: float, ticket: Ticket) -> list[Hit]:
+    """The hits of `question` from the retriever's next batch; `TimeoutError` past the deadline."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Query] = loop.create_future()
+
+    def done(query: Query) -> None:  # on the retriever's thread
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_resolve, future, query)
+
+    query = retriever.submit(question, k=k, deadline=deadline, on_done=done, ticket=ticket)
+    try:
+        await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()) + GRACE_S)
+    finally:
+        query.abandoned.set()  # when still queued (the request was cancelled or timed out), it never runs
+    return query.result()
+
+
+def _resolve(future: asyncio.Future[Query], query: Query) -> None:
+    if not future.done():
+        future.set_result(query)
+
+
+def prepare(
+    res: Resources, conversation: list[dict[str, str]], settings: Settings, wanted: int, hits: list[Hit] | None
+) -> Prepared:
+    """The prompt and its tokens with the retrieved `hits` (None: retrieval is off); blocking, run in a thread.
 
     With retrieval on, the prompt is budgeted to the model's context (`appkit.budget`, as in the
     Playground): the chunks that fit next to the question and an answer of `wanted` tokens, best
     first, the last one cut at a sentence boundary; `ContextLengthError` when the question alone leaves
     no room for an answer. An engine without a local tokenizer (`openai` without one) gets every chunk."""
     engine = res.lm
-    if res.retriever is None:
+    if hits is None:
         messages = build_messages(conversation, system_prompt=settings.system_prompt, template="", hits=None)
         return Prepared(engine.prompt(messages), [])
-    hits = res.retriever.search(last_user_text(conversation) or "", k=settings.rag_top_k)
     options = {"system_prompt": settings.system_prompt, "template": settings.prompt_template}
     count = engine.counter()
     if engine.max_positions is None or count is None:  # the context length is unknown: every chunk goes

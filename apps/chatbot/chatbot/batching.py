@@ -5,10 +5,21 @@ its batch: the same batch key (the sampling settings), up to `max_batch` of them
 arrive while a batch runs wait for the next one. The oldest request always goes first, so no
 group starves another. A request whose key is None (a seeded one) runs alone at once. Requests
 abandoned or out of time while queued are settled without running (`Queued.settle`).
+
+With `idle_start`, the window is waited out only for requests known to be on their way: the app
+announces each request when it arrives (`Scheduler.coming`) and releases that ticket when it submits
+it (`Scheduler.submit(request, ticket)`) or drops it. When none is on its way, the worker starts the
+pending requests at once: a lone request on an idle engine never waits. While some are, the window
+runs from the latest arrival, so a burst whose requests come in over a while (each prepared in turn)
+still shares one batch.
+
+The generation engine (`engine.LanguageModel`) and the question embeddings of retrieval
+(`retrieval.Retriever`) both batch through `Scheduler`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
@@ -23,11 +34,13 @@ The seam for CUDA is here: a `continuous` engine would hand requests to transfor
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """How requests are gathered: the collection window, the largest batch, the engine."""
+    """How requests are gathered: the collection window, the largest batch, the engine, and whether a
+    request starts at once when no other is on its way (`idle_start`; else it always waits its window)."""
 
     window_s: float = 0.010
     max_batch: int = 16
     engine: BatchEngine = "padded"
+    idle_start: bool = False
 
 
 class Queued(Protocol):
@@ -48,14 +61,55 @@ class Queued(Protocol):
 Q = TypeVar("Q", bound=Queued)
 
 
+class Ticket:
+    """One request announced to a scheduler (`Scheduler.coming`); `release` when it is submitted or
+    will not be (idempotent, from any thread)."""
+
+    def __init__(self, release: Callable[[], None] | None = None) -> None:
+        self._release = release
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            release, self._release = self._release, None
+        if release is not None:
+            release()
+
+
 class Scheduler(Collector[Q]):
     """Runs `run(batch)` on a worker thread for batches of submitted requests, one batch at a time."""
 
-    def __init__(self, run: Callable[[list[Q]], None], config: BatchConfig) -> None:
-        super().__init__("generate-batches")
+    def __init__(self, run: Callable[[list[Q]], None], config: BatchConfig, *, name: str = "generate-batches") -> None:
+        super().__init__(name)
         self._run, self.config = run, config
+        self._coming = 0  # guarded by the collector's condition, which `pick` runs under
         self.on_batch: Callable[[list[Q]], None] | None = None
         """Called with each batch just before it runs (metrics, tests)."""
+
+    @property
+    def on_the_way(self) -> int:
+        """Requests announced (`coming`) and not submitted or dropped yet."""
+        return self._coming
+
+    def coming(self) -> Ticket:
+        """Announce a request that will be submitted soon: batches wait (up to the window) for it."""
+        with self._cond:
+            self._coming += 1
+        return Ticket(self._arrived)
+
+    def submit(self, request: Q, ticket: Ticket | None = None) -> None:
+        """Queue `request`; its `ticket` (from `coming`) is released in the same step, so the worker never
+        sees the request neither on its way nor queued (and starts a batch without it)."""
+        with self._cond:  # re-entrant (an RLock): `Collector.submit` and the ticket take it again
+            if ticket is not None:
+                ticket.release()
+            super().submit(request)
+
+    def _arrived(self) -> None:
+        """A ticket was released: the worker looks again (the last one may free a waiting batch)."""
+        with self._cond:
+            self._coming -= 1
+            self._cond.notify()
 
     def settled(self, request: Q, now: float) -> bool:
         return request.settle(now)
@@ -66,13 +120,22 @@ class Scheduler(Collector[Q]):
         self._run(batch)  # it settles its own rows, whatever happens
 
     def pick(self, pending: list[Q], now: float) -> tuple[list[Q], float]:
-        """The oldest request's batch when it is full or its window has passed, else when to look again."""
+        """The oldest request's batch when it is full, its window has passed or nobody else is on
+        the way (`idle_start`), else when to look again."""
         head = pending[0]
         key = head.batch_key
         if key is None:
             return [head], now
         group = [r for r in pending if r.batch_key == key][: self.config.max_batch]
-        ready_at = head.arrived + self.config.window_s
-        if len(group) >= self.config.max_batch or now >= ready_at:
+        if len(group) >= self.config.max_batch or (self.config.idle_start and self._coming == 0):
             return group, now
-        return [], ready_at
+        ready_at = self._window_start(group) + self.config.window_s
+        return (group, now) if now >= ready_at else ([], ready_at)
+
+    def _window_start(self, group: list[Q]) -> float:
+        """The oldest request's arrival; with `idle_start` (others are on their way), the latest one's:
+        the batch waits while they keep arriving, each within a window of the last (so at most
+        `max_batch` windows in all, when it fills)."""
+        if self.config.idle_start:
+            return max(r.arrived for r in group)
+        return group[0].arrived

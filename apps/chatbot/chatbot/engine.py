@@ -21,7 +21,7 @@ from typing import Any
 from appkit.adapters import apply_adapter
 from appkit.budget import Counter, tokenizer_counter
 
-from chatbot.batching import BatchConfig, Scheduler
+from chatbot.batching import BatchConfig, Scheduler, Ticket
 from chatbot.padded import FinishReason, generate_padded
 
 log = logging.getLogger("chatbot.engine")
@@ -102,19 +102,28 @@ class LanguageModel:
         inputs = self.encode(text)
         return Prompt(messages, text, int(inputs["input_ids"].shape[1]), inputs)
 
-    def generate(self, prompt: Prompt, params: GenerationParams, *, deadline: float, sink: Sink) -> Generation:
+    def coming(self) -> Ticket:
+        """Announce a request that will call `generate` soon (`batching.Scheduler.coming`)."""
+        return self.scheduler.coming()
+
+    def generate(
+        self, prompt: Prompt, params: GenerationParams, *, deadline: float, sink: Sink, ticket: Ticket | None = None
+    ) -> Generation:
         """The engine protocol's `generate` (`engines.Engine`): `start` on the prompt's token ids."""
-        return self.start(prompt.inputs, params, deadline=deadline, sink=sink)
+        return self.start(prompt.inputs, params, deadline=deadline, sink=sink, ticket=ticket)
 
     def encode(self, prompt: str) -> Any:
         """Token ids of a rendered prompt (the chat template already holds the special tokens)."""
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         return self.tokenizer(prompt, return_tensors="pt", add_special_tokens=not has_template)
 
-    def start(self, inputs: Any, params: GenerationParams, *, deadline: float, sink: Sink) -> Generation:
-        """Queue a generation from `inputs` (from `encode`) for the next batch; events go to `sink`."""
+    def start(
+        self, inputs: Any, params: GenerationParams, *, deadline: float, sink: Sink, ticket: Ticket | None = None
+    ) -> Generation:
+        """Queue a generation from `inputs` (from `encode`) for the next batch, releasing its `ticket`
+        (from `coming`); events go to `sink`."""
         generation = Generation(inputs, params, deadline, sink)
-        self.scheduler.submit(generation)
+        self.scheduler.submit(generation, ticket)
         return generation
 
     def run_batch(self, batch: list[Generation]) -> None:

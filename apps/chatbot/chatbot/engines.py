@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from appkit.budget import Counter
 from pydantic import SecretStr
 
-from chatbot.batching import BatchConfig
+from chatbot.batching import BatchConfig, Ticket
 from chatbot.engine import GenerationParams, LoadError, Prompt, Sink, load_language_model
 from chatbot.settings import Settings
 from chatbot.streaming import Running
@@ -46,9 +46,15 @@ class Engine(Protocol):
     def prompt(self, messages: list[dict[str, str]]) -> Prompt:
         """`messages` made ready to generate from (blocking: rendering, tokenizing)."""
 
-    def generate(self, prompt: Prompt, params: GenerationParams, *, deadline: float, sink: Sink) -> Running:
+    def coming(self) -> Ticket:
+        """Announce a request that will call `generate` soon, so a batch may wait for it; the ticket goes
+        to `generate` (or is released when the request is dropped)."""
+
+    def generate(
+        self, prompt: Prompt, params: GenerationParams, *, deadline: float, sink: Sink, ticket: Ticket | None = None
+    ) -> Running:
         """Start generating, on the event loop's thread; text pieces, then one `Outcome`, go to `sink`;
-        `cancel()` on the result stops it."""
+        `cancel()` on the result stops it; `ticket` (from `coming`) is released."""
 
 
 def load_engine(settings: Settings) -> Engine:
@@ -61,9 +67,15 @@ def load_engine(settings: Settings) -> Engine:
             settings.adapter_path,
             load_4bit=settings.load_4bit,
             merge_adapter=settings.merge_adapter,
-            batching=BatchConfig(window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch),
+            batching=batch_config(settings),
         )
     return load_upstream(settings)
+
+
+def batch_config(settings: Settings) -> BatchConfig:
+    """How the service batches generation and retrieval: the settings' window and size; a request starts
+    at once when no other is on its way (the app announces each one)."""
+    return BatchConfig(window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch, idle_start=True)
 
 
 def load_upstream(settings: Settings) -> UpstreamEngine:

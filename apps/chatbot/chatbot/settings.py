@@ -57,8 +57,10 @@ class Settings(ServiceSettings):
     """Temperature when a request does not say; 0 is greedy decoding."""
     generation_timeout_s: float = Field(default=60.0, gt=0)
     """Wall-clock budget of one request (queueing, retrieval and generation); 504 past it."""
-    batch_window_ms: float = Field(default=10.0, ge=0, le=1000)
-    """How long a request waits for others to share its batch (one batched `generate`) before it starts."""
+    batch_window_ms: float = Field(default=25.0, ge=0, le=1000)
+    """While other requests are on their way (arrived, still retrieving or preparing), how long a batch
+    (of question embeddings, or one batched `generate`) waits for the next of them before it starts;
+    a request on an idle service, with nobody else on the way, starts at once."""
     max_batch: int = Field(default=16, ge=1, le=256)
     """Most requests generated together in one batch."""
 

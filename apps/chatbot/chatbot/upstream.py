@@ -24,6 +24,7 @@ import httpx
 from appkit.budget import Counter, tokenizer_counter
 from pydantic import SecretStr
 
+from chatbot.batching import Ticket
 from chatbot.engine import GenerationParams, Outcome, Prompt, Sink, render_chat
 from chatbot.padded import FinishReason
 
@@ -115,8 +116,16 @@ class UpstreamEngine:
         count = self.counter()
         return Prompt(messages, text, count(messages) if count is not None else None)
 
-    def generate(self, prompt: Prompt, params: GenerationParams, *, deadline: float, sink: Sink) -> UpstreamRequest:
+    def coming(self) -> Ticket:
+        """Nothing to announce: each request goes upstream at once (the upstream batches)."""
+        return Ticket()
+
+    def generate(
+        self, prompt: Prompt, params: GenerationParams, *, deadline: float, sink: Sink, ticket: Ticket | None = None
+    ) -> UpstreamRequest:
         """Start the request on the running event loop; events go to `sink`."""
+        if ticket is not None:
+            ticket.release()
         request = UpstreamRequest(prompt.tokens or 0, sink)
         request.task = asyncio.get_running_loop().create_task(self._run(request, prompt, params, deadline))
         return request
