@@ -10,6 +10,7 @@ of a manifest or a label.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -18,11 +19,15 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from services.artifacts.model import sha256_file
-from services.errors import NotFoundError, UsageError
+from services.errors import IntegrityError, NotFoundError, UsageError
 from services.files import fsync_folder
 
 OnBytes = Callable[[int], None]
 COPY_CHUNK = 1 << 20
+
+
+class SourceChangedError(IntegrityError):
+    """An upload's source did not hash to the sha256 it was sent under; nothing was stored."""
 
 
 class Storage(Protocol):
@@ -58,11 +63,13 @@ class Storage(Protocol):
         ...
 
     def upload(self, key: str, source: Path, *, sha256: str, on_bytes: OnBytes) -> None:
-        """Store the file `source` under `key` (replacing it), reporting bytes as they go."""
+        """Store the file `source` under `key` (replacing it), reporting bytes as they go. The bytes are
+        hashed as they are read: unless they hash to `sha256`, nothing becomes visible under `key` and
+        SourceChangedError is raised."""
         ...
 
-    def download(self, key: str, dest: Path, *, on_bytes: OnBytes) -> None:
-        """Write the blob `key` into the file `dest`, reporting bytes as they come."""
+    def download(self, key: str, dest: Path, *, on_bytes: OnBytes) -> str:
+        """Write the blob `key` into the file `dest`, reporting bytes as they come; the sha256 of the bytes written."""
         ...
 
 
@@ -125,7 +132,8 @@ class LocalFolderStorage:
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".partial-", delete=False) as out:
             try:
                 with source.open("rb") as src:
-                    _pump(src, out, on_bytes)
+                    if _pump(src, out, on_bytes) != sha256:
+                        raise SourceChangedError(f"{source} does not hash to {sha256[:12]}… any more; not stored")
                 out.flush()
                 os.fsync(out.fileno())
             except BaseException:
@@ -134,10 +142,10 @@ class LocalFolderStorage:
         os.replace(out.name, target)
         fsync_folder(target.parent)
 
-    def download(self, key: str, dest: Path, *, on_bytes: OnBytes) -> None:
+    def download(self, key: str, dest: Path, *, on_bytes: OnBytes) -> str:
         try:
             with self.path(key).open("rb") as src, dest.open("wb") as out:
-                _pump(src, out, on_bytes)
+                return _pump(src, out, on_bytes)
         except FileNotFoundError:
             raise NotFoundError(f"{key} is missing from {self.description}") from None
 
@@ -161,10 +169,14 @@ class LocalFolderStorage:
             folder = folder.parent
 
 
-def _pump(src: IO[bytes], out: IO[bytes], on_bytes: OnBytes) -> None:
+def _pump(src: IO[bytes], out: IO[bytes], on_bytes: OnBytes) -> str:
+    """Copy `src` to `out`; the sha256 of the bytes copied."""
+    digest = hashlib.sha256()
     while chunk := src.read(COPY_CHUNK):
+        digest.update(chunk)
         out.write(chunk)
         on_bytes(len(chunk))
+    return digest.hexdigest()
 
 
 def link_or_copy(source: Path, target: Path) -> None:

@@ -4,9 +4,10 @@ Both directions move files in parallel, skip files whose hash already matches (s
 copy simply resumes), and write the manifest last, so a reader sees a version whole or not at all.
 A push first takes the version's push lock (an atomic create): a second pusher with other contents
 is refused while the first is at work or after it published; one with the same contents joins in.
-Every pushed file is checked against the manifest before it is sent (a workspace file may share its
-inode with what a job wrote, so a changed one is refused by name), and every pulled file is verified
-before it takes its place.
+Every pushed file is hashed as it is read for sending and becomes visible in the remote only when
+its bytes match the manifest (a workspace file may share its inode with what a job wrote, so a changed
+one is refused by name); every pulled file is hashed as it is written and takes its place only when it
+matches. Each file is read (or written) once.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.artifacts.model import MANIFEST, FileEntry, Manifest, sha256_file, version_prefix
-from services.artifacts.storage import LocalFolderStorage, OnBytes, Storage
+from services.artifacts.storage import LocalFolderStorage, OnBytes, SourceChangedError, Storage
 from services.errors import CancelledError, IntegrityError, NextStep, VersionConflictError
 from services.files import fsync_file
 from services.progress import CancelToken, OnTransfer, TransferMeter
@@ -29,6 +30,8 @@ from services.store import utcnow
 
 LOCK = ".push-lock"
 WORKERS = 16
+FLUSHERS = 32
+"""Pulled files flushed to disk at the same time, off the download workers (the disk batches them)."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,14 @@ def push(
     def send(entry: FileEntry, on_bytes: OnBytes) -> None:
         key = f"{prefix}/{entry.path}"
         source = workspace.path(key)
-        stamp = _registered_file(source, entry, manifest)
-        remote.upload(key, source, sha256=entry.sha256, on_bytes=on_bytes)
-        if _stamp(source) != stamp:  # written to while it was sent
-            remote.delete(key)
-            raise _changed(entry, manifest)
+        try:
+            remote.upload(key, source, sha256=entry.sha256, on_bytes=on_bytes)
+        except SourceChangedError:
+            raise _changed(entry, manifest) from None
+        except FileNotFoundError:
+            if source.exists():
+                raise
+            raise _changed(entry, manifest) from None
 
     moved = _copy_all(manifest, todo, send, workers, on_progress, cancel)
     if not remote.create(f"{prefix}/{MANIFEST}", manifest.to_json()) and not _published(remote, manifest):
@@ -95,23 +101,35 @@ def pull(
     if _published(workspace, manifest):
         return _nothing_to_do(manifest, started)
     todo = [f for f in manifest.files if not _intact(workspace.path(f"{prefix}/{f.path}"), f)]
+    with ThreadPoolExecutor(max_workers=FLUSHERS, thread_name_prefix="flush") as flushers:
+        settling: list[Future[None]] = []
 
-    def fetch(entry: FileEntry, on_bytes: OnBytes) -> None:
-        target = workspace.path(f"{prefix}/{entry.path}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".partial-{target.name}-{os.getpid()}-{threading.get_ident()}")
-        try:
-            remote.download(f"{prefix}/{entry.path}", partial, on_bytes=on_bytes)
-            _verify(partial, entry, manifest, remote)
-            fsync_file(partial)  # on disk before the manifest, written last, says the version is whole
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        def fetch(entry: FileEntry, on_bytes: OnBytes) -> None:
+            target = workspace.path(f"{prefix}/{entry.path}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".partial-{target.name}-{os.getpid()}-{threading.get_ident()}")
+            try:
+                _verify(remote.download(f"{prefix}/{entry.path}", partial, on_bytes=on_bytes), entry, manifest, remote)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            settling.append(flushers.submit(_settle, partial, target))  # the worker moves on to the next file
 
-    moved = _copy_all(manifest, todo, fetch, workers, on_progress, cancel)
+        moved = _copy_all(manifest, todo, fetch, workers, on_progress, cancel)
+        for future in settling:
+            future.result()  # every file on disk before the manifest, written last, says the version is whole
     if not workspace.create(f"{prefix}/{MANIFEST}", manifest.to_json()) and not _published(workspace, manifest):
         raise _conflict(manifest, workspace)
     return _report(manifest, todo, moved, started)
+
+
+def _settle(partial: Path, target: Path) -> None:
+    """Flush a verified file to disk, then move it into place."""
+    try:
+        fsync_file(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _prefix(manifest: Manifest) -> str:
@@ -162,23 +180,6 @@ def _intact(path: Path, entry: FileEntry) -> bool:
     return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
 
 
-def _registered_file(path: Path, entry: FileEntry, manifest: Manifest) -> tuple[int, int, int]:
-    """The file's identity (inode, size, mtime) once its bytes are checked against the manifest; a
-    workspace file may share its inode with the file a job wrote, so it is checked before every push."""
-    stamp = _stamp(path)
-    if not _intact(path, entry) or _stamp(path) != stamp:
-        raise _changed(entry, manifest)
-    return stamp
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return (0, -1, 0)
-    return (info.st_ino, info.st_size, info.st_mtime_ns)
-
-
 def _changed(entry: FileEntry, manifest: Manifest) -> IntegrityError:
     return IntegrityError(
         f"{manifest.ref}: file {entry.path} in the workspace changed after the version was registered; not pushed",
@@ -187,8 +188,9 @@ def _changed(entry: FileEntry, manifest: Manifest) -> IntegrityError:
     )
 
 
-def _verify(path: Path, entry: FileEntry, manifest: Manifest, remote: Storage) -> None:
-    if not _intact(path, entry):
+def _verify(sha256: str, entry: FileEntry, manifest: Manifest, remote: Storage) -> None:
+    """Refuse a downloaded file whose bytes (hashed as they were written) are not the manifest's."""
+    if sha256 != entry.sha256:
         raise IntegrityError(
             f"{manifest.ref}: file {entry.path} from {remote.description} does not match its manifest "
             f"(expected sha256 {entry.sha256[:12]}…, {entry.size} bytes)",

@@ -32,9 +32,11 @@ def containers(tag: str) -> dict[str, str]:
     return {"adapter": models, "merged-model": models, "dataset": datasets, "collection": datasets}
 
 
-def azurite_storage(tag: str | None = None, *, key: str = AZURITE_KEY) -> BlobStorage:
+def azurite_storage(tag: str | None = None, *, key: str = AZURITE_KEY, block_bytes: int | None = None) -> BlobStorage:
+    """Azurite as artifact storage; `block_bytes` lowers the size above which files go up in blocks."""
+    sizes = {"block_bytes": block_bytes} if block_bytes else {}
     return open_blob_storage(
-        containers=containers(tag or uuid.uuid4().hex[:12]), connection_string=connection_string(key)
+        containers=containers(tag or uuid.uuid4().hex[:12]), connection_string=connection_string(key), **sizes
     )
 
 

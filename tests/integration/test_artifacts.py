@@ -252,3 +252,48 @@ def test_wrong_key_is_refused_without_showing_it(tmp_path: Path, caplog: pytest.
         arts.push(parse_ref("chat-adapter@v1"))
     assert canary not in str(caught.value) and canary not in (caught.value.hint or "")
     assert canary not in caplog.text
+
+
+BLOCK = 64 * 1024
+"""A block size small enough that a test file of a few hundred KB goes up (and comes down) in blocks."""
+
+
+def test_large_files_move_in_blocks_committed_with_their_hash(tmp_path: Path) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    from tests.integration.artifact_support import connection_string, containers
+
+    tag = uuid.uuid4().hex[:12]
+    alice = workspace(tmp_path, "alice", lambda: azurite_storage(tag, block_bytes=BLOCK))
+    manifest = register(alice, adapter_folder(tmp_path / "src", big=5 * BLOCK + 123))
+    alice.push(parse_ref("chat-adapter@v1"))
+
+    weights = next(f for f in manifest.files if f.path == "adapter_model.safetensors")
+    service = BlobServiceClient.from_connection_string(connection_string())
+    blob = service.get_blob_client(containers(tag)["adapter"], "adapter/chat-adapter/v1/adapter_model.safetensors")
+    committed, uncommitted = blob.get_block_list("all")
+    assert (len(committed), len(uncommitted)) == (6, 0)
+    assert blob.get_blob_properties().metadata == {"sha256": weights.sha256}
+
+    bob = workspace(tmp_path, "bob", lambda: azurite_storage(tag, block_bytes=BLOCK))  # ranged GETs of BLOCK
+    assert bob.pull(parse_ref("chat-adapter@v1")).bytes_copied == manifest.size
+    assert files_of(bob.folder(manifest)) == files_of(tmp_path / "src")
+
+
+def test_a_netrc_login_for_the_storage_host_is_never_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests, left to read the environment on every request, would replace the SDK's signed
+    Authorization header with a ~/.netrc login for the same host."""
+    from urllib.parse import urlsplit
+
+    from tests.integration.artifact_support import azurite_url
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {urlsplit(azurite_url()).hostname} login mallory password not-the-key\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    tag = uuid.uuid4().hex[:12]
+    alice = workspace(tmp_path, "alice", lambda: azurite_storage(tag))
+    manifest = register(alice, adapter_folder(tmp_path / "src", big=10_000, small=2))
+    assert alice.push(parse_ref("chat-adapter@v1")).files_copied == len(manifest.files)
+    bob = workspace(tmp_path, "bob", lambda: azurite_storage(tag))
+    assert bob.pull(parse_ref("chat-adapter@v1")).files_copied == len(manifest.files)

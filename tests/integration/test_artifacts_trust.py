@@ -157,6 +157,31 @@ def test_push_refuses_a_registered_file_changed_in_place(tmp_path: Path, open_re
     assert alice.remote.versions() == []
 
 
+def test_push_refuses_a_large_file_changed_in_place_and_commits_none_of_it(tmp_path: Path, remote_kind: str) -> None:
+    """A file sent in blocks is hashed as it is read: the changed one is refused before its blocks are
+    committed, so nothing of it becomes visible, even though most of its bytes were already sent."""
+    from tests.integration.test_artifacts import BLOCK
+
+    tag = uuid.uuid4().hex[:12]
+    if remote_kind == "azurite":
+        open_remote: Callable[[], Storage] = lambda: azurite_storage(tag, block_bytes=BLOCK)  # noqa: E731
+    else:
+        open_remote = storage_factory("folder", tmp_path)
+    alice = workspace(tmp_path, "alice", open_remote)
+    manifest = register(alice, adapter_folder(tmp_path / "src", big=5 * BLOCK))
+    with (alice.folder(manifest) / "adapter_model.safetensors").open("r+b") as fh:  # a second writer, in place
+        fh.seek(4 * BLOCK)
+        fh.write(b"\0" * 16)
+
+    with pytest.raises(IntegrityError, match=r"adapter_model\.safetensors") as caught:
+        alice.push(parse_ref("chat-adapter@v1"))
+    assert "chat-adapter@v1" in caught.value.message
+    remote = open_remote()
+    assert remote.read("adapter/chat-adapter/v1/manifest.json") is None
+    assert "adapter/chat-adapter/v1/adapter_model.safetensors" not in remote.keys("adapter/chat-adapter/v1")
+    assert "adapter/chat-adapter/v1/adapter_model.safetensors" not in remote.hashes("adapter/chat-adapter/v1")
+
+
 # ---------------------------------------------------------------- 9 and 17: the real merge, twice, and killed
 
 
