@@ -14,7 +14,13 @@ Replicas (`replicas`): an app with 2 replicas on the test bed's 2 deploy hosts (
 of one container, measured in the same run), and, for a replica killed on each host, failed requests and the
 seconds from the kill until the last request sent to it began (read from the proxy's access log).
 
-Needs `scripts/testbed up`. `python -m bench deploy`, or parts of it: `python -m bench.deploy swap tls warm replicas`.
+Artifacts (`artifacts`): the artifacts step of a deploy of an app with 2 replicas on the 2 hosts mounting a
+120 MB model and a 200-file collection that both hosts already hold: a deploy from a workspace whose earlier
+deploy verified them there (the volumes' seals recorded: one listing container per host, nothing hashed) vs a
+deploy from a fresh workspace (peer: every file hashed on every host, as every deploy did before), interleaved.
+
+Needs `scripts/testbed up`. `python -m bench deploy`, or parts of it:
+`python -m bench.deploy swap tls warm replicas artifacts`.
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ APP = "fx-bench"
 NAIVE_PORT = 18201
 WARM, COLD = "fx-bench-warm", "fx-bench-cold"
 PORTS = {APP: 18200, WARM: 18202, COLD: 18203}
-PARTS = ("swap", "tls", "warm", "replicas")
+PARTS = ("swap", "tls", "warm", "replicas", "artifacts")
 REPLICA_PORTS = {"fx-bench-rep": 18204, "fx-bench-kill1": 18205, "fx-bench-kill2": 18206}
 """The replicated app, and two more whose first (on the proxy's host) or second replica (on the other) is killed."""
+SEALED_APP = "fx-bench-art"
+SEALED_PORT = 18207
+ROUNDS = 3
 REQUESTS = 1000
 CHATBOT_COLD_ROLLBACK_S = 13.0
 """The real chatbot's rollback without a warm container (its model reloads), measured on the GPU VM."""
@@ -217,6 +226,9 @@ def main(parts: Sequence[str] = PARTS) -> None:
         if "replicas" in parts:
             clean_target(tb)
             replicas(tb, images)
+        if "artifacts" in parts:
+            clean_target(tb)
+            sealed_vs_hashed(tb, images)
     finally:
         clean_target(tb)
 
@@ -286,6 +298,73 @@ def replicas(tb: dict[str, str], images: Any) -> None:
     for (requests, failed, out), where in zip(kills, ("the proxy's host", "the other host"), strict=True):
         print(f"one replica killed on {where} under 50 req/s: {failed} of {requests} failed (goal 0),"
               f" out of rotation after {out:.2f} s (goal < 2 s)")  # fmt: skip
+
+
+def sealed_vs_hashed(tb: dict[str, str], images: Any) -> None:
+    """Seconds of the artifacts step (and of the whole deploy) with the volumes' seals recorded vs without."""
+    from services.artifacts.storage import LocalFolderStorage
+    from services.artifacts.workspace import Artifacts
+    from services.deploy.target import AppSpec
+    from tests.integration.deploy_support import two_hosts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+
+        def workspace(name: str) -> Artifacts:
+            return Artifacts(root / name, open_remote=lambda: LocalFolderStorage(root / "remote"))
+
+        ours = workspace("ours")
+        mounts = {mount: push_artifact(ours, root / mount, mount, kind) for mount, kind in ARTIFACTS.items()}
+        spec = AppSpec(SEALED_APP, SEALED_PORT, ready_timeout_s=30, replicas=2, artifacts=mounts)
+        two = two_hosts(tb, root / "known_hosts", **{SEALED_APP: spec})
+        timed(tb, two, ours, images.v1, "1.0.0")  # fills both hosts' volumes, records their seals
+        figures: dict[str, list[tuple[float, float]]] = {"sealed": [], "hashed": []}
+        for i in range(ROUNDS):
+            image, version = (images.v2, "2.0.0") if i % 2 == 0 else (images.v1, "1.0.0")
+            figures["sealed"].append(timed(tb, two, ours, image, version))
+            figures["hashed"].append(timed(tb, two, workspace(f"fresh-{i}"), image, version))
+    for label, runs in figures.items():
+        print(f"  {label}: artifacts step " + ", ".join(f"{a:.1f} s (deploy {t:.1f} s)" for a, t in runs))
+    step = [statistics.median(a for a, _ in figures[k]) for k in ("sealed", "hashed")]
+    total = [statistics.median(t for _, t in figures[k]) for k in ("sealed", "hashed")]
+    report("artifacts step, 2 hosts, 120 MB + 200 files held: seals recorded vs every file hashed", *step, "s",
+           goal="no re-hash of unchanged volumes", higher_is_better=False)  # fmt: skip
+    report("whole deploy, same", *total, "s", goal="faster by the hashing", higher_is_better=False)
+
+
+ARTIFACTS = {"model": "merged-model", "docs": "dataset"}
+"""The bench app's artifact mounts and their kinds: a 120 MB model in 3 files, a collection of 200 files."""
+
+
+def push_artifact(arts: Artifacts, folder: Path, name: str, kind: str) -> str:
+    """Register and push `name` version 1 (made in `folder`); its reference."""
+    import os
+
+    from services.artifacts.model import parse_ref
+
+    folder.mkdir(parents=True)
+    if kind == "merged-model":
+        for i in range(3):
+            (folder / f"part-{i}.bin").write_bytes(os.urandom(40 * 1024 * 1024))
+    else:
+        for i in range(200):
+            (folder / f"doc-{i:03}.txt").write_bytes(os.urandom(4096))
+    manifest = arts.local.register(kind, f"fx-bench-{name}", "1", folder, lineage={}, actor="bench")
+    arts.push(parse_ref(manifest.ref))
+    return manifest.ref
+
+
+def timed(tb: dict[str, str], two: Target, arts: Artifacts, image: str, version: str) -> tuple[float, float]:
+    """(seconds of the artifacts step, seconds of the whole deploy) of one deploy."""
+    from services.deploy.pipeline import DeployRequest, StepEvent, deploy
+    from tests.integration.deploy_support import registry_auth
+
+    events: list[StepEvent] = []
+    started = time.monotonic()
+    request = DeployRequest(two, SEALED_APP, image, version, registry_auth=registry_auth(tb))
+    deploy(request, artifacts=arts, actor="bench", on_step=events.append)
+    took = time.monotonic() - started
+    return next(e.seconds for e in events if e.step == "artifacts" and e.state == "done"), took
 
 
 def loaded(port: int, action: Callable[[], object], *, rate: float = 50.0) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from services.deploy import lock, proxy, releases, volumes
+from services.deploy import lock, ports, proxy, releases, volumes
 from services.deploy.engine import connect_all
 from services.deploy.rolling import Rollout, Slot
 from services.deploy.serving import api_keys, container_resources
@@ -75,6 +75,9 @@ class DeployRequest:
     artifact_refs: dict[str, str] | None = None
     """Pinned artifact references per mount (a redeploy of an old release); None: the target's settings."""
     rollback_of: str | None = None
+    replicas: int | None = None
+    """How many replicas to run (a rollback's redeploy: the release it restores had this many); None: the app's
+    `replicas` setting."""
 
 
 OnStep = Callable[[StepEvent], None]
@@ -165,7 +168,7 @@ class DeployRun:
         }
         if request.rollback_of:
             self.bom["rollback_of"] = request.rollback_of
-        self.engines = placement(request.target, self.spec.replicas)
+        self.engines = placement(request.target, request.replicas or self.spec.replicas)
         self.names = (
             [self.name] if len(self.engines) == 1 else [f"{self.name}-{i + 1}" for i in range(len(self.engines))]
         )
@@ -173,6 +176,8 @@ class DeployRun:
         self.created: list[tuple[str, str]] = []
         self.rollout: Rollout | None = None
         self.lease: lock.Lease | None = None
+        self.unchanged = 0
+        """Artifact volumes this deploy did not hash again (sealed by an earlier full check, unchanged since)."""
         self.step = Steps(on_step, self._check_lease).step
 
     def execute(self, clients: dict[str, DockerClient]) -> releases.Release:
@@ -182,7 +187,7 @@ class DeployRun:
         client = clients[req.target.docker_host]
         with self.step("lock"):
             image = _lock_image(client, req.target)
-            releases.recover(client, store, req.target, req.app, self.confirm)
+            releases.recover(clients, store, req.target, req.app, self.confirm)
             self.lease = lock.acquire(client, req.app, owner=self.actor, version=req.version, image=image,
                                       release=self.rid, container=self.name)  # fmt: skip
         releases.begin(store, self.rid, req.app, req.target.name, req.version, self.actor, self.bom)
@@ -214,8 +219,8 @@ class DeployRun:
                 clients[engine].images.pull(reference, auth_config=req.registry_auth)
             note(f"on {len(hosts)} hosts" if len(hosts) > 1 else "")
         with self.step("artifacts") as note:
-            mounts = {e: self._mount_artifacts(clients[e], reference, record=e == hosts[0]) for e in hosts}
-            note(", ".join(f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]) or "none")
+            mounts = self._mount_artifacts({e: clients[e] for e in hosts}, reference)
+            note(self._artifacts_said(len(hosts)))
         self.rollout = Rollout(req.target, self.spec, clients, self.step, hold=lambda: self._hold(client))
         slots = [self._slot(e, n, reference, mounts[e]) for e, n in zip(self.engines, self.names, strict=True)]
         replicas = self.rollout.run(slots, on_serving=self._serving)
@@ -256,29 +261,49 @@ class DeployRun:
                     step=NextStep.of("eval.show", run_id=result.run_id) if result.run_id else None,
                 )
 
-    def _mount_artifacts(self, client: DockerClient, image: str, *, record: bool) -> dict[str, dict[str, str]]:
+    def _mount_artifacts(self, clients: dict[str, DockerClient], image: str) -> dict[str, dict[str, dict[str, str]]]:
+        """Each host's artifact volumes of the release as mounts (engine to volume to mount): fetched here once,
+        checked on the hosts in parallel (`volumes.mount_artifacts`); the artifacts and the volumes' seals go
+        into the bill of materials."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from services.artifacts.model import parse_ref
 
         refs = self.request.artifact_refs if self.request.artifact_refs is not None else self.spec.artifacts
-        mounts = {}
-        for mount, ref in refs.items():
-            manifest, folder = _fetch(self.artifacts, parse_ref(ref))
-            volume = volumes.mount_artifact(client, image, manifest, folder)
-            mounts[volume] = {"bind": f"/artifacts/{mount}", "mode": "ro"}
-            if not record:
-                continue
-            self.bom["artifacts"].append(
-                {"mount": mount, "ref": ref, "kind": manifest.kind, "name": manifest.name,
-                 "version": manifest.version, "digest": manifest.digest(),
-                 "base_model": manifest.lineage.get("base_model")}
-            )  # fmt: skip
-        return mounts
+        fetched = {mount: _fetch(self.artifacts, parse_ref(ref)) for mount, ref in refs.items()}
+        self.bom["artifacts"] = [
+            {"mount": mount, "ref": refs[mount], "kind": manifest.kind, "name": manifest.name,
+             "version": manifest.version, "digest": manifest.digest(), "base_model": manifest.lineage.get("base_model")}
+            for mount, (manifest, _) in fetched.items()
+        ]  # fmt: skip
+        sealed = releases.recorded_seals(self.artifacts.store, self.request.app, self.request.target.name)
+        wanted = list(fetched.values())
+
+        def check(engine: str) -> list[volumes.Mounted]:
+            return volumes.mount_artifacts(clients[engine], image, wanted, sealed=sealed.get(engine, {}))
+
+        with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="wb-artifacts") as pool:
+            done = dict(zip(clients, pool.map(check, clients), strict=True))
+        self.bom["seals"] = {engine: {m.volume: m.seal for m in found} for engine, found in done.items()}
+        self.unchanged = sum(not m.hashed for found in done.values() for m in found)
+        return {
+            engine: {
+                m.volume: {"bind": f"/artifacts/{mount}", "mode": "ro"} for mount, m in zip(fetched, found, strict=True)
+            }
+            for engine, found in done.items()
+        }
+
+    def _artifacts_said(self, hosts: int) -> str:
+        """The artifacts step's detail: the versions, and how many volumes were not hashed again."""
+        said = ", ".join(f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]) or "none"
+        total = len(self.bom["artifacts"]) * hosts
+        return said + (f" ({self.unchanged} of {total} unchanged since verified)" if self.unchanged else "")
 
     def _start(
         self, client: DockerClient, engine: str, name: str, image: str, mounts: dict[str, dict[str, str]]
     ) -> Any:
         """Create replica `name` on `engine` (tracked at once, so a failed start removes it and its keys), then
-        start it; on another host than the proxy's its port is published (an ephemeral port of that host)."""
+        start it (`_run`)."""
         req, spec = self.request, self.spec
         proxy.ensure_network(client)
         proxy.tls_files(req.target)  # a bad certificate or key fails here, before anything starts
@@ -299,20 +324,36 @@ class DeployRun:
             "workbench.artifacts": json.dumps([f"{a['name']}@{a['version']}" for a in self.bom["artifacts"]]),
             "workbench.bom": json.dumps(self.bom, sort_keys=True),
         }
-        remote = engine != req.target.docker_host
-        self.container = client.containers.create(
-            image,
-            name=name,
-            network=proxy.NETWORK,
-            ports={f"{spec.container_port}/tcp": None} if remote else None,
-            environment=environment,
-            volumes=mounts,
-            labels=labels,
-            restart_policy={"Name": "unless-stopped"},
+        options: dict[str, Any] = {
+            "network": proxy.NETWORK,
+            "environment": environment,
+            "volumes": mounts,
+            "labels": labels,
+            "restart_policy": {"Name": "unless-stopped"},
             **container_resources(spec),
-        )
-        self.container.start()
-        return self.container
+        }
+        return self._run(client, image, name, remote=engine != req.target.docker_host, options=options)
+
+    def _run(self, client: DockerClient, image: str, name: str, *, remote: bool, options: dict[str, Any]) -> Any:
+        """Create and start container `name`; on another host than the proxy's its port is published on a host
+        port chosen here and pinned (`services.deploy.ports`), another one drawn when that one is taken."""
+        from docker.errors import APIError
+
+        taken = ports.taken_ports(client) if remote else set()
+        for attempt in range(ports.TRIES):
+            port = ports.pick_port(taken) if remote else None
+            binding = {f"{self.spec.container_port}/tcp": port} if port else None
+            self.container = client.containers.create(image, name=name, ports=binding, **options)
+            try:
+                self.container.start()
+            except APIError as exc:
+                if port is None or not ports.port_conflict(exc) or attempt == ports.TRIES - 1:
+                    raise
+                taken.add(port)
+                self.container.remove(force=True)
+                continue
+            return self.container
+        raise AssertionError("unreachable: the last try raises")
 
     def _fail(self, clients: dict[str, DockerClient], exc: BaseException) -> None:
         logs = ""

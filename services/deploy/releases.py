@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,18 @@ def history(store: Store, app: str, target: str, *, limit: int = 20) -> list[Rel
     return [_release(r) for r in rows]
 
 
+def recorded_seals(store: Store, app: str, target: str, *, limit: int = 20) -> dict[str, dict[str, str]]:
+    """Engine to artifact volume to the seal the newest full check there recorded (`volumes.seal`), from the
+    bills of materials of the app's recent releases on the target (this machine's store, never the target)."""
+    found: dict[str, dict[str, str]] = {}
+    for release in reversed(history(store, app, target, limit=limit)):
+        recorded = release.bom.get("seals")
+        for engine, sealed in recorded.items() if isinstance(recorded, dict) else ():
+            if isinstance(sealed, dict):
+                found.setdefault(engine, {}).update({k: v for k, v in sealed.items() if isinstance(v, str)})
+    return found
+
+
 def _release(row: Any) -> Release:
     return Release(
         row["id"], row["app"], row["target"], row["version"], row["status"], json.loads(row["bom"] or "{}"),
@@ -124,27 +136,51 @@ def prune(client: DockerClient, app: str, *, keep: int, live: str | Collection[s
     return removed
 
 
-def recover(client: DockerClient, store: Store, target: Target, app: str, confirm: Callable[[str], bool]) -> None:
+def recover(
+    clients: Mapping[str, DockerClient], store: Store, target: Target, app: str, confirm: Callable[[str], bool]
+) -> None:
     """After a deploy that died (its lease expired, or its process is provably gone): offer to clear its lock
-    and what it left running; only what that deploy started is touched."""
+    and what it left running on every host of the target (`clients`: engine to client, the proxy's first); only
+    what that deploy started or restarted is touched, never a replica the proxy routes to."""
+    client = clients[target.docker_host]
     held = lock.current(client, app)
     if held is None or not held.stale:
         return
-    live = live_container(client, app)
-    started = [c for c in app_containers(client, app) if c.name != live and c.status == "running"]
-    if held.release:
-        started = [c for c in started if c.labels.get("workbench.release") == held.release or c.name == held.container]
+    routed = serving_replicas(client, app)
+    left = {engine: _left_running(each, app, held, routed) for engine, each in clients.items()}
+    where = (lambda e: f" on {target.address(e)}") if len(clients) > 1 else (lambda e: "")
+    named = [f"{c.name}{where(engine)}" for engine, found in left.items() for c in found]
     question = (
         f"A deploy of {app} to {target.name} by {held.describe()} did not finish. Clear its lock"
-        + (f" and stop what it left running ({', '.join(c.name for c in started)})" if started else "")
-        + f"? {live or 'nothing'} keeps serving."
+        + (f" and stop what it left running ({', '.join(named)})" if named else "")
+        + f"? {', '.join(routed) or 'nothing'} keeps serving."
     )
     if not confirm(question):
         return
-    for container in started:
-        _undo_start(client, container, held)
+    for engine, found in left.items():
+        for container in found:
+            _undo_start(clients[engine], container, held)
     lock.break_lock(client, held)
     _mark_interrupted(store, app, target.name, held.release)
+
+
+def _left_running(client: DockerClient, app: str, held: lock.Lock, routed: Collection[str]) -> list[Any]:
+    """The app's running containers on one engine that the dead deploy `held` started (or restarted) and the
+    proxy does not route to."""
+    running = [c for c in app_containers(client, app) if c.name not in routed and c.status == "running"]
+    if not held.release:
+        return running
+    return [c for c in running if c.labels.get("workbench.release") == held.release or c.name == held.container]
+
+
+def serving_replicas(client: DockerClient, app: str) -> list[str]:
+    """Every container the proxy (on `client`'s engine) sends `app` to, on whichever host; none without a proxy."""
+    from docker.errors import NotFound
+
+    try:
+        return [r.container for r in proxy.replicas_of(client.containers.get(proxy.PROXY), app)]
+    except NotFound:
+        return []
 
 
 def _undo_start(client: DockerClient, container: Any, held: lock.Lock) -> None:
@@ -195,10 +231,7 @@ def status(client: DockerClient, store: Store, target: Target, app: str, *, log_
     """The serving container of `app`, its health and uptime, recent releases and a log tail."""
     from docker.errors import NotFound
 
-    try:
-        serving = [r.container for r in proxy.replicas_of(client.containers.get(proxy.PROXY), app)]
-    except NotFound:
-        serving = []
+    serving = serving_replicas(client, app)
     name = serving[0] if serving else None
     recent = history(store, app, target.name, limit=10)
     try:

@@ -56,7 +56,7 @@ def rollback(
                 target, app, f"{previous.bom['image'].rsplit(':', 1)[0]}@{previous.bom['digest']}", previous.version,
                 registry_auth=registry_auth,
                 artifact_refs={a["mount"]: f"{a['name']}@{a['version']}" for a in previous.bom.get("artifacts", [])},
-                rollback_of=live.id if live else None,
+                rollback_of=live.id if live else None, replicas=_replica_count(previous),
             )  # fmt: skip
             return pipeline.DeployRun(request, artifacts, actor, report, lambda question: False).execute(clients)
         return _restart(clients, target, app, kept, previous, live, artifacts, actor, report)
@@ -77,6 +77,12 @@ def _choose(history: list[releases.Release], to: str | None) -> tuple[releases.R
     if not candidates:
         raise NotFoundError("there is no earlier release to roll back to", hint="deploy a version first")
     return live, candidates[0]
+
+
+def _replica_count(release: releases.Release) -> int:
+    """How many replicas `release` ran (1 for a release of a workbench before replicas)."""
+    listed = release.bom.get("replicas")
+    return len(listed) if isinstance(listed, list) and listed else 1
 
 
 def _kept_replicas(clients: dict[str, DockerClient], target: Target, previous: releases.Release) -> Kept | None:
@@ -166,11 +172,12 @@ def _slot(client: DockerClient, spec: AppSpec, container: Any, label: str, engin
         secrets = volumes.secrets_of(container)
         if secrets is not None:
             volumes.write_keys(client, container.image.id, secrets, serving.api_keys(spec))
+        container.reload()  # its state now, not when the rollback began
         if container.status != "running":
             container.start()
         return container
 
-    return Slot(engine, start, label)
+    return Slot(engine, start, label, name=container.name)
 
 
 def _since(started: float) -> float:

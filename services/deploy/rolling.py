@@ -56,6 +56,9 @@ class Slot:
     """Starts (or creates and starts) the container on the engine's client; returns it."""
     label: str = ""
     """Said after the container's name in the start step, e.g. " (warm)"."""
+    name: str = ""
+    """The container it brings back when that is known beforehand (a rollback's kept one): never drained by an
+    earlier switch of the same rollout."""
 
 
 @dataclass
@@ -76,10 +79,13 @@ class Rollout:
     warm: list[Replica] = field(default_factory=list)
     started: list[tuple[str, str]] = field(default_factory=list)
     """(engine, container) of every container this rollout started."""
+    coming: set[str] = field(default_factory=set)
+    """The named containers of the slots still to come (a warm one stays running until its turn)."""
 
     def run(self, slots: list[Slot], on_serving: Callable[[], None] = lambda: None) -> list[Replica]:
         """Bring every slot into service in order; returns the replicas now in the upstream."""
         for index, slot in enumerate(slots):
+            self.coming = {s.name for s in slots[index + 1 :] if s.name}
             self._one(slot, index, len(slots))
             if index == 0:
                 on_serving()
@@ -179,7 +185,7 @@ class Rollout:
         return "; ".join(s for s in said if s != "nothing to drain") or "nothing to drain"
 
     def _kept(self) -> set[str]:
-        return {r.container for r in self.new + self.old + self.warm}
+        return {r.container for r in self.new + self.old + self.warm} | self.coming
 
     def undo(self) -> None:
         """After a failure: when any replica of this rollout is in the upstream, put the replaced ones back

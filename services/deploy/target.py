@@ -71,8 +71,9 @@ class AppSpec:
     stopped; None: the app's request timeout when its env sets one (`*_GENERATION_TIMEOUT_S` or
     `*_REQUEST_TIMEOUT_S`), else 60 s."""
     keep_previous_warm: bool = False
-    """Keep the replaced release's container running (out of rotation) so a rollback is a proxy switch; its
-    resident memory stays in use until the next deploy replaces it."""
+    """Keep the replaced release's containers running (out of rotation) so a rollback is a proxy switch; with
+    several replicas every one of them (blue-green: the rollback moves all traffic back at full capacity), so
+    each host holds two versions' resident memory until the next deploy replaces them."""
     replicas: int = 1
     """Containers serving the app, spread round robin over the target's hosts (the first on the proxy's)."""
 

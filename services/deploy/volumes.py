@@ -17,6 +17,8 @@ import io
 import re
 import tarfile
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +36,29 @@ TLS_CERT = "cert.pem"
 TLS_KEY = "key.pem"
 READABLE = 40
 """Characters of the artifact's name kept readable in its volume name (the hash makes it unique)."""
-VERIFY = """
-import hashlib, json, pathlib, sys
+LISTING = """
+import hashlib, os
+
+def listing(root):
+    rows = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in (".", *sorted(dirs + files)):
+            path = os.path.normpath(os.path.join(folder, name))
+            st = os.lstat(path)
+            fields = (os.path.relpath(path, root), st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_ino,
+                      st.st_mtime_ns, st.st_ctime_ns)
+            rows.append(" ".join(map(repr, fields)))
+    return hashlib.sha256("\\n".join(rows).encode()).hexdigest()
+"""
+"""`listing(root)`: a digest of every entry's path, type and mode, owner, size, inode, mtime and ctime (stat
+only, nothing read). Any write, rename, chmod or chown sets a ctime the writer cannot choose, so an equal
+listing means an untouched tree."""
+VERIFY = (
+    LISTING
+    + """
+import json, pathlib, sys
+print(listing("/dest"))  # before reading: a change while hashing shows in the next listing
 root = pathlib.Path("/dest")
 raw = (root / ".workbench-manifest.json").read_bytes() if (root / ".workbench-manifest.json").is_file() else b""
 if hashlib.sha256(raw).hexdigest() != sys.argv[1]:
@@ -52,6 +75,30 @@ for name, sha in listed.items():
 print("\\n".join(bad), file=sys.stderr)
 sys.exit(1 if bad else 0)
 """
+)
+"""Hashes the manifest and every file of the volume at /dest (exit 1 and the bad paths on stderr when they differ
+from the manifest whose bytes hash to argv[1]); prints the volume's listing first."""
+LISTINGS = (
+    LISTING
+    + """
+import sys
+for index, name in enumerate(sys.argv[1:]):
+    print(name, listing(f"/v/{index}"))
+"""
+)
+"""Prints `NAME LISTING` for each volume named in argv, mounted at /v/0, /v/1, ... in that order."""
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """An artifact version's volume on one engine, as a deploy mounts it."""
+
+    volume: str
+    seal: str
+    """The volume's state when its files last matched the manifest (`seal`): recorded, it lets a later deploy
+    skip hashing them again while the volume's listing is unchanged."""
+    hashed: bool
+    """Whether this deploy hashed its files (False: unchanged since an earlier deploy's full check)."""
 
 
 def volume_name(*parts: str) -> str:
@@ -65,25 +112,73 @@ def artifact_volume(manifest: Manifest) -> str:
     return f"wb-art-{readable}-{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
 
 
-def mount_artifact(client: DockerClient, image: str, manifest: Manifest, folder: Path) -> str:
-    """The verified volume holding exactly `manifest`'s files (refilled from `folder` when missing or not exact)."""
+def mount_artifacts(
+    client: DockerClient, image: str, wanted: list[tuple[Manifest, Path]], *, sealed: Mapping[str, str]
+) -> list[Mounted]:
+    """The verified volume of each artifact version in `wanted` (`mount_artifact`); `sealed`: volume name to the
+    seal an earlier full check on this engine recorded (kept on the deploying machine, never read from the
+    target). A volume whose seal is still that one is not hashed again; all are listed by one container."""
+    expected = {artifact_volume(m): hashlib.sha256(m.to_json()).hexdigest() for m, _ in wanted}
+    present = {v.name for v in client.volumes.list()}
+    recheck = {name: sha for name, sha in expected.items() if name in sealed and name in present}
+    now = seals(client, image, recheck) if recheck else {}
+    unchanged = {name for name, value in now.items() if value == sealed[name]}
+    names = [artifact_volume(m) for m, _ in wanted]  # one per mount: two mounts may name one version
+    return [
+        Mounted(name, sealed[name], hashed=False) if name in unchanged else mount_artifact(client, image, m, folder)
+        for (m, folder), name in zip(wanted, names, strict=True)
+    ]
+
+
+def mount_artifact(client: DockerClient, image: str, manifest: Manifest, folder: Path) -> Mounted:
+    """The volume holding exactly `manifest`'s files, hashed on the target (refilled from `folder` when missing
+    or not exact), with its seal."""
     name = artifact_volume(manifest)
     expected = hashlib.sha256(manifest.to_json()).hexdigest()
     if client.volumes.list(filters={"name": f"^{name}$"}):
-        if not _bad_files(client, image, name, expected):
-            return name
+        bad, listed = _bad_files(client, image, name, expected)
+        if not bad:
+            return Mounted(name, seal(client, name, expected, listed), hashed=True)
         _drop_volume(client, name, manifest)
     client.volumes.create(name, labels={"workbench.role": "artifact", "workbench.artifact": manifest.ref})
     with tempfile.TemporaryFile() as archive:
         _write_tar(archive, folder, manifest)
         _put(client, image, name, archive)
-    bad = _bad_files(client, image, name, expected)
+    bad, listed = _bad_files(client, image, name, expected)
     if bad:
         raise IntegrityError(
             f"{manifest.ref} on the target does not match its manifest: {', '.join(bad[:5])}",
             hint="the copy was damaged on the way; deploy again",
         )
-    return name
+    return Mounted(name, seal(client, name, expected, listed), hashed=True)
+
+
+def seals(client: DockerClient, image: str, wanted: dict[str, str]) -> dict[str, str]:
+    """The seal of each volume in `wanted` (volume name to the sha256 of the manifest it must hold) as it is now,
+    from one container that lists them all (stat only); volumes it cannot list are left out."""
+    from docker.errors import ContainerError
+
+    names = sorted(wanted)
+    try:
+        out = client.containers.run(
+            image,
+            remove=True,
+            entrypoint=["python3", "-c", LISTINGS, *names],
+            user="0",
+            network_disabled=True,
+            volumes={name: {"bind": f"/v/{index}", "mode": "ro"} for index, name in enumerate(names)},
+        )
+    except ContainerError:
+        return {}
+    listed = {name: value for name, _, value in (line.partition(" ") for line in _text(out).splitlines())}
+    return {name: seal(client, name, wanted[name], listed[name]) for name in names if name in listed}
+
+
+def seal(client: DockerClient, volume: str, manifest_sha256: str, listed: str) -> str:
+    """What a full check vouches for: this volume (its creation time, so a volume made again under the name
+    differs), the manifest it holds and its listing."""
+    created = str(client.volumes.get(volume).attrs.get("CreatedAt", ""))
+    return hashlib.sha256("\0".join((volume, created, manifest_sha256, listed)).encode()).hexdigest()
 
 
 def _drop_volume(client: DockerClient, name: str, manifest: Manifest) -> None:
@@ -180,13 +275,13 @@ def _put(client: DockerClient, image: str, volume: str, archive: Any) -> None:
         helper.remove(force=True)
 
 
-def _bad_files(client: DockerClient, image: str, volume: str, manifest_sha256: str) -> list[str]:
+def _bad_files(client: DockerClient, image: str, volume: str, manifest_sha256: str) -> tuple[list[str], str]:
     """What in `volume` differs from the manifest whose bytes hash to `manifest_sha256` (checked on the
-    target): a different manifest, files missing, changed or not listed."""
+    target): a different manifest, files missing, changed or not listed; and the volume's listing."""
     from docker.errors import ContainerError
 
     try:
-        client.containers.run(
+        out = client.containers.run(
             image,
             remove=True,
             entrypoint=["python3", "-c", VERIFY, manifest_sha256],
@@ -196,8 +291,12 @@ def _bad_files(client: DockerClient, image: str, volume: str, manifest_sha256: s
         )
     except ContainerError as exc:
         out = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr or "")
-        return [line for line in out.splitlines() if line.strip()] or ["(the check failed)"]
-    return []
+        return [line for line in out.splitlines() if line.strip()] or ["(the check failed)"], ""
+    return [], _text(out).strip()
+
+
+def _text(out: Any) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else str(out or "")
 
 
 def _write_tar(out: Any, folder: Path, manifest: Manifest) -> None:

@@ -2,7 +2,8 @@
 reached over SSH with the test bed's key and pinned host key (or, `two_hosts`, that one and the third engine).
 
 Run as a script (`python -m tests.integration.deploy_support APP IMAGE VERSION DATA_DIR [READY_AFTER_S]`)
-it deploys once, so a test can kill a deploy halfway or hold its lock from another process.
+it deploys once, so a test can kill a deploy halfway or hold its lock from another process; an app of
+`REPLICA_APPS` goes to both hosts (`replica_target`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ APPS = {
     "fx-leak": 18111,
     "fx-lease": 18112,
     "fx-lost": 18113,
+    "fx-seal": 18114,
 }
 """Every test app with its public port: one proxy serves them all, so it is never recreated between tests."""
+REPLICA_APPS = {"fx-rep": 18140, "fx-rep-kill1": 18141, "fx-rep-kill2": 18142, "fx-rep-recover": 18143,
+                "fx-rep-restart": 18144}  # fmt: skip
+"""The apps of the two-host tests (`replica_target`), each with 2 replicas, one per host."""
 
 
 def registry_auth(tb: dict[str, str]) -> dict[str, str]:
@@ -70,6 +75,18 @@ def two_hosts(tb: dict[str, str], known_hosts: Path, **apps: AppSpec) -> Target:
     known_hosts.write_text("".join(keys))
     engines = (f"ssh://{tb['WORKBENCH_TESTBED_DEPLOY_SSH']}", f"ssh://{tb['WORKBENCH_TESTBED_DEPLOY2_SSH']}")
     return replace(target(tb), apps=dict(apps), known_hosts=known_hosts, docker_host=engines[0], hosts=engines)
+
+
+def replica_target(tb: dict[str, str], known_hosts: Path, **changes: Any) -> Target:
+    """The two-host target of every app in `REPLICA_APPS` (2 replicas each), the app `changes["app"]` changed by
+    the rest of `changes`; the same apps and ports every time, so its proxy is never recreated."""
+    app = changes.pop("app", None)
+    specs = {
+        name: replace(AppSpec(name, port, ready_timeout_s=30, replicas=2, drain_timeout_s=10),
+                      **(changes if name == app else {}))
+        for name, port in REPLICA_APPS.items()
+    }  # fmt: skip
+    return two_hosts(tb, known_hosts, **specs)
 
 
 def app_spec(name: str, **changes: Any) -> AppSpec:
@@ -149,8 +166,13 @@ def main(argv: list[str]) -> None:
 
     app, image, version, data_dir, *ready = argv
     tb = read_testbed()
-    spec = app_spec(app, env={"READY_AFTER_S": ready[0] if ready else "60"}, ready_timeout_s=90)
-    request = DeployRequest(target(tb, **{app: spec}), app, image, version, registry_auth=registry_auth(tb))
+    env = {"READY_AFTER_S": ready[0] if ready else "60"}
+    if app in REPLICA_APPS:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        where = replica_target(tb, Path(data_dir) / "known_hosts", app=app, env=env, ready_timeout_s=90)
+    else:
+        where = target(tb, **{app: app_spec(app, env=env, ready_timeout_s=90)})
+    request = DeployRequest(where, app, image, version, registry_auth=registry_auth(tb))
     print("deploying", flush=True)
     deploy(request, artifacts=Artifacts(Path(data_dir)), actor="killed@test", on_step=lambda e: print(e, flush=True))
 

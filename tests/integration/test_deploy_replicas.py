@@ -7,29 +7,41 @@ One module state, built up in order: 1.0.0 on both hosts, then 2.0.0 rolled out,
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from services.artifacts.workspace import Artifacts
-from services.deploy import proxy, releases
-from services.deploy.engine import connect
+from services.deploy import lock, proxy, releases
+from services.deploy.engine import connect, connect_all
 from services.deploy.pipeline import DeployRequest, StepEvent, deploy
 from services.deploy.rollback import rollback
-from services.deploy.target import AppSpec, Target
+from services.deploy.target import Target
 from services.deploy.upstream import FAIL_TIMEOUT_S
-from tests.integration.deploy_support import Images, Load, get, proxy_log, registry_auth, two_hosts
+from tests.integration.deploy_support import (
+    REPLICA_APPS,
+    Images,
+    Load,
+    get,
+    proxy_log,
+    registry_auth,
+    replica_target,
+)
 
 APP, KILL_HERE, KILL_THERE = "fx-rep", "fx-rep-kill1", "fx-rep-kill2"
-PORTS = {APP: 18140, KILL_HERE: 18141, KILL_THERE: 18142}
+RECOVER, RESTART = "fx-rep-recover", "fx-rep-restart"
+PORTS = REPLICA_APPS
 ROLLED = ["start", "ready", "switch", "drain"]
 """The steps each replica goes through, in order, during a rolling deploy or rollback."""
 
 
 @pytest.fixture(scope="module")
 def two(tb: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Target:
-    specs = {app: AppSpec(app, port, ready_timeout_s=30, replicas=2, drain_timeout_s=10) for app, port in PORTS.items()}
-    return two_hosts(tb, tmp_path_factory.mktemp("ssh") / "known_hosts", **specs)
+    return replica_target(tb, tmp_path_factory.mktemp("ssh") / "known_hosts")
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +158,63 @@ def test_a_killed_replica_fails_no_request_and_leaves_rotation_quickly(
     assert out_of_rotation < 2.0
     survivor = {s[2] for s in load.seen if s[0] > killed_at + 2.0}
     assert len(survivor) == 1  # after that, only the other replica answers
+
+
+def test_recovery_after_a_killed_deploy_cleans_every_host(
+    tb: dict[str, str], images: Images, arts_m: Artifacts, two: Target
+) -> None:
+    """A deploy killed while its second replica (on the other host) starts: the next deploy's recovery names and
+    removes that replica there too, and leaves every replica in the upstream serving."""
+    ship(tb, arts_m, two, RECOVER, images.v1, "1.0.0")
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.deploy_support", RECOVER, images.v2, "2.0.0",
+         str(arts_m.data_dir), "1"],
+        cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert killed.stdout is not None
+    for line in killed.stdout:  # the second replica runs on the other host; kill before it is switched in
+        if "step='start', state='done'" in line and "replica 2 of 2" in line:
+            break
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=10)
+    orphan = next(c for c in app_names(two, two.engines[1]) if "2.0.0" in c)
+    with connect(two) as client:
+        routed = releases.serving_replicas(client, RECOVER)
+    assert orphan not in routed
+
+    questions: list[str] = []
+    with connect_all(two) as clients:
+        releases.recover(clients, arts_m.store, two, RECOVER, lambda q: questions.append(q) or True)
+        assert lock.current(clients[two.docker_host], RECOVER) is None
+    assert f"{orphan} on {two.address(two.engines[1])}" in questions[0]
+    assert orphan not in app_names(two, two.engines[1])  # removed, with its key volume
+    assert set(routed) <= {*app_names(two, two.engines[0]), *app_names(two, two.engines[1])}
+    assert hosts_answering(PORTS[RECOVER], 2)  # what the upstream names still answers
+    assert [r.status for r in releases.history(arts_m.store, RECOVER, "staging")][:2] == ["interrupted", "live"]
+
+
+def app_names(where: Target, engine: str) -> list[str]:
+    """The names of the app containers of `RECOVER` on `engine`."""
+    with connect(where.on(engine)) as client:
+        return [c.name for c in releases.app_containers(client, RECOVER)]
+
+
+def test_a_remote_replica_restarted_by_its_engine_comes_back_into_rotation(
+    tb: dict[str, str], images: Images, arts_m: Artifacts, two: Target
+) -> None:
+    """The app in the remote replica exits (as on a crash); its restart policy starts it again, on the port the
+    proxy's upstream names, so it answers through the proxy again without a deploy."""
+    release = ship(tb, arts_m, two, RESTART, images.v1, "1.0.0")
+    remote = release.bom["replicas"][1]
+    with connect(two.on(remote["engine"])) as client:
+        container = client.containers.get(remote["container"])
+        before = container.attrs["State"]["StartedAt"]
+        container.exec_run(["python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)"])
+        deadline = time.monotonic() + 30
+        while container.attrs["State"]["StartedAt"] == before or container.status != "running":
+            assert time.monotonic() < deadline, "the engine did not restart the replica"
+            time.sleep(0.2)
+            container.reload()
+        published = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+    assert remote["server"].endswith(f":{published}")  # the port the proxy's upstream names
+    assert hosts_answering(PORTS[RESTART], 2, timeout=FAIL_TIMEOUT_S + 20) == set(container_ids(two, release).values())

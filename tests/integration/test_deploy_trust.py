@@ -14,6 +14,7 @@ import sys
 import tarfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from services.deploy import lock, releases, volumes
 from services.deploy.engine import connect
 from services.deploy.pipeline import DeployRequest, StepEvent, deploy
 from services.deploy.rollback import rollback
-from services.errors import DeployFailedError, DeployLockedError, WorkbenchError
+from services.errors import ArtifactInUseError, DeployFailedError, DeployLockedError, WorkbenchError
 from tests.integration.deploy_support import (
     APPS,
     Images,
@@ -119,14 +120,48 @@ def test_a_volume_holding_another_manifest_is_never_reused(
     assert get(APPS["fx-vol"])[1]["artifacts"]["docs/a.txt"] == manifest.files[0].sha256
 
 
-def tar_of(files: dict[str, bytes]) -> bytes:
+def tar_of(files: dict[str, bytes], *, mtime: str | None = None) -> bytes:
+    """A tar of `files` (mode 0444), each with modification time `mtime` (an engine's RFC 3339 time) when given."""
+    when = datetime.fromisoformat(mtime).timestamp() if mtime else time.time()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for path, data in files.items():
             info = tarfile.TarInfo(path)
-            info.size, info.mode = len(data), 0o444
+            info.size, info.mode, info.mtime = len(data), 0o444, int(when)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def test_an_unchanged_artifact_volume_is_not_hashed_again_and_a_changed_one_is(
+    tb: dict[str, str], images: Images, arts: Artifacts, tmp_path: Path
+) -> None:
+    """A redeploy skips hashing a volume whose listing (inodes, sizes, mtimes, ctimes) is what the last full check
+    saw; a file rewritten there with its size and mtime kept (only its ctime moves) is hashed and refused."""
+    folder = tmp_path / "sealed"
+    folder.mkdir()
+    (folder / "a.txt").write_text("genuine")
+    manifest = arts.local.register("dataset", "fx-sealed", "1", folder, lineage={}, actor="alice@dev")
+    arts.push(parse_ref(manifest.ref))
+    said = []
+    for image, version in ((images.v1, "1.0.0"), (images.v2, "2.0.0")):
+        events: list[StepEvent] = []
+        request = request_for(tb, "fx-seal", image, version, artifacts={"docs": manifest.ref})
+        deploy(request, artifacts=arts, actor="alice@dev", on_step=events.append)
+        said += [e.detail for e in events if e.step == "artifacts" and e.state == "done"]
+    assert said == ["fx-sealed@1", "fx-sealed@1 (1 of 1 unchanged since verified)"]
+    assert get(APPS["fx-seal"])[1]["artifacts"]["docs/a.txt"] == manifest.files[0].sha256
+
+    name = volumes.artifact_volume(manifest)
+    sealed = releases.recorded_seals(arts.store, "fx-seal", "staging")[target(tb).docker_host]
+    with connect(target(tb)) as client:
+        helper = client.containers.create(target(tb).proxy_image, ["true"], volumes={name: {"bind": "/dest"}})
+        try:
+            mtime = helper.get_archive("/dest/a.txt")[1]["mtime"]
+            helper.put_archive("/dest", tar_of({"a.txt": b"forged!"}, mtime=mtime))  # same size, same mtime
+        finally:
+            helper.remove()
+        with pytest.raises(ArtifactInUseError, match="holds something else"):  # hashed, and in use: not refilled
+            volumes.mount_artifacts(client, images.v1, [(manifest, folder)], sealed=sealed)
 
 
 # 10: a live deploy keeps its lock; nobody removes a lock they do not hold without naming its holder.

@@ -8,7 +8,7 @@ import contextlib
 import io
 import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +177,54 @@ def test_scaling_up_keeps_the_old_replica_until_the_last_switch() -> None:
         "reload bot-2-a bot-2-b",
         "stop bot-1",
     ]
+
+
+def test_a_warm_rollback_on_one_host_brings_every_warm_replica_back_without_a_restart() -> None:
+    """Two replicas on one host, the previous release's both warm: switching the first back must not stop the
+    second (it is about to come back), so the rollback restarts nothing and restores both replicas."""
+    from services.deploy.rollback import _slot
+
+    spec = replace(SPEC, keep_previous_warm=True)
+    one = Target("prod", H1, "prod", apps={"bot": spec})
+    log: list[str] = []
+    gateway = FakeContainer(
+        proxy.PROXY, log, labels={"workbench.role": "proxy", "workbench.ports": "8080", "workbench.tls": "off"}
+    )
+    h1 = FakeEngine(log, gateway)
+    current = [h1.add("bot-2-a"), h1.add("bot-2-b")]
+    warm = [h1.add("bot-1-a"), h1.add("bot-1-b")]  # kept running out of rotation by the last deploy
+    routes = [local_replica(c.name, H1, 8000) for c in current]
+    gateway.files["wb-bot.conf"] = proxy.site_config("bot", 8080, routes, 8000)
+    rollout = Rollout(one, spec, {H1: h1}, noted)  # type: ignore[arg-type, dict-item]
+    done = rollout.run([_slot(h1, spec, c, " (warm)", H1) for c in warm])  # type: ignore[arg-type]
+    assert [r.container for r in done] == ["bot-1-a", "bot-1-b"]
+    assert [line for line in log if line.startswith(("start", "stop"))] == []  # a proxy switch, nothing more
+    assert all(c.status == "running" for c in current)  # the replaced release is kept warm in turn
+
+
+def test_a_rollback_that_redeploys_runs_as_many_replicas_as_the_release_it_restores(tmp_path: Path) -> None:
+    from services.artifacts.workspace import Artifacts
+    from services.deploy.pipeline import DeployRequest, DeployRun
+    from services.deploy.releases import Release
+    from services.deploy.rollback import _replica_count
+
+    listed = [{"container": f"bot-1-{i}", "engine": H1, "server": f"bot-1-{i}:8000"} for i in range(3)]
+    previous = Release("r1", "bot", "prod", "1.0.0", "retained", {"replicas": listed}, "me", "", None)
+    assert _replica_count(previous) == 3  # the app's setting says 2 now
+    request = DeployRequest(TARGET, "bot", "reg/bot:1.0.0", "1.0.0", replicas=_replica_count(previous))
+    run = DeployRun(request, Artifacts(tmp_path), "me", lambda event: None, lambda question: False)
+    assert run.engines == [H1, H2, H1]
+
+
+def test_keep_previous_warm_keeps_the_whole_replaced_release_warm_and_only_that_one() -> None:
+    """Every replica the deploy replaces stays running out of rotation (so a rollback moves all traffic back at
+    full capacity); the release kept warm before that one is stopped on every host."""
+    engines, log = engines_with_two_old_replicas()
+    older = [engines[H1].add("bot-0-a"), engines[H2].add("bot-0-b", 32000)]  # warm since the deploy before
+    spec = replace(SPEC, keep_previous_warm=True)
+    rollout = Rollout(TARGET, spec, dict(engines), noted)  # type: ignore[arg-type]
+    rollout.run([slot(engines, H1, "bot-2-a"), slot(engines, H2, "bot-2-b", 32002)])
+    assert [line for line in log if line.startswith("stop")] == ["stop bot-0-a", "stop bot-0-b"]
+    assert [r.container for r in rollout.warm] == ["bot-1-a", "bot-1-b"]
+    assert all(engines[h].get(f"bot-1-{x}").status == "running" for h, x in ((H1, "a"), (H2, "b")))
+    assert all(c.status == "exited" for c in older)

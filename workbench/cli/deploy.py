@@ -61,12 +61,13 @@ def deploy_run(
     obj: Context, app: str, targets: tuple[str, ...], version: str | None, no_gate: bool, yes: bool, typed: str | None
 ) -> None:
     """Deploy APP to each --target in turn; a later target starts only when the earlier came up healthy."""
+    from workbench.present.deploy import hosts_text
     from workbench.usecases import deploy as usecase
 
     for name in targets:
         request = usecase.deploy_request(obj.services, app, name, version=version, gate=not no_gate)
         _confirm_deploy(request.target, app, request.version, yes=yes, typed=typed)
-        click.echo(f"deploy {app} {request.version} -> {name} ({request.target.docker_host})")
+        click.echo(f"deploy {app} {request.version} -> {name} ({hosts_text(request.target)})")
         try:
             release = usecase.deploy(obj.services, request, on_step=_print_step, confirm=ask)
         except DeployFailedError as exc:

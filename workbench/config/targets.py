@@ -48,8 +48,10 @@ class TargetAppSettings(Section):
     `*_REQUEST_TIMEOUT_S`), else 60."""
 
     keep_previous_warm: bool = False
-    """Keep the replaced release's container running, out of rotation, so a rollback is a proxy switch
-    (no model reload). Costs that version's resident memory (and GPU memory) until the next deploy."""
+    """Keep the replaced release's containers running, out of rotation, so a rollback is a proxy switch
+    (no model reload). With `replicas = N` all N stay warm, each on its host (a rollback moves all traffic
+    back at full capacity): each host holds two versions' resident memory (and GPU memory) until the next
+    deploy. Only the last replaced release is kept warm."""
 
     replicas: int = Field(default=1, ge=1)
     """Containers serving the app, spread round robin over the target's hosts (the first on the proxy's host);

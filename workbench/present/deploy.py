@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.deploy.releases import AppStatus, Release
+
+if TYPE_CHECKING:
+    from services.deploy.target import Target
+
+
+def hosts_text(target: Target) -> str:
+    """Every engine of `target`, the proxy's first (marked when there are several)."""
+    first, *others = target.engines
+    return ", ".join([f"{first} (proxy)", *others]) if others else first
 
 
 def uptime(started_at: str | None, now: datetime) -> str:

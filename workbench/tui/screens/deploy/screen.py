@@ -21,7 +21,7 @@ from textual.worker import Worker
 
 from services.deploy.pipeline import STEPS, StepEvent
 from services.errors import WorkbenchError
-from workbench.present.deploy import release_line, uptime
+from workbench.present.deploy import hosts_text, release_line, uptime
 from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.widgets import ConfirmScreen
@@ -159,7 +159,7 @@ class DeployScreen(ModeScreen):
         if not version:
             return
         target = self.context.services.deploy_target(name)
-        body = f"Deploy {app} {version} to {name} ({target.docker_host})?"
+        body = f"Deploy {app} {version} to {name} ({hosts_text(target)})?"
         if target.environment == "prod":
             screen: Any = TypedConfirmScreen(
                 f"Deploy to {name} (prod)", f"{body}\n\nType {app} to confirm.", app, confirm_label="Deploy"
