@@ -158,13 +158,13 @@ class TargetsSettings(Section):
     def _tls_and_routes(self) -> TargetsSettings:
         """Per target: cert and key come together, and every app gets a port and a proxy upstream of its own
         (a ConfigError naming both apps otherwise: one app never silently takes another's traffic)."""
-        from services.deploy.target import TLS_PORT, check_routes
-        from services.errors import ConfigError
-
         for name in type(self).model_fields:
             target: TargetSettings | None = getattr(self, name)
             if target is None:
                 continue
+            from services.deploy.target import TLS_PORT, check_routes  # only when a target is set: off the start path
+            from services.errors import ConfigError
+
             _check_hosts(name, target)
             if (target.tls_cert is None) != (target.tls_key is None):
                 raise ConfigError(f"targets.{name}: set both tls_cert and tls_key, or neither")
