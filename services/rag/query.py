@@ -1,4 +1,4 @@
-"""Retrieval: embed the query with the collection's own model and return the nearest chunks."""
+"""Retrieval: embed the query with the collection's own model and runtime and return the nearest chunks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.errors import EmbeddingModelUnknownError, NextStep, UsageError
-from services.rag.collections import is_workbench, open_collection, recorded_model
+from services.rag.collections import is_workbench, open_collection, recorded_model, recorded_runtime
 from services.rag.embeddings import load_embedder
 from services.rag.types import Hit
 
@@ -33,7 +33,8 @@ def retrieve(
     if k < 1:
         raise UsageError(f"k must be at least 1, got {k}")
     found = open_collection(client, collection)
-    embedder = load_embedder(query_model(found, model_id), cache_dir=cache_dir)
+    # the runtime the collection was embedded with (ONNX or torch), so queries embed the same way
+    embedder = load_embedder(query_model(found, model_id), cache_dir=cache_dir, runtime=recorded_runtime(found))
     vector = embedder.encode([text])[0]
     return nearest(found, vector, k=k, where=where)
 
