@@ -241,6 +241,17 @@ async def test_cancel_then_resume_a_download(make_settings: SettingsFactory, fak
         await wait_for(pilot, lambda: any(n.title == "Download complete" for n in app.notices))
 
 
+async def test_detail_pane_built_with_the_first_model(make_settings: SettingsFactory, tiny_llama_hub: FakeHub) -> None:
+    app = make_app(make_settings(tiny_llama_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        detail = pane.query_one(ModelDetail)
+        assert not detail.query("#fit-bar") and not detail.query("#detail-more")  # not in the first frame
+        await wait_for(pilot, lambda: pane.details is not None)
+        assert [w.id for w in detail.query_one("#detail-facts").children] == ["detail-head", "fit-bar", "fit-table"]
+        assert [w.id for w in detail.children] == ["detail-facts", "detail-more"]
+
+
 async def test_offline_hub_shows_one_line_and_local_still_works(
     make_settings: SettingsFactory, fake_hub: FakeHub, demo_cache: Path
 ) -> None:
@@ -252,7 +263,9 @@ async def test_offline_hub_shows_one_line_and_local_still_works(
         line = str(pane.query_one("#hub-offline", Static).render())
         assert line == pane.offline_message and "\n" not in line
         assert "unreachable" in line and fake_hub.endpoint in line
-        assert pane.has_class("-offline") and not pane.query_one("#hub-main").display
+        assert pane.query_one("#hub-offline").display and not pane.query_one("#hub-main").display
+        assert not pane.query_one("#hub-info").display
+        assert not pane.query_one(ModelDetail).query("#fit-bar")  # never built while offline
         await wait_for(pilot, lambda: app.status.hub_state == "offline")
         assert not [n for n in app.notices if n.severity == "error"]
 

@@ -89,3 +89,15 @@ async def test_delete_one_revision(make_settings: SettingsFactory, demo_cache: P
         await wait_for(pilot, lambda: f"{TINY}@{old.name}" not in pane.targets)
         assert pane.table.get_row(f"{TINY}@")[1] == "1 revision"
         assert not old.exists() and snapshot.exists()
+
+
+async def test_the_local_tab_is_built_when_first_shown(make_settings: SettingsFactory, demo_cache: Path) -> None:
+    app = make_app(make_settings())
+    async with app.run_test(size=(140, 42)) as pilot:
+        await pilot.pause()
+        assert not app.screen.query(LocalPane)  # not in the first frame
+        await pilot.click("#--content-tab-local")  # by mouse, as by key (`local_pane`)
+        await wait_for(pilot, lambda: app.screen.query(LocalPane) and app.screen.local.listing is not None)
+        assert app.screen.local.listing is not None and app.screen.local.listing.models
+        await pilot.press("h", "l")  # back and forth: the same pane, its table focused
+        assert len(app.screen.query(LocalPane)) == 1 and app.focused is app.screen.local.table

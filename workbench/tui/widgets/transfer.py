@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
 from services.progress import TransferProgress
 from services.units import human_bytes
+
+W = TypeVar("W", bound=Widget)
 
 
 def transfer_line(progress: TransferProgress) -> str:
@@ -30,25 +35,33 @@ class TransferBar(Horizontal):
     """
 
     def compose(self) -> ComposeResult:
-        yield Label("", id="transfer-title")
-        yield ProgressBar(total=1.0, show_eta=False, id="transfer-bar")
-        yield Label("", id="transfer-stats")
+        yield from ()  # the parts come with the first transfer (`_part`): a hidden bar costs one widget
+
+    def _part(self, selector: str, kind: type[W]) -> W:
+        """The part matching `selector`, after mounting all of them on first use."""
+        if not self.children:
+            self.mount(
+                Label("", id="transfer-title"),
+                ProgressBar(total=1.0, show_eta=False, id="transfer-bar"),
+                Label("", id="transfer-stats"),
+            )
+        return self.query_one(selector, kind)
 
     def start(self, title: str) -> None:
         """Reset the bar for a new transfer called `title`."""
-        self.query_one("#transfer-title", Label).update(title)
-        self.query_one(ProgressBar).update(total=1.0, progress=0.0)
+        self._part("#transfer-title", Label).update(title)
+        self._part("#transfer-bar", ProgressBar).update(total=1.0, progress=0.0)
         self.note("starting…")
 
     def note(self, text: str) -> None:
         """Replace the figures with a short note, e.g. "cancelling…"."""
-        self.query_one("#transfer-stats", Label).update(text)
+        self._part("#transfer-stats", Label).update(text)
 
     def show_fraction(self, fraction: float, text: str) -> None:
         """Progress as a fraction with a line of figures (transfers measured in other units, e.g. layers)."""
-        self.query_one(ProgressBar).update(total=1.0, progress=fraction)
+        self._part("#transfer-bar", ProgressBar).update(total=1.0, progress=fraction)
         self.note(text)
 
     def show_progress(self, progress: TransferProgress) -> None:
-        self.query_one(ProgressBar).update(total=1.0, progress=progress.fraction)
-        self.query_one("#transfer-stats", Label).update(transfer_line(progress))
+        self._part("#transfer-bar", ProgressBar).update(total=1.0, progress=progress.fraction)
+        self.note(transfer_line(progress))

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.widget import AwaitMount
 from textual.widgets import Input, Label, Static
 
 from services.fit import FitEstimate, Verdict, Workload
@@ -107,19 +108,38 @@ class ModelDetail(Horizontal):
         self._workload = workload
         self.verdict: Verdict | None = None
         """The badge shown: the verdict of the lightest scenario, None when unknown."""
+        self._mounting: list[AwaitMount] = []
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail-facts"):
             yield Static("Highlight a model to see its details.", id="detail-head")
-            with Horizontal(id="fit-bar"):
-                yield Label(" fit ", id="fit-badge")
-                yield Label("seq", classes="fit-label")
-                yield Input(str(self._workload.seq_len), type="integer", compact=True, id="fit-seq")
-                yield Label("batch", classes="fit-label")
-                yield Input(str(self._workload.batch_size), type="integer", compact=True, id="fit-batch")
-            yield Static("", id="fit-table")
-        with VerticalScroll(id="detail-more"):
-            yield Static("", id="detail-files")
+        # The fit inputs and the files column come with the first model shown (`build`): the first frame,
+        # and a session with the hub offline, do without their nine widgets.
+
+    def build(self) -> None:
+        """Mount the fit bar, the fit table and the files column, once; `ready` waits for them."""
+        if self._mounting:
+            return
+        fit_bar = Horizontal(
+            Label(" fit ", id="fit-badge"),
+            Label("seq", classes="fit-label"),
+            Input(str(self._workload.seq_len), type="integer", compact=True, id="fit-seq"),
+            Label("batch", classes="fit-label"),
+            Input(str(self._workload.batch_size), type="integer", compact=True, id="fit-batch"),
+            id="fit-bar",
+        )
+        facts = self.query_one("#detail-facts", VerticalScroll)
+        self._mounting = [
+            facts.mount(fit_bar, Static("", id="fit-table")),
+            self.mount(VerticalScroll(Static("", id="detail-files"), id="detail-more")),
+        ]
+        self.set_timer(CARD_WARM_UP_S, self._mount_card)
+
+    async def ready(self) -> None:
+        """Build the pane if needed and wait until its widgets are mounted."""
+        self.build()
+        for mounting in self._mounting:
+            await mounting
 
     @property
     def workload(self) -> Workload:
@@ -136,6 +156,7 @@ class ModelDetail(Horizontal):
             self.post_message(self.WorkloadChanged(workload))
 
     def show_loading(self, repo_id: str) -> None:
+        self.build()
         self.query_one("#detail-head", Static).update(Content.from_markup("[b]$id[/b]\nloading…", id=repo_id))
 
     def show_details(self, details: ModelDetails, fit: FitEstimate | None, hub_url: str) -> None:
@@ -144,11 +165,8 @@ class ModelDetail(Horizontal):
         self._show_card(details.card or "*No model card.*")
         self.show_fit(fit)
 
-    def on_mount(self) -> None:
-        self.set_timer(CARD_WARM_UP_S, self._mount_card)
-
     def _mount_card(self) -> None:
-        """Mount the card, hidden, with one block of each common kind once the first frames are drawn:
+        """Mount the card, hidden, with one block of each common kind once the pane is built:
         the first mount of each block kind adds its styles to the app and restyles the screen, a pause
         (~0.1 s) the user would otherwise feel when the first card shows, maybe during a download."""
         from textual.widgets import Markdown

@@ -32,6 +32,7 @@ from workbench.tui.screens.models import hub_rows as shown
 from workbench.tui.screens.models.detail import ModelDetail
 from workbench.tui.screens.models.hub_rows import COLUMNS, SearchQuery, download_question, fit_for, results_line
 from workbench.tui.widgets import ConfirmScreen, TransferBar, short_path
+from workbench.tui.widgets.lazy_select import LazySelect
 
 if TYPE_CHECKING:
     from workbench.wiring import Services
@@ -111,15 +112,17 @@ class HubPane(Pane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="hub-filters"):
             yield Input(placeholder="search models (/)", id="hub-query")
-            yield Select([(t, t) for t in shown.TASKS], prompt="any task", id="hub-task", classes="hub-filter")
-            yield Select(
+            yield LazySelect([(t, t) for t in shown.TASKS], prompt="any task", id="hub-task", classes="hub-filter")
+            yield LazySelect(
                 [(x, x) for x in shown.LIBRARIES], prompt="any library", id="hub-library", classes="hub-filter"
             )
-            yield Select([(x, x) for x in shown.LICENCES], prompt="any licence", id="hub-license", classes="hub-filter")
+            yield LazySelect(
+                [(x, x) for x in shown.LICENCES], prompt="any licence", id="hub-license", classes="hub-filter"
+            )
             gated = [("gated", True), ("open", False)]
-            yield Select(gated, prompt="gated/open", id="hub-gated", classes="hub-filter")
+            yield LazySelect(gated, prompt="gated/open", id="hub-gated", classes="hub-filter")
             sorts = [(s, s) for s in shown.SORTS]
-            yield Select(sorts, allow_blank=False, value="downloads", id="hub-sort", classes="hub-filter")
+            yield LazySelect(sorts, allow_blank=False, value="downloads", id="hub-sort", classes="hub-filter")
         yield Static("", id="hub-offline")
         with Vertical(id="hub-main"):
             yield DataTable(id="hub-results", cursor_type="row", zebra_stripes=True)
@@ -243,11 +246,18 @@ class HubPane(Pane):
         self.paging = False
         self.last_query = None  # the same search may be retried
         self.query_one("#hub-offline", Static).update(event.message)
-        self.add_class("-offline")
+        self._show_banner(True)
 
     def show_online(self) -> None:
         self.offline_message = None
-        self.remove_class("-offline")
+        self._show_banner(False)
+
+    def _show_banner(self, offline: bool) -> None:
+        """The offline line takes the place of the results and the info line. `display` on the three
+        widgets, not a class on the pane: that would restyle every widget inside it."""
+        self.query_one("#hub-offline").display = offline
+        self.query_one("#hub-main").display = not offline
+        self.query_one("#hub-info").display = not offline and not self.downloading
 
     def set_info(self, text: str) -> None:
         self.query_one("#hub-info", Static).update(text)
@@ -291,9 +301,11 @@ class HubPane(Pane):
             self.post_message(self.DetailsReady(details, fit))
 
     @on(DetailsReady)
-    def _show_details(self, event: DetailsReady) -> None:
+    async def _show_details(self, event: DetailsReady) -> None:
+        detail = self.query_one(ModelDetail)
+        await detail.ready()  # built with the first model shown
         self.details = event.details
-        self.query_one(ModelDetail).show_details(event.details, event.fit, self.conn.url)
+        detail.show_details(event.details, event.fit, self.conn.url)
 
     @on(ModelDetail.WorkloadChanged)
     def _workload_changed(self, event: ModelDetail.WorkloadChanged) -> None:
@@ -312,6 +324,9 @@ class HubPane(Pane):
             self.query_one(ModelDetail).show_fit(event.fit)
 
     # ------------------------------------------------------------------ download
+
+    def focus_list(self) -> None:
+        self.table.focus()
 
     def action_focus_search(self) -> None:
         self.query_one("#hub-query", Input).focus()
@@ -384,7 +399,7 @@ class HubPane(Pane):
     def _swap_info_for_transfer(self, downloading: bool) -> None:
         """The one-row transfer bar takes the place of the one-row info line: the table keeps its size,
         so showing progress costs no relayout of the results (a class on the pane would restyle them all)."""
-        self.query_one("#hub-info").display = not downloading
+        self.query_one("#hub-info").display = not downloading and self.offline_message is None
         self.query_one(TransferBar).display = downloading
 
     def action_cancel_download(self) -> None:

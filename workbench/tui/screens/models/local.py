@@ -106,6 +106,7 @@ class LocalPane(Pane):
         super().__init__(id=id)
         self.targets: dict[str, Target] = {}
         self.listing: CacheListing | None = None
+        self._focus_on_mount = False
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="local-table", cursor_type="row", zebra_stripes=True)
@@ -124,6 +125,16 @@ class LocalPane(Pane):
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
         self.query_one("#local-adapters", DataTable).add_columns(*ADAPTER_COLUMNS)
+        if self._focus_on_mount:
+            self.table.focus()
+
+    def focus_list(self) -> None:
+        """Focus the cache table, now or, while the pane is still being built, once it is."""
+        built = self.query("#local-table")
+        if built:
+            built.first().focus()
+        else:
+            self._focus_on_mount = True
 
     def on_show(self) -> None:
         # Read the cache when the tab is first shown, not while the app draws its first frame.

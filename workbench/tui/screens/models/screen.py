@@ -8,7 +8,7 @@ from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import DataTable, Input, TabbedContent, TabPane
+from textual.widgets import Input, TabbedContent, TabPane
 
 from services.fit import Workload
 from workbench.tui.keymap import bindings_for
@@ -32,8 +32,7 @@ class ModelsScreen(ModeScreen):
         with TabbedContent(id="models-tabs", initial="hub"):
             with TabPane("Hub", id="hub"):
                 yield HubPane(workload, models.search_page_size, id="hub-pane")
-            with TabPane("Local", id="local"):
-                yield LocalPane(id="local-pane")
+            yield TabPane("Local", id="local")  # its pane is built when first needed: not in the first frame
 
     @property
     def hub(self) -> HubPane:
@@ -41,11 +40,27 @@ class ModelsScreen(ModeScreen):
 
     @property
     def local(self) -> LocalPane:
-        return self.query_one(LocalPane)
+        """The Local tab's pane, built on first use."""
+        return self.build_local()
+
+    def build_local(self) -> LocalPane:
+        """The Local tab's pane, mounted now if it is not yet."""
+        built = self.query(LocalPane)
+        if built:
+            return built.first()
+        pane = LocalPane(id="local-pane")
+        self.query_one("#local", TabPane).mount(pane)
+        return pane
+
+    @on(TabbedContent.TabActivated, "#models-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "local":  # shown by key or by mouse
+            self.build_local()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        self.query_one(f"#{tab}-pane").query_one(DataTable).focus()
+        pane: HubPane | LocalPane = self.hub if tab == "hub" else self.local
+        pane.focus_list()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_input":  # outside a text box: listed on `?`, but idle
@@ -72,8 +87,9 @@ class ModelsScreen(ModeScreen):
 
     def on_screen_resume(self) -> None:
         # The cache may have changed while another mode or a modal was in front.
-        if self.local.listing is not None:
-            self.local.reload()
+        built = self.query(LocalPane)
+        if built and built.first().listing is not None:
+            built.first().reload()
 
     @on(CacheChanged)
     def _cache_changed(self, event: CacheChanged) -> None:
