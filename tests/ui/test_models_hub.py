@@ -163,6 +163,7 @@ async def test_download_through_the_confirm_modal(
         assert TINY in body and "download" in body and "free disk" in body and "~/hub" in body
         await pilot.press("y")
         await wait_for(pilot, lambda: any(n.title == "Download complete" for n in app.notices))
+        app.screen.action_show_tab("local")  # the Local tab, built now, lists the new model
         local = app.screen.local
         await wait_for(pilot, lambda: local.listing is not None and local.listing.models)
         assert [m.repo_id for m in local.listing.models] == [TINY]

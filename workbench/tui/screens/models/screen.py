@@ -87,11 +87,15 @@ class ModelsScreen(ModeScreen):
 
     def on_screen_resume(self) -> None:
         # The cache may have changed while another mode or a modal was in front.
-        built = self.query(LocalPane)
-        if built and built.first().listing is not None:
-            built.first().reload()
+        self._reload_local()
 
     @on(CacheChanged)
     def _cache_changed(self, event: CacheChanged) -> None:
         event.stop()
-        self.local.reload()
+        self._reload_local()
+
+    def _reload_local(self) -> None:
+        """Read the cache again where the Local tab shows it (a tab not built yet reads it when first shown)."""
+        built = self.query(LocalPane)
+        if built and built.first().listing is not None:
+            built.first().reload()
