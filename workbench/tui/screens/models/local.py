@@ -127,6 +127,7 @@ class LocalPane(Pane):
         self.query_one("#local-adapters", DataTable).add_columns(*ADAPTER_COLUMNS)
         if self._focus_on_mount:
             self.table.focus()
+        self.reload()  # built when first needed (shown, or asked for), so read the cache now
 
     def focus_list(self) -> None:
         """Focus the cache table, now or, while the pane is still being built, once it is."""
@@ -135,11 +136,6 @@ class LocalPane(Pane):
             built.first().focus()
         else:
             self._focus_on_mount = True
-
-    def on_show(self) -> None:
-        # Read the cache when the tab is first shown, not while the app draws its first frame.
-        if self.listing is None:
-            self.reload()
 
     def reload(self) -> None:
         """Read the cache again (in a worker)."""

@@ -95,7 +95,7 @@ class ModelsScreen(ModeScreen):
         self._reload_local()
 
     def _reload_local(self) -> None:
-        """Read the cache again where the Local tab shows it (a tab not built yet reads it when first shown)."""
+        """Read the cache again into the Local tab's pane (one not built yet reads it when first shown)."""
         built = self.query(LocalPane)
-        if built and built.first().listing is not None:
+        if built:
             built.first().reload()
