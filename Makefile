@@ -57,7 +57,7 @@ testbed-down:
 	scripts/testbed down
 
 test: $(STAMP) testbed-up gate
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 # Everything but the tests marked testbed, images or training (tests/markers.py): no services to
 # start, no image builds, no trainer; one pytest-xdist worker per CPU; under 3 minutes on 2 cores.
