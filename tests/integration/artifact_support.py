@@ -26,10 +26,31 @@ def connection_string(key: str = AZURITE_KEY) -> str:
     return f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={azurite_url()};"
 
 
+MADE: set[str] = set()
+"""Every container name handed out in this session, deleted when it ends (`delete_made_containers`)."""
+
+
 def containers(tag: str) -> dict[str, str]:
     """Containers of their own for one test, so tests never see each other's blobs."""
     models, datasets = f"m-{tag}", f"d-{tag}"
+    MADE.update((models, datasets))
     return {"adapter": models, "merged-model": models, "dataset": datasets, "collection": datasets}
+
+
+def delete_made_containers() -> None:
+    """Remove this session's containers from Azurite, so test runs do not fill the disk."""
+    if not MADE:
+        return
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(connection_string()) as service:
+        for name in sorted(MADE):
+            try:
+                service.delete_container(name)
+            except ResourceNotFoundError:
+                pass
+    MADE.clear()
 
 
 def azurite_storage(tag: str | None = None, *, key: str = AZURITE_KEY, block_bytes: int | None = None) -> BlobStorage:

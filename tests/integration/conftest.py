@@ -11,7 +11,7 @@ from services.artifacts.storage import LocalFolderStorage, Storage
 from services.artifacts.workspace import Artifacts
 from services.infra.arm.session import AzureTarget
 from tests.fakearm import FakeArm, StaticCredential
-from tests.integration.artifact_support import storage_factory
+from tests.integration.artifact_support import delete_made_containers, storage_factory
 from tests.integration.deploy_support import Images, pushed_images
 from tests.integration.images_support import ImagesBed, images_bed
 from tests.testbed import read_testbed
@@ -85,6 +85,13 @@ def images(tb: dict[str, str]) -> Iterator[Images]:
 def arts(tmp_path: Path) -> Artifacts:
     """A deploy test's artifact workspace, its remote a local folder."""
     return Artifacts(tmp_path / "workspace", open_remote=lambda: LocalFolderStorage(tmp_path / "remote"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _azurite_containers_removed() -> Iterator[None]:
+    """The Azurite containers the tests made go when the session ends."""
+    yield
+    delete_made_containers()
 
 
 @pytest.fixture(params=["folder", "azurite"])
