@@ -6,6 +6,7 @@ fail under CI=true.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -46,10 +47,8 @@ def delete_made_containers() -> None:
 
     with BlobServiceClient.from_connection_string(connection_string()) as service:
         for name in sorted(MADE):
-            try:
+            with contextlib.suppress(ResourceNotFoundError):
                 service.delete_container(name)
-            except ResourceNotFoundError:
-                pass
     MADE.clear()
 
 
