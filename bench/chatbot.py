@@ -1,27 +1,31 @@
 """Chatbot end-to-end latency for a short completion vs `model.generate` in-process, same settings.
 
-Ours: the app (apps/chatbot) served by uvicorn on loopback, asked through the official OpenAI client
-(HTTP, auth, metrics, JSON logs, the streaming engine). Peer: the same base model with the same
-adapter merged, the same rendered chat prompt, `model.generate` greedy with the same token budget.
-The two alternate, request by request, so load from other processes falls on both alike.
+Ours: the app (apps/chatbot) served by uvicorn in a process of its own, as deployed, on loopback,
+asked through the official OpenAI client (HTTP, auth, metrics, JSON logs, the batching engine).
+Peer: the same base model with the same adapter merged, the same rendered chat prompt,
+`model.generate` greedy with the same token budget, in this process. The two alternate, request by
+request, so load from other processes falls on both alike; both use torch's default threads.
 Goal (the serving issue): <= 1.10x.
 
 Throughput: CLIENTS different questions of MAX_TOKENS tokens each, sent by CLIENTS concurrent
 clients (the engine gathers them into batched `generate` calls) vs the same requests one at a
-time, completion tokens/s through the same app, with one intra-op thread (as bench/stream.py: on
-a small shared CPU torch's default OpenMP team spins against other processes). Goal: >= 4x.
-Measured without retrieval, and with the demo collection (streamed, as bench/serving.py asks it
-through the deployed replicas): questions are embedded and looked up in batches too.
+time, completion tokens/s through the same app. Goal: >= 4x. Measured without retrieval, and with
+the demo collection (streamed, as bench/serving.py asks it through the deployed replicas):
+questions are embedded and looked up in batches too.
+
+Each server runs in its own process: in one process with the peer, two torch thread teams (the
+peer's and the engine's) share the two cores and slow each other down by up to a third.
 `python -m bench chatbot`.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -48,22 +52,25 @@ def make_adapter(model: Path, folder: Path) -> None:
     AutoTokenizer.from_pretrained(model).save_pretrained(folder)
 
 
-def serve(model: Path, adapter: Path, collection: Path | None = None) -> tuple[str, object]:
-    """The chatbot on a loopback port (retrieving from `collection` when given); its base URL and the server."""
-    import uvicorn
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "apps" / "chatbot"))
-    from chatbot.app import create_app
-    from chatbot.settings import Settings
-
-    settings = Settings(  # type: ignore[call-arg]
-        model_path=model, adapter_path=adapter, api_keys="bench-key", log_level="WARNING", collection_path=collection
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_config=None, log_level="warning"))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", server
+def serve(model: Path, adapter: Path, collection: Path | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """The chatbot in a uvicorn process of its own, as deployed, on a loopback port (retrieving from
+    `collection` when given); its base URL and the process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).parents[1]
+    env = os.environ | {
+        "CHATBOT_MODEL_PATH": str(model),
+        "CHATBOT_ADAPTER_PATH": str(adapter),
+        "CHATBOT_API_KEYS": "bench-key",
+        "CHATBOT_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join([str(root / "apps" / "chatbot"), str(root / "apps" / "appkit")]),
+    }
+    if collection is not None:
+        env["CHATBOT_COLLECTION_PATH"] = str(collection)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "chatbot.app:create_app", "--port", str(port)]
+    process = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], env=env)
+    return f"http://127.0.0.1:{port}", process
 
 
 def wait_ready(url: str) -> None:
@@ -92,6 +99,14 @@ def demo_collection(folder: Path) -> Path:
     ingest(client, [DOCUMENTS], collection="demo-docs", model_id=rag.embedding_model, cache_dir=folder / "hub",
            chunk_size=rag.chunk_size, overlap=rag.overlap)  # fmt: skip
     return folder / "chroma"
+
+
+def system_prompt(model: Path) -> str:
+    """The chatbot's default system prompt (the peer renders the same prompt)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "apps" / "chatbot"))
+    from chatbot.settings import Settings
+
+    return Settings(model_path=model, api_keys="x").system_prompt  # type: ignore[call-arg]
 
 
 class Peer:
@@ -192,19 +207,16 @@ def main() -> None:
         make_adapter(model, adapter)
         url, server = serve(model, adapter)
         rag_url, rag_server = serve(model, adapter, demo_collection(Path(tmp) / "rag"))
-        wait_ready(url)
-        wait_ready(rag_url)
-        from chatbot.settings import Settings
-
-        system = Settings(model_path=model, api_keys="x").system_prompt  # type: ignore[call-arg]
-        ours, peer, tokens, peer_tokens = latencies(url, Peer(model, adapter, system))
-        import torch
-
-        torch.set_num_threads(1)
-        concurrent, sequential = throughput(url)
-        rag_concurrent, rag_sequential = throughput(rag_url, stream=True)
-        server.should_exit = True  # type: ignore[attr-defined]
-        rag_server.should_exit = True  # type: ignore[attr-defined]
+        try:
+            wait_ready(url)
+            wait_ready(rag_url)
+            ours, peer, tokens, peer_tokens = latencies(url, Peer(model, adapter, system_prompt(model)))
+            concurrent, sequential = throughput(url)
+            rag_concurrent, rag_sequential = throughput(rag_url, stream=True)
+        finally:
+            for process in (server, rag_server):
+                process.terminate()
+                process.wait(30)
     print(f"completion tokens: chatbot {tokens}, model.generate {peer_tokens} (greedy, max {MAX_TOKENS})")
     overhead_ms = (statistics.median(ours) - statistics.median(peer)) * 1000
     pairs = statistics.median(a / b for a, b in zip(ours, peer, strict=True))

@@ -296,7 +296,9 @@ def generation_params(
         message = f"the prompt is {prompt_tokens} tokens; this model reads at most {lm.max_positions}"
         raise ApiError(400, message, kind="invalid_request_error", code="context_length_exceeded")
     temperature = settings.default_temperature if body.temperature is None else body.temperature
-    return GenerationParams(min(wanted, room), temperature, body.top_p or 1.0, body.seed, body.stops())
+    stops = body.stops()
+    live = bool(body.stream) or bool(stops)  # else the text is wanted only whole, at the end
+    return GenerationParams(min(wanted, room), temperature, body.top_p or 1.0, body.seed, stops, live)
 
 
 async def complete_response(stream: AsyncIterator[str | Outcome], base: dict[str, Any], prepared: Prepared) -> Response:

@@ -41,6 +41,9 @@ class GenerationParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     """Stop sequences: an upstream engine passes them on; in-process the API's `StopScanner` applies them."""
+    live: bool = True
+    """Text pieces as they are generated; False: the whole text once, at the end (an answer that is not
+    streamed and has no stop sequence to watch for: in-process, no text is decoded or handed over per token)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class Generation:
 
     def __init__(self, inputs: Any, params: GenerationParams, deadline: float, sink: Sink) -> None:
         self.params, self.deadline, self.sink = params, deadline, sink
+        self.live = params.live
         self.prompt_ids: list[int] = [int(i) for i in inputs["input_ids"][0].tolist()]
         self.aborted = threading.Event()
         self.arrived = time.monotonic()

@@ -5,8 +5,9 @@ alone (greedy). `BatchStreamer` is both the stopping criterion and the streamer 
 per step the criterion sees each row's new token (transformers calls it before the streamer) and
 returns a per-row bool tensor: a row stops at end-of-sequence, at its own `max_new_tokens`, at its
 deadline or when its client leaves; `generate` then pads that row until the whole batch is done.
-The streamer splits each step's ids per row, decodes each row incrementally (whole words, as
-transformers' `TextStreamer` does for one row) and ends a row, with its outcome, at the step it stops.
+The streamer splits each step's ids per row, decodes each live row incrementally (whole words, as
+transformers' `TextStreamer` does for one row; other rows once, at their end) and ends a row, with
+its outcome, at the step it stops.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Row(Protocol):
 
     @property
     def aborted(self) -> threading.Event: ...
+
+    @property
+    def live(self) -> bool:
+        """Text as it comes; else once, when the row ends."""
 
     def emit(self, text: str) -> None: ...
 
@@ -130,16 +135,20 @@ class BatchStreamer:
     def __init__(self, tokenizer: Any, rows: Sequence[Row], eos: set[int]) -> None:
         self.tokenizer, self.eos = tokenizer, eos
         self.states = [RowState(row) for row in rows]
+        self._done: Any = None  # the last answer, made again only when a row stops
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        now = time.monotonic()
+        now, stopped = time.monotonic(), False
         for state, token in zip(self.states, input_ids[:, -1].tolist(), strict=True):
             if state.reason is None:
                 state.check(int(token), self.eos, now)
-        done = [state.reason is not None for state in self.states]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+                stopped = stopped or state.reason is not None
+        if stopped or self._done is None:
+            done = [state.reason is not None for state in self.states]
+            self._done = torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        return self._done
 
     def put(self, value: Any) -> None:
         if value.dim() > 1:  # the prompts, sent once before the first step
@@ -149,7 +158,7 @@ class BatchStreamer:
                 continue
             state.tokens.append(int(token))
             final = state.reason is not None
-            if text := state.text(self.tokenizer, final=final):
+            if (final or state.row.live) and (text := state.text(self.tokenizer, final=final)):
                 state.row.emit(text)
             if final:
                 self._close(state, state.reason or "stop")

@@ -91,6 +91,8 @@ def test_stop_sequence_cuts_the_answer(client: TestClient) -> None:
 
     assert cut["choices"][0]["message"]["content"] == text[: text.index(stop)]
     assert cut["choices"][0]["finish_reason"] == "stop"
+    # Not streamed, but with a stop sequence the text is watched as it comes: generation ends early.
+    assert cut["usage"]["completion_tokens"] < full["usage"]["completion_tokens"]
 
 
 @pytest.mark.parametrize(

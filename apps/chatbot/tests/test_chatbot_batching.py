@@ -96,6 +96,17 @@ def test_greedy_answers_are_the_same_alone_and_in_a_batch(lm: LanguageModel) -> 
     assert len({sink.text for _, sink in runs}) > 1  # the prompts lead to different answers
 
 
+def test_a_row_that_is_not_live_gets_the_same_text_in_one_piece(lm: LanguageModel) -> None:
+    together = model_like(lm, window_s=600, max_batch=2)
+    live, live_sink = submit(together, QUESTIONS[0], GenerationParams(24))
+    whole, whole_sink = submit(together, QUESTIONS[0], GenerationParams(24, live=False))
+    wait_all([live, whole])
+
+    assert len(live_sink.pieces) > 1  # streamed word by word
+    assert whole_sink.pieces == [live_sink.text]  # decoded once, when the row ended
+    assert whole_sink.outcome == live_sink.outcome
+
+
 def test_different_sampling_settings_never_share_a_batch(lm: LanguageModel) -> None:
     scheduled = model_like(lm, window_s=600, max_batch=2)
     batches: list[list[Generation]] = []
