@@ -189,17 +189,17 @@ def attach_adapter(loaded: LoadedModel, folder: Path) -> str:
     if known and known[1] == stamp:
         return known[0]
     name = f"adapter{len(loaded.adapters)}_{stamp % 100000}"
-    from appkit.adapters import tied_layers_understood
+    from appkit.adapters import peft_warnings_understood
 
     if loaded.peft is None:
         from peft import PeftModel
 
-        with tied_layers_understood():
+        with peft_warnings_understood():
             loaded.peft = PeftModel.from_pretrained(loaded.model, folder, adapter_name=name, is_trainable=False)
     else:
         if known:
             loaded.peft.delete_adapter(known[0])
-        with tied_layers_understood():
+        with peft_warnings_understood():
             loaded.peft.load_adapter(folder, adapter_name=name, is_trainable=False)
     loaded.peft.eval()
     loaded.adapters[key] = (name, stamp)

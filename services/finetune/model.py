@@ -52,7 +52,7 @@ def _config(folder: Path) -> dict[str, Any]:
 def count_parameters(spec: JobSpec, model: ResolvedModel) -> tuple[int, int]:
     """(trainable, total) parameters with the job's LoRA applied, counted without allocating weights."""
     from accelerate import init_empty_weights
-    from appkit.adapters import tied_layers_understood
+    from appkit.adapters import peft_warnings_understood
     from peft import get_peft_model
 
     from services.finetune.training import lora_config, model_class
@@ -61,7 +61,7 @@ def count_parameters(spec: JobSpec, model: ResolvedModel) -> tuple[int, int]:
     with warnings.catch_warnings(), init_empty_weights():
         warnings.simplefilter("ignore", FutureWarning)
         base = model_class(spec).from_config(config)
-        with tied_layers_understood():
+        with peft_warnings_understood():
             peft_model = get_peft_model(base, lora_config(spec, base))
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in peft_model.parameters())

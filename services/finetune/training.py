@@ -96,14 +96,14 @@ def require_cuda_for_kbit(spec: JobSpec) -> None:
 
 def load_model(spec: JobSpec, path: Path, labels: list[str]) -> Any:
     """The base model with LoRA attached, quantised for qlora / lora-8bit."""
-    from appkit.adapters import tied_layers_understood
+    from appkit.adapters import peft_warnings_understood
     from peft import get_peft_model
 
     require_cuda_for_kbit(spec)
     base = model_class(spec).from_pretrained(path, **load_kwargs(spec, labels, local_rank=_local_rank()))
     if spec.task == "sequence-classification" and base.config.pad_token_id is None:
         base.config.pad_token_id = base.config.eos_token_id
-    with tied_layers_understood():
+    with peft_warnings_understood():
         return get_peft_model(_prepare_kbit(spec, base), lora_config(spec, base))
 
 

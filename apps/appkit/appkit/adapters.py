@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 TIED_LAYER_WARNING = r"Model has `tie_word_embeddings=True` and a tied layer is part of the adapter"
+CHECKPOINTING_WARNING = r"`is_gradient_checkpointing` is deprecated"
 
 
 def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:
@@ -23,18 +24,20 @@ def apply_adapter(model: Any, adapter_path: Path, *, merge: bool) -> Any:
 
     if merge and adapts_tied_embeddings(model, adapter_path):
         untie_embeddings(model)
-    with tied_layers_understood():
+    with peft_warnings_understood():
         peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
     return peft_model.merge_and_unload() if merge else peft_model
 
 
 @contextmanager
-def tied_layers_understood() -> Iterator[None]:
-    """PEFT warns whenever an adapter covers a tied embedding or head: its merge would fold both deltas
-    into the shared matrix. Unmerged, each layer applies its own delta, and `apply_adapter` unties before
-    merging, so here the warning is noise."""
+def peft_warnings_understood() -> Iterator[None]:
+    """Two PEFT warnings that are noise here. PEFT warns whenever an adapter covers a tied embedding or
+    head: its merge would fold both deltas into the shared matrix; unmerged, each layer applies its own
+    delta, and `apply_adapter` unties before merging. And every `PeftModel` reads transformers'
+    deprecated `is_gradient_checkpointing`, a FutureWarning in each process's log that is PEFT's to fix."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=TIED_LAYER_WARNING)
+        warnings.filterwarnings("ignore", message=CHECKPOINTING_WARNING, category=FutureWarning)
         yield
 
 

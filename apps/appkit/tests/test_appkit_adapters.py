@@ -36,20 +36,21 @@ def test_merged_answers_like_unmerged(tmp_path: Path, targets: list[str]) -> Non
     assert not torch.allclose(merged, tied_model()(ids).logits, atol=1e-3)  # the adapter does change answers
 
 
-def test_no_tied_layer_warning_for_adapters_we_untie(tmp_path: Path) -> None:
+def test_no_peft_noise_for_adapters_we_untie(tmp_path: Path) -> None:
     import warnings
 
     from peft import LoraConfig, get_peft_model
 
-    from appkit.adapters import tied_layers_understood
+    from appkit.adapters import peft_warnings_understood
 
     config = LoraConfig(r=4, target_modules=["q_proj", "embed_tokens", "lm_head"])
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        with tied_layers_understood():
+        with peft_warnings_understood():
             get_peft_model(tied_model(), config).save_pretrained(tmp_path / "adapter")
         for merge in (False, True):
             apply_adapter(tied_model(), tmp_path / "adapter", merge=merge)
     assert not [w for w in seen if "tie_word_embeddings" in str(w.message)]
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]
     with pytest.warns(UserWarning, match="tie_word_embeddings"):  # peft still warns outside
         get_peft_model(tied_model(), config)
