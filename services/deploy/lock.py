@@ -20,7 +20,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,8 +79,8 @@ class Lock:
     id: str = ""
     """The lock container's id: what the holder removes, never a lock by name."""
     release: str = ""
-    container: str = ""
-    """The app container this deploy starts."""
+    containers: tuple[str, ...] = ()
+    """The app containers this deploy starts, or restarts (a rollback brings back each kept replica)."""
     expires: datetime | None = None
     now: datetime | None = None
     process: Process | None = None
@@ -192,7 +192,7 @@ def acquire(
     version: str,
     image: str,
     release: str = "",
-    container: str = "",
+    containers: Sequence[str] = (),
     lease_s: float = LEASE_S,
 ) -> Lease:
     """Take the lock with a lease of `lease_s` or raise DeployLockedError naming who holds it (the lock's
@@ -214,7 +214,7 @@ def acquire(
         "workbench.boot": me.boot,
         "workbench.started": me.started,
         "workbench.release": release,
-        "workbench.container": container,
+        "workbench.container": ",".join(containers),  # container names never hold a comma
         "workbench.expires": expires.isoformat(),
     }
     try:
@@ -225,9 +225,9 @@ def acquire(
         held = current(client, app)
         if held is None:  # released between our try and our look: try once more
             return acquire(client, app, owner=owner, version=version, image=image, release=release,
-                           container=container, lease_s=lease_s)  # fmt: skip
+                           containers=containers, lease_s=lease_s)  # fmt: skip
         raise _locked(app, held) from None
-    mine = Lock(app, owner, version, at, me.host, me.pid, str(created.id), release, container, expires, now, me)
+    mine = Lock(app, owner, version, at, me.host, me.pid, str(created.id), release, tuple(containers), expires, now, me)
     return Lease(mine, lease_s)
 
 
@@ -258,7 +258,7 @@ def current(client: DockerClient, app: str) -> Lock | None:
     return Lock(
         app, labels.get("workbench.owner", "?"), labels.get("workbench.version", "?"), at,
         labels.get("workbench.host", "?"), _int(labels.get("workbench.pid")), str(found.id),
-        labels.get("workbench.release", ""), labels.get("workbench.container", ""),
+        labels.get("workbench.release", ""), tuple(filter(None, labels.get("workbench.container", "").split(","))),
         _expiry(client, str(found.id), labels, at), now, _process(labels),
     )  # fmt: skip
 

@@ -189,7 +189,7 @@ class DeployRun:
             image = _lock_image(client, req.target)
             releases.recover(clients, store, req.target, req.app, self.confirm)
             self.lease = lock.acquire(client, req.app, owner=self.actor, version=req.version, image=image,
-                                      release=self.rid, container=self.name)  # fmt: skip
+                                      release=self.rid, containers=[self.name])  # fmt: skip
         releases.begin(store, self.rid, req.app, req.target.name, req.version, self.actor, self.bom)
         try:
             with self.lease.kept(client):

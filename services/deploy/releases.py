@@ -170,7 +170,7 @@ def _left_running(client: DockerClient, app: str, held: lock.Lock, routed: Colle
     running = [c for c in app_containers(client, app) if c.name not in routed and c.status == "running"]
     if not held.release:
         return running
-    return [c for c in running if c.labels.get("workbench.release") == held.release or c.name == held.container]
+    return [c for c in running if c.labels.get("workbench.release") == held.release or c.name in held.containers]
 
 
 def serving_replicas(client: DockerClient, app: str) -> list[str]:

@@ -137,7 +137,7 @@ def _restart(
     warm = {container.name for _, container in kept if container.status == "running"}
     with steps.step("lock"):
         held = lock.acquire(client, app, owner=actor, version=previous.version, image=target.proxy_image,
-                            release=rid, container=kept[0][1].name)  # fmt: skip
+                            release=rid, containers=[c.name for _, c in kept if c.name not in warm])  # fmt: skip
     steps.check = held.check
     releases.begin(artifacts.store, rid, app, target.name, previous.version, actor, bom)
     rollout = Rollout(target, spec, clients, steps.step, hold=lambda: held.renew(client))

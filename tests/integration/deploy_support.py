@@ -43,7 +43,7 @@ APPS = {
 }
 """Every test app with its public port: one proxy serves them all, so it is never recreated between tests."""
 REPLICA_APPS = {"fx-rep": 18140, "fx-rep-kill1": 18141, "fx-rep-kill2": 18142, "fx-rep-recover": 18143,
-                "fx-rep-restart": 18144}  # fmt: skip
+                "fx-rep-restart": 18144, "fx-rep-rollback": 18145}  # fmt: skip
 """The apps of the two-host tests (`replica_target`), each with 2 replicas, one per host."""
 
 
@@ -160,12 +160,16 @@ def get(port: int, path: str = "/", timeout: float = 5, *, key: str | None = Non
 
 
 def main(argv: list[str]) -> None:
-    """Deploy APP IMAGE VERSION with the workspace in DATA_DIR; the app is ready after READY_AFTER_S (60)."""
+    """Deploy APP IMAGE VERSION with the workspace in DATA_DIR; the app is ready after READY_AFTER_S (60).
+    `rollback APP DATA_DIR`: roll the two-host APP back to its previous release instead."""
     from services.artifacts.workspace import Artifacts
     from services.deploy.pipeline import DeployRequest, deploy
 
-    app, image, version, data_dir, *ready = argv
     tb = read_testbed()
+    if argv[0] == "rollback":
+        roll_back(tb, argv[1], Path(argv[2]))
+        return
+    app, image, version, data_dir, *ready = argv
     env = {"READY_AFTER_S": ready[0] if ready else "60"}
     if app in REPLICA_APPS:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
@@ -175,6 +179,16 @@ def main(argv: list[str]) -> None:
     request = DeployRequest(where, app, image, version, registry_auth=registry_auth(tb))
     print("deploying", flush=True)
     deploy(request, artifacts=Artifacts(Path(data_dir)), actor="killed@test", on_step=lambda e: print(e, flush=True))
+
+
+def roll_back(tb: dict[str, str], app: str, data_dir: Path) -> None:
+    from services.artifacts.workspace import Artifacts
+    from services.deploy.rollback import rollback
+
+    where = replica_target(tb, data_dir / "known_hosts", app=app, ready_timeout_s=90)
+    print("rolling back", flush=True)
+    rollback(where, app, artifacts=Artifacts(data_dir), actor="killed@test", registry_auth=registry_auth(tb),
+             on_step=lambda e: print(e, flush=True))  # fmt: skip
 
 
 if __name__ == "__main__":

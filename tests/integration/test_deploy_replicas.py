@@ -33,7 +33,7 @@ from tests.integration.deploy_support import (
 )
 
 APP, KILL_HERE, KILL_THERE = "fx-rep", "fx-rep-kill1", "fx-rep-kill2"
-RECOVER, RESTART = "fx-rep-recover", "fx-rep-restart"
+RECOVER, RESTART, ROLLBACK = "fx-rep-recover", "fx-rep-restart", "fx-rep-rollback"
 PORTS = REPLICA_APPS
 ROLLED = ["start", "ready", "switch", "drain"]
 """The steps each replica goes through, in order, during a rolling deploy or rollback."""
@@ -191,6 +191,38 @@ def test_recovery_after_a_killed_deploy_cleans_every_host(
     assert set(routed) <= {*app_names(two, two.engines[0]), *app_names(two, two.engines[1])}
     assert hosts_answering(PORTS[RECOVER], 2)  # what the upstream names still answers
     assert [r.status for r in releases.history(arts_m.store, RECOVER, "staging")][:2] == ["interrupted", "live"]
+
+
+def test_recovery_after_a_killed_rollback_stops_every_kept_replica_it_restarted(
+    tb: dict[str, str], images: Images, arts_m: Artifacts, two: Target
+) -> None:
+    """A rollback killed once it has started the second kept replica (on the other host), before that one is
+    switched in: the next recovery stops it there too (kept again, as before the rollback), not only the first."""
+    slow = replica_target(tb, arts_m.data_dir / "known_hosts", app=ROLLBACK, env={"READY_AFTER_S": "2"})
+    ship(tb, arts_m, slow, ROLLBACK, images.v1, "1.0.0")
+    ship(tb, arts_m, slow, ROLLBACK, images.v2, "2.0.0")
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.deploy_support", "rollback", ROLLBACK, str(arts_m.data_dir)],
+        cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert killed.stdout is not None
+    for line in killed.stdout:  # the second kept replica runs (ready 2 s after it starts); kill before its switch
+        if "step='start', state='done'" in line and "replica 2 of 2" in line:
+            break
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=10)
+    with connect(two.on(two.engines[1])) as client:
+        kept = next(c for c in releases.app_containers(client, ROLLBACK) if "1.0.0" in c.name)
+        assert kept.status == "running"
+    with connect(two) as client:
+        assert kept.name not in releases.serving_replicas(client, ROLLBACK)
+
+    with connect_all(two) as clients:
+        releases.recover(clients, arts_m.store, two, ROLLBACK, lambda q: True)
+        assert lock.current(clients[two.docker_host], ROLLBACK) is None
+        again = clients[two.engines[1]].containers.get(kept.name)
+        assert again.status == "exited"  # stopped, and kept for the next rollback
+    assert hosts_answering(PORTS[ROLLBACK], 2)
 
 
 def app_names(where: Target, engine: str) -> list[str]:
