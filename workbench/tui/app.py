@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App
 from textual.binding import BindingType
+from textual.command import Provider
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
@@ -29,10 +30,8 @@ from workbench.trust import ProjectTrust, question_text
 from workbench.tui.context import WorkbenchContext
 from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import CacheChanged, WorkerFailed
-from workbench.tui.palette import WorkbenchCommands
 from workbench.tui.screens.base import forward_failure
 from workbench.tui.screens.models.screen import ModelsScreen
-from workbench.tui.steps import error_text
 from workbench.tui.widgets import ConfirmScreen, KeysScreen, StatusInfo, short_path
 from workbench.tui.widgets.keys import key_rows
 from workbench.usecases import models
@@ -78,9 +77,18 @@ def mode_screens() -> dict[str, str | Callable[[], Screen[Any]]]:
     return {mode.id: built[mode.id] for mode in modes.MODES}
 
 
+def workbench_commands() -> type[Provider]:
+    """The workbench's command palette provider, imported when the palette first opens."""
+    from workbench.tui.palette import WorkbenchCommands
+
+    return WorkbenchCommands
+
+
 def failure_text(error: BaseException, keymap: Mapping[str, str] | None = None) -> tuple[str, SeverityLevel]:
     """The notification for a background error: what happened and what to do next, its next step
     phrased for the app (the keys after `keymap`, the user's `[ui] keys`)."""
+    from workbench.tui.steps import error_text  # the error path only
+
     if isinstance(error, WorkbenchError):
         return error_text(error, keymap), "warning" if isinstance(error, CancelledError) else "error"
     return f"unexpected {type(error).__name__}: {error}", "error"
@@ -96,7 +104,7 @@ class WorkbenchApp(App[bool]):
     TITLE = "LLM Workbench"
     MODES = mode_screens()
     DEFAULT_MODE = "models"
-    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    COMMANDS = App.COMMANDS | {workbench_commands}
     BINDINGS: ClassVar[list[BindingType]] = bindings_for("WorkbenchApp")
 
     status: var[StatusInfo] = var(StatusInfo("", ""))

@@ -7,13 +7,12 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from workbench.modes import MODES
 from workbench.tui.context import WorkbenchContext, context_of
 from workbench.tui.messages import WorkerFailed
-from workbench.tui.widgets import ModeBar, StatusBar, StatusInfo
+from workbench.tui.widgets import KeyFooter, ModeBar, StatusBar, StatusInfo
 
 
 def forward_failure(node: DOMNode, event: Worker.StateChanged) -> None:
@@ -54,7 +53,7 @@ class ModeScreen(Screen[None]):
         with Vertical(id="body"):
             yield from self.compose_body()
         yield StatusBar(id="status-bar")
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -20,7 +20,7 @@ from textual.events import DescendantFocus
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, ContentSwitcher, Input, Label, Select, Static, TextArea
 from textual.worker import Worker, get_current_worker
 
 from services.demo import DEMO_MODEL
@@ -50,6 +50,7 @@ from workbench.tui.screens.finetune.fields import (
 )
 from workbench.tui.screens.finetune.plan_text import examples_text, plan_text, verdict_text
 from workbench.tui.steps import error_text, keymap_of
+from workbench.tui.widgets import KeyFooter
 
 
 class FormColumn(VerticalScroll, can_focus=False):
@@ -108,7 +109,7 @@ class NewJobScreen(ModalScreen[JobSpec | None]):
                     with Horizontal(classes="form-buttons"):
                         yield Button("‹ Edit (esc)", id="plan-back")
                         yield Button("Launch (l)", variant="success", id="plan-launch")
-        yield Footer()
+        yield KeyFooter()
 
     def _column(self, column_id: str, items: tuple[str | Field, ...]) -> ComposeResult:
         with FormColumn(id=column_id, classes="form-column"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.actions import SkipAction
@@ -15,7 +15,9 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import CacheChanged
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.screens.models.hub import HubPane
-from workbench.tui.screens.models.local import LocalPane
+
+if TYPE_CHECKING:
+    from workbench.tui.screens.models.local import LocalPane
 
 
 class ModelsScreen(ModeScreen):
@@ -44,7 +46,9 @@ class ModelsScreen(ModeScreen):
         return self.build_local()
 
     def build_local(self) -> LocalPane:
-        """The Local tab's pane, mounted now if it is not yet."""
+        """The Local tab's pane, mounted now if it is not yet (its module loads then: not in the first frame)."""
+        from workbench.tui.screens.models.local import LocalPane
+
         built = self.query(LocalPane)
         if built:
             return built.first()
@@ -96,6 +100,5 @@ class ModelsScreen(ModeScreen):
 
     def _reload_local(self) -> None:
         """Read the cache again into the Local tab's pane (one not built yet reads it when first shown)."""
-        built = self.query(LocalPane)
-        if built:
-            built.first().reload()
+        if self.query("#local-pane"):
+            self.local.reload()
