@@ -1,5 +1,6 @@
 """Shared pytest fixtures."""
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,15 @@ def fake_hub() -> Iterator[FakeHub]:
 def _no_shared_gpu_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trainers started by tests queue in their own workspace, never in this machine's shared queue."""
     monkeypatch.setenv("WORKBENCH_SERVER__STATE_DIR", "/nonexistent/llm-workbench")
+
+
+@pytest.fixture(autouse=True)
+def _nothing_kept_frozen() -> Iterator[None]:
+    """The TUI freezes what it built at start (`WorkbenchApp.on_ready`): one app per process. Here many
+    run in one process, so what one test froze is handed back to the collector after it."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

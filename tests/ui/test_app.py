@@ -27,6 +27,15 @@ async def test_number_keys_switch_modes(make_settings: SettingsFactory) -> None:
             assert app.screen.query_one(ModeBar).active == mode
 
 
+async def test_what_start_up_built_is_out_of_the_collectors_sight(make_settings: SettingsFactory) -> None:
+    import gc
+
+    app = make_app(make_settings())
+    async with app.run_test(size=(140, 42)) as pilot:
+        await pilot.pause()
+        assert gc.get_freeze_count() > 10_000  # modules, styles and the first screen: no full-GC pause for them
+
+
 async def test_keys_remapped_from_settings(make_settings: SettingsFactory) -> None:
     settings = make_settings(ui__keys=json.dumps({"mode.infra": "f7", "mode.models": "m,1"}))
     app = make_app(settings)

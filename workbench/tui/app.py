@@ -6,6 +6,7 @@ the import path: services import them inside the functions that run in workers.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from collections.abc import Callable, Mapping
@@ -150,6 +151,10 @@ class WorkbenchApp(App[bool]):
         self.status = StatusInfo(short_path(settings.workspace.data_dir), self.context.hub.url)
 
     def on_ready(self) -> None:
+        # What start-up built (modules, styles, the first screen) lives as long as the app: out of the
+        # collector's sight, a full collection on the UI thread scans only what came later (during a
+        # download after ten searches: a 50 ms pause became 12 ms).
+        gc.freeze()
         # Background checks start after the first frame, so that they do not delay it.
         self.check_hub(self.context.services)
         if self.context.gpus is None:

@@ -91,6 +91,12 @@ def files_text(details: ModelDetails) -> Content:
     return Content("\n").join(lines)
 
 
+def import_card_widget() -> None:
+    """Import Textual's Markdown (markdown-it and its plugins, ~60 ms of CPU) from a worker thread, so the
+    first model card shown never imports it on the UI thread (a frozen screen, maybe during a download)."""
+    from textual.widgets import Markdown  # noqa: F401
+
+
 class ModelDetail(Horizontal):
     """One model's facts and fit on the left, files and card on the right.
 

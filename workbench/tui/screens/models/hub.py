@@ -29,7 +29,7 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import CacheChanged
 from workbench.tui.screens.base import Pane
 from workbench.tui.screens.models import hub_rows as shown
-from workbench.tui.screens.models.detail import ModelDetail
+from workbench.tui.screens.models.detail import ModelDetail, import_card_widget
 from workbench.tui.screens.models.hub_rows import COLUMNS, SearchQuery, download_question, fit_for, results_line
 from workbench.tui.widgets import ConfirmScreen, TransferBar, short_path
 from workbench.tui.widgets.lazy_select import LazySelect
@@ -297,6 +297,7 @@ class HubPane(Pane):
             self.post_message(self.Offline(exc.message))
             return
         fit = fit_for(details, workload, gpus)
+        import_card_widget()
         if not get_current_worker().is_cancelled:
             self.post_message(self.DetailsReady(details, fit))
 
