@@ -145,7 +145,7 @@ async def answer(
     deadline = time.monotonic() + settings.generation_timeout_s
     arrival = Arrival(res)
     try:
-        prepared = await prepared_in_time(res, body, settings, deadline, arrival, metrics)
+        prepared = await prepared_in_time(res, body, settings, wanted, deadline, arrival, metrics)
         params = generation_params(body, settings, res.lm, prepared, wanted)
         queue = EventQueue()
         generation = res.lm.generate(prepared.prompt, params, deadline=deadline, sink=queue.put, ticket=arrival.engine)
@@ -195,18 +195,24 @@ class Arrival:
 
 
 async def prepared_in_time(
-    res: Resources, body: ChatRequest, settings: Settings, deadline: float, arrival: Arrival, metrics: ChatMetrics
+    res: Resources,
+    body: ChatRequest,
+    settings: Settings,
+    wanted: int,
+    deadline: float,
+    arrival: Arrival,
+    metrics: ChatMetrics,
 ) -> Prepared:
     """`prepare_request`; 504 (counted as a timeout) when retrieval runs past the deadline."""
     try:
-        return await prepare_request(res, body, settings, deadline, arrival)
+        return await prepare_request(res, body, settings, wanted, deadline, arrival)
     except TimeoutError:
         metrics.unfinished.labels("timeout").inc()
         raise ApiError(504, "retrieval ran out of time", kind="timeout", code="generation_timeout") from None
 
 
 async def prepare_request(
-    res: Resources, body: ChatRequest, settings: Settings, deadline: float, arrival: Arrival
+    res: Resources, body: ChatRequest, settings: Settings, wanted: int, deadline: float, arrival: Arrival
 ) -> Prepared:
     """Retrieval (batched with other requests' questions, awaited without holding a thread), then the
     prompt (in a thread, unless it is short and has no retrieved context); 400 when the template refuses
@@ -218,7 +224,7 @@ async def prepare_request(
         hits = await retrieve(
             res.retriever, question, k=settings.rag_top_k, deadline=deadline, ticket=arrival.retrieval
         )
-    args = (res, conversation, settings, requested_tokens(body, settings), hits)
+    args = (res, conversation, settings, wanted, hits)
     try:
         if hits is None and sum(len(m["content"]) for m in conversation) <= INLINE_PROMPT_CHARS:
             return prepare(*args)  # a short prompt renders and encodes in well under a millisecond: no thread hop
