@@ -20,8 +20,6 @@ peer's and the engine's) share the two cores and slow each other down by up to a
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import report, serve_app
 
 MAX_TOKENS = 32
 RUNS = 15
@@ -53,24 +51,16 @@ def make_adapter(model: Path, folder: Path) -> None:
 
 
 def serve(model: Path, adapter: Path, collection: Path | None = None) -> tuple[str, subprocess.Popen[bytes]]:
-    """The chatbot in a uvicorn process of its own, as deployed, on a loopback port (retrieving from
-    `collection` when given); its base URL and the process."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(__file__).parents[1]
-    env = os.environ | {
+    """The chatbot in a uvicorn process of its own, as deployed (retrieving from `collection` when given)."""
+    env = {
         "CHATBOT_MODEL_PATH": str(model),
         "CHATBOT_ADAPTER_PATH": str(adapter),
         "CHATBOT_API_KEYS": "bench-key",
         "CHATBOT_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join([str(root / "apps" / "chatbot"), str(root / "apps" / "appkit")]),
     }
     if collection is not None:
         env["CHATBOT_COLLECTION_PATH"] = str(collection)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "chatbot.app:create_app", "--port", str(port)]
-    process = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], env=env)
-    return f"http://127.0.0.1:{port}", process
+    return serve_app("chatbot", env)
 
 
 def wait_ready(url: str) -> None:

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import report, serve_app
 
 CLIENTS = 32
 ROUNDS = 4
@@ -47,21 +44,14 @@ def build_model(folder: Path) -> Path:
 
 
 def serve(model: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """The classifier in a uvicorn process of its own on a loopback port; its base URL and the process."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(__file__).parents[1]
-    env = os.environ | {
+    """The classifier in a uvicorn process of its own, one intra-op thread."""
+    env = {
         "CLASSIFIER_MODEL_PATH": str(model),
         "CLASSIFIER_API_KEYS": KEY,
         "CLASSIFIER_LOG_LEVEL": "WARNING",
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(root / "apps" / "classifier"), str(root / "apps" / "appkit")]),
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "classifier.app:create_app", "--port", str(port)]
-    process = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], env=env)
-    return f"http://127.0.0.1:{port}", process
+    return serve_app("classifier", env)
 
 
 async def wait_ready(url: str) -> None:

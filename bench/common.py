@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -23,3 +28,18 @@ def report(name: str, ours: float, peer: float, unit: str, *, goal: str, higher_
     better = "higher" if higher_is_better else "lower"
     figures = f"workbench {ours:.3f} {unit} vs peer {peer:.3f} {unit}"
     print(f"{name}: {figures} -> ratio {ratio:.2f} ({better} is better; goal {goal})")
+
+
+def serve_app(app: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+    """The app `apps/<app>` in a uvicorn process of its own, as deployed, on a loopback port, with `env`
+    added to this environment; its base URL and the process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    apps = Path(__file__).parents[1] / "apps"
+    path = os.pathsep.join([str(apps / app), str(apps / "appkit")])
+    command = [sys.executable, "-m", "uvicorn", "--factory", f"{app}.app:create_app", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--log-level", "warning", "--no-access-log"], env=os.environ | env | {"PYTHONPATH": path}
+    )
+    return f"http://127.0.0.1:{port}", process
