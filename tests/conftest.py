@@ -1,6 +1,7 @@
 """Shared pytest fixtures."""
 
 import gc
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,18 @@ def _nothing_kept_frozen() -> Iterator[None]:
     yield
     if gc.get_freeze_count():
         gc.unfreeze()
+
+
+@pytest.fixture(autouse=True)
+def _no_chroma_store_kept() -> Iterator[None]:
+    """Chroma keeps one store per folder path for the whole process. A passed test's tmp_path is
+    removed and its name can come again (the next test of the same name prefix gets it): without
+    this, that test would open the removed store, still in memory, with the last test's collections."""
+    yield
+    if "chromadb" in sys.modules:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
 
 
 @pytest.fixture(autouse=True)

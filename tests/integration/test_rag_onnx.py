@@ -1,5 +1,6 @@
-"""The ONNX runtime for RAG embeddings: same vectors as torch, recorded per collection, a damaged
-or impossible export handled. Real MiniLM, real torch.onnx export, real onnxruntime and Chroma."""
+"""The fast runtimes for RAG embeddings (ONNX, torch under bfloat16): same vectors as torch,
+recorded per collection, chosen by the machine; a damaged or impossible export handled. Real
+MiniLM, real torch.onnx export, real onnxruntime, torch autocast and Chroma."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ from services.errors import UsageError
 from services.rag import embeddings
 from services.rag.chroma import persistent_client
 from services.rag.chunking import make_splitter
-from services.rag.embeddings import MINILM, ONNX, TORCH, Embedder, load_embedder, packaged_minilm
+from services.rag.embeddings import (
+    MINILM,
+    ONNX,
+    TORCH,
+    TORCH_BF16,
+    Embedder,
+    load_embedder,
+    packaged_minilm,
+    preferred_runtime,
+)
 from services.rag.ingest import ingest
 from services.rag.onnx_runtime import ExportError, build_export, export_folder, load_export
 from services.rag.query import retrieve
@@ -38,6 +48,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """No embedder loaded yet in this process (each test sees its own loading path)."""
     monkeypatch.setattr(embeddings, "_loaded", {})
+
+
+def prefer(monkeypatch: pytest.MonkeyPatch, runtime: str) -> None:
+    """New collections get `runtime`, whatever this machine's CPU prefers."""
+    monkeypatch.setattr("services.rag.ingest.preferred_runtime", lambda: runtime)
 
 
 def demo_chunks(embedder: Embedder) -> list[str]:
@@ -63,15 +78,44 @@ def test_onnx_vectors_match_torch_on_the_demo_corpus(hub: Path, fresh: None) -> 
     assert export_folder(MINILM, onnx.path, hub).parent.parent == hub.parent / "hub-onnx"
 
 
-def test_runtime_is_recorded_and_queries_embed_with_it(
-    hub: Path, tmp_path: Path, fresh: None, monkeypatch: pytest.MonkeyPatch
+def test_bf16_vectors_match_torch_on_the_demo_corpus(hub: Path, fresh: None) -> None:
+    bf16 = load_embedder(MINILM, cache_dir=hub, runtime=TORCH_BF16)
+    torch = load_embedder(MINILM, cache_dir=hub, runtime=TORCH)
+    assert (bf16.runtime, torch.runtime) == (TORCH_BF16, TORCH) and bf16.model is torch.model  # loaded once
+    texts = [*demo_chunks(bf16), "x", "  spaces and\nnew lines  ", "Ünïcödé – dashes", "long text " * 400]
+    similarity = cosines(bf16.encode(texts), torch.encode(texts))
+    assert similarity.min() >= 0.999, similarity.min()
+    assert similarity.min() < 1 - 1e-7, "bf16 gave torch's float32 vectors bit for bit: autocast did not run"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [("fpu sse2 avx512f avx512_bf16 avx512_vnni", TORCH_BF16), ("fpu sse2 amx_bf16 amx_tile", TORCH_BF16),
+     ("fpu sse2 avx2 avx512f", ONNX), (None, ONNX)],
+)  # fmt: skip
+def test_new_collections_get_bf16_only_where_the_cpu_multiplies_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: str | None, expected: str
 ) -> None:
+    real_exists = os.path.exists
+    monkeypatch.setattr(embeddings.os.path, "exists", lambda p: p != "/dev/nvidiactl" and real_exists(p))
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert preferred_runtime(cpuinfo) == expected
+
+
+@pytest.mark.parametrize("runtime", [ONNX, TORCH_BF16])
+def test_runtime_is_recorded_and_queries_embed_with_it(
+    hub: Path, tmp_path: Path, fresh: None, monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> None:
+    prefer(monkeypatch, runtime)
     client = persistent_client(tmp_path / "chroma")
     docs = copy_demo_documents(tmp_path / "docs")
     options = {"model_id": MINILM, "cache_dir": hub, "chunk_size": 128, "overlap": 16}
     ingest(client, [docs], collection="fast", **options)  # type: ignore[arg-type]
     meta = client.get_collection("fast", embedding_function=None).metadata
-    assert meta["embedding_runtime"] == ONNX and meta["embedding_export"].startswith(f"{MINILM}@")
+    assert meta["embedding_runtime"] == runtime
+    assert (runtime != ONNX) or meta["embedding_export"].startswith(f"{MINILM}@")
     asked: list[str] = []
     original = embeddings.load_embedder
 
@@ -81,10 +125,10 @@ def test_runtime_is_recorded_and_queries_embed_with_it(
 
     monkeypatch.setattr("services.rag.query.load_embedder", spy)
     hits = retrieve(client, "fast", "Who approves GPU budget requests?", k=2, cache_dir=hub)
-    assert asked == [ONNX] and "06-gpu-budget" in hits[0].source
+    assert asked == [runtime] and "06-gpu-budget" in hits[0].source
     client.get_collection("fast").modify(metadata={**meta, "embedding_runtime": TORCH})
     retrieve(client, "fast", "Who approves GPU budget requests?", k=2, cache_dir=hub)
-    assert asked == [ONNX, TORCH]
+    assert asked == [runtime, TORCH]
 
 
 def test_a_damaged_export_is_built_again_with_a_warning(
@@ -108,6 +152,7 @@ def test_no_export_falls_back_to_torch_and_the_collection_says_so(
     tmp_path: Path, fresh: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)  # the exporter cannot write the model
+    prefer(monkeypatch, ONNX)
     client = persistent_client(tmp_path / "chroma")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.md").write_text("The deploy lock is a lease renewed every 15 seconds.")
