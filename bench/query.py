@@ -4,9 +4,10 @@ A workbench collection (cosine HNSW, embedded Chroma) is filled with 100,000 pre
 embeddings (clustered random unit vectors, with documents and chunk metadata) through
 `collection.add` in batches of the client's maximum batch size. Then 200 real questions are timed:
 
-- `retrieve()`: embed the question with all-MiniLM-L6-v2 on the runtime the collection records
-  (the one new collections get: ONNX unless its export fails; printed) and query top 4 (what the
-  CLI, chat and suites call). Goal: p95 <= 28 ms (the figure before the ONNX runtime).
+- `retrieve()`: embed the question with all-MiniLM-L6-v2 on the query runtime of the collection's
+  recorded one (new collections get torch-bf16 or ONNX; questions then embed on ONNX unless its
+  export fails; printed) and query top 4 (what the CLI, chat and suites call). Goal: p95 <= 28 ms
+  (the figure before the ONNX runtime).
 - peer: the same two steps with no workbench code, sentence-transformers' `model.encode` (torch)
   then `collection.query`.
 """
@@ -56,7 +57,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     from services.rag.chroma import persistent_client
-    from services.rag.embeddings import load_embedder, preferred_runtime
+    from services.rag.embeddings import load_embedder, preferred_runtime, query_runtime
     from services.rag.ingest import writable_collection
     from services.rag.query import retrieve
 
@@ -65,7 +66,7 @@ def main() -> None:
         client = persistent_client(root / "chroma")
         embedder = load_embedder(MODEL, cache_dir=root / "hub", runtime=preferred_runtime())
         peer_model = load_embedder(MODEL, cache_dir=root / "hub", runtime="torch").model
-        print(f"runtime: {embedder.runtime} {embedder.export}", flush=True)
+        print(f"collection runtime: {embedder.runtime}; questions on {query_runtime(embedder.runtime)}", flush=True)
         collection = writable_collection(client, "bench", embedder, chunk_size=256, overlap=32)
         fill_s = fill(collection, client.get_max_batch_size())
         print(f"filled {collection.count()} chunks in {fill_s:.1f} s", flush=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.errors import EmbeddingModelUnknownError, NextStep, UsageError
 from services.rag.collections import is_workbench, open_collection, recorded_model, recorded_runtime
-from services.rag.embeddings import load_embedder
+from services.rag.embeddings import load_embedder, query_runtime
 from services.rag.types import Hit
 
 if TYPE_CHECKING:
@@ -33,8 +33,9 @@ def retrieve(
     if k < 1:
         raise UsageError(f"k must be at least 1, got {k}")
     found = open_collection(client, collection)
-    # the runtime the collection was embedded with (ONNX or torch), so queries embed the same way
-    embedder = load_embedder(query_model(found, model_id), cache_dir=cache_dir, runtime=recorded_runtime(found))
+    # the collection's model on a runtime that gives the vectors it was embedded with
+    runtime = query_runtime(recorded_runtime(found))
+    embedder = load_embedder(query_model(found, model_id), cache_dir=cache_dir, runtime=runtime)
     vector = embedder.encode([text])[0]
     return nearest(found, vector, k=k, where=where)
 

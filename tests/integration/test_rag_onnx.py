@@ -30,7 +30,7 @@ from services.rag.embeddings import (
 )
 from services.rag.ingest import ingest
 from services.rag.onnx_runtime import ExportError, build_export, export_folder, load_export
-from services.rag.query import retrieve
+from services.rag.query import nearest, retrieve
 from tests.integration.rag_support import DEMO_DOCUMENTS, copy_demo_documents
 
 ROOT = Path(__file__).parents[2]
@@ -104,9 +104,9 @@ def test_new_collections_get_bf16_only_where_the_cpu_multiplies_it(
     assert preferred_runtime(cpuinfo) == expected
 
 
-@pytest.mark.parametrize("runtime", [ONNX, TORCH_BF16])
-def test_runtime_is_recorded_and_queries_embed_with_it(
-    hub: Path, tmp_path: Path, fresh: None, monkeypatch: pytest.MonkeyPatch, runtime: str
+@pytest.mark.parametrize(("runtime", "asks"), [(ONNX, ONNX), (TORCH_BF16, ONNX)])
+def test_runtime_is_recorded_and_queries_embed_with_its_vectors(
+    hub: Path, tmp_path: Path, fresh: None, monkeypatch: pytest.MonkeyPatch, runtime: str, asks: str
 ) -> None:
     prefer(monkeypatch, runtime)
     client = persistent_client(tmp_path / "chroma")
@@ -125,10 +125,35 @@ def test_runtime_is_recorded_and_queries_embed_with_it(
 
     monkeypatch.setattr("services.rag.query.load_embedder", spy)
     hits = retrieve(client, "fast", "Who approves GPU budget requests?", k=2, cache_dir=hub)
-    assert asked == [runtime] and "06-gpu-budget" in hits[0].source
+    assert asked == [asks] and "06-gpu-budget" in hits[0].source
     client.get_collection("fast").modify(metadata={**meta, "embedding_runtime": TORCH})
     retrieve(client, "fast", "Who approves GPU budget requests?", k=2, cache_dir=hub)
-    assert asked == [runtime, TORCH]
+    assert asked == [asks, TORCH]
+
+
+def test_questions_embedded_on_onnx_find_what_bf16_questions_find(
+    hub: Path, tmp_path: Path, fresh: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A torch-bf16 collection takes its questions on ONNX (float32): the nearest chunks are the same."""
+    prefer(monkeypatch, TORCH_BF16)
+    client = persistent_client(tmp_path / "chroma")
+    docs = copy_demo_documents(tmp_path / "docs")
+    ingest(client, [docs], collection="bf16", model_id=MINILM, cache_dir=hub, chunk_size=96, overlap=16)
+    found = client.get_collection("bf16", embedding_function=None)
+    questions = [
+        "Who approves GPU budget requests?",
+        "How do I roll back a deploy?",
+        "What is the on-call rota?",
+        "Which regions may hold customer data?",
+        "How long are logs kept?",
+        "onboarding laptop setup",
+    ]
+
+    def nearest_ids(runtime: str) -> list[list[str]]:
+        vectors = load_embedder(MINILM, cache_dir=hub, runtime=runtime).encode(questions)
+        return [[hit.id for hit in nearest(found, vector, k=5)] for vector in vectors]
+
+    assert nearest_ids(ONNX) == nearest_ids(TORCH_BF16)
 
 
 def test_a_damaged_export_is_built_again_with_a_warning(
