@@ -85,7 +85,7 @@ def ingest(
     nothing_to_do = _unchanged_report(existing, paths, model_id, chunk_size, overlap, started)
     if nothing_to_do is not None:
         return nothing_to_do
-    # a collection keeps the runtime it was made with; a new one gets the fastest (ONNX unless it fails)
+    # a collection keeps the runtime it was made with; a new one gets the machine's fastest (preferred_runtime)
     runtime = recorded_runtime(existing) if existing is not None else preferred_runtime()
     embedder = load_embedder(model_id, cache_dir=cache_dir, runtime=runtime)
     splitter = make_splitter(embedder, chunk_size=chunk_size, overlap=overlap)
