@@ -17,6 +17,7 @@ from services.artifacts.model import (
     KINDS,
     MANIFEST,
     NAME_PATTERN,
+    RESERVED_FILES,
     Manifest,
     Ref,
     check_name,
@@ -245,6 +246,12 @@ class Catalog:
         check_name("version", version)
         self._check_kind(name, kind)
         files = scan_files(folder)
+        reserved = [f.path for f in files if f.path.split("/")[0] in RESERVED_FILES]
+        if reserved:
+            raise UsageError(
+                f"{folder} holds {reserved[0]}: the artifact storage keeps that name for itself",
+                hint="rename or remove it, then register again",
+            )
         manifest = Manifest(kind, name, version, files, lineage, actor, utcnow())
         prefix = version_prefix(kind, name, version)
         existing = storage.read(f"{prefix}/{MANIFEST}")

@@ -18,8 +18,8 @@ MANIFEST = "manifest.json"
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-RESERVED_FILES = (MANIFEST, ".push-lock")
-"""Names a version's files may not have at its top level: the storage keeps its own there."""
+RESERVED_FILES = (MANIFEST, ".push-lock", ".packs")
+"""Names a version's files (and folders) may not have at its top level: the storage keeps its own there."""
 HASH_CHUNK = 1 << 20
 
 
@@ -160,7 +160,7 @@ def _plain_entry(entry: FileEntry) -> bool:
     parts = entry.path.split("/")
     return (
         all(part not in ("", ".", "..") and not part.startswith(".partial-") for part in parts)
-        and entry.path not in RESERVED_FILES
+        and parts[0] not in RESERVED_FILES
         and SHA256_PATTERN.match(entry.sha256) is not None
         and entry.size >= 0
     )

@@ -7,21 +7,24 @@ is refused while the first is at work or after it published; one with the same c
 Every pushed file is hashed as it is read for sending and becomes visible in the remote only when
 its bytes match the manifest (a workspace file may share its inode with what a job wrote, so a changed
 one is refused by name); every pulled file is hashed as it is written and takes its place only when it
-matches. Each file is read (or written) once.
+matches. Small files travel in packs (see `packs`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from services.artifacts.model import MANIFEST, FileEntry, Manifest, sha256_file, version_prefix
+from services.artifacts.packs import INDEX, Pack, index_json, plan, read_index
 from services.artifacts.storage import LocalFolderStorage, OnBytes, SourceChangedError, Storage
 from services.errors import CancelledError, IntegrityError, NextStep, VersionConflictError
 from services.files import fsync_file
@@ -32,6 +35,9 @@ LOCK = ".push-lock"
 WORKERS = 16
 FLUSHERS = 32
 """Pulled files flushed to disk at the same time, off the download workers (the disk batches them)."""
+
+Unit = FileEntry | Pack
+"""What one worker copies at a time: a file, or a pack of small ones."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,15 @@ def push(
         return _nothing_to_do(manifest, started)
     _take_lock(remote, manifest, owner)
     present = remote.hashes(prefix)
-    todo = [f for f in manifest.files if present.get(f"{prefix}/{f.path}") != f.sha256]
+    packs, alone = plan(manifest, prefix)
+    todo: list[Unit] = [f for f in alone if present.get(f"{prefix}/{f.path}") != f.sha256]
+    todo += [pack for pack in packs if pack.key not in present]
 
-    def send(entry: FileEntry, on_bytes: OnBytes) -> None:
-        key = f"{prefix}/{entry.path}"
+    def send(unit: Unit, on_bytes: OnBytes) -> None:
+        if isinstance(unit, Pack):
+            _send_pack(unit, manifest, workspace, remote, on_bytes)
+            return
+        entry, key = unit, f"{prefix}/{unit.path}"
         source = workspace.path(key)
         try:
             remote.upload(key, source, sha256=entry.sha256, on_bytes=on_bytes)
@@ -80,6 +91,8 @@ def push(
             raise _changed(entry, manifest) from None
 
     moved = _copy_all(manifest, todo, send, workers, on_progress, cancel)
+    if packs:
+        remote.write(f"{prefix}/{INDEX}", index_json(packs))
     if not remote.create(f"{prefix}/{MANIFEST}", manifest.to_json()) and not _published(remote, manifest):
         raise _conflict(manifest, remote)
     remote.delete(f"{prefix}/{LOCK}")
@@ -100,16 +113,27 @@ def pull(
     prefix = _prefix(manifest)
     if _published(workspace, manifest):
         return _nothing_to_do(manifest, started)
-    todo = [f for f in manifest.files if not _intact(workspace.path(f"{prefix}/{f.path}"), f)]
+    needed = {f.path for f in manifest.files if not _intact(workspace.path(f"{prefix}/{f.path}"), f)}
+    index = remote.read(f"{prefix}/{INDEX}")
+    packs = read_index(index, manifest, prefix, origin=f"{remote.description}: {manifest.ref}")
+    todo: list[Unit] = [replace(p, wanted=frozenset(needed)) for p in packs if needed & {m.path for m in p.members}]
+    packed = {m.path for pack in packs for m in pack.members}
+    todo += [f for f in manifest.files if f.path in needed and f.path not in packed]
     with ThreadPoolExecutor(max_workers=FLUSHERS, thread_name_prefix="flush") as flushers:
         settling: list[Future[None]] = []
 
-        def fetch(entry: FileEntry, on_bytes: OnBytes) -> None:
-            target = workspace.path(f"{prefix}/{entry.path}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".partial-{target.name}-{os.getpid()}-{threading.get_ident()}")
+        def fetch(unit: Unit, on_bytes: OnBytes) -> None:
+            if isinstance(unit, Pack):
+                for entry, data in _unpack(unit, remote, workspace.path(prefix), on_bytes):
+                    _verify(hashlib.sha256(data).hexdigest(), entry, manifest, remote)
+                    target = workspace.path(f"{prefix}/{entry.path}")
+                    settling.append(flushers.submit(_settle, _written(_partial(target), data), target))
+                    on_bytes(entry.size)
+                return
+            target = workspace.path(f"{prefix}/{unit.path}")
+            partial = _partial(target)
             try:
-                _verify(remote.download(f"{prefix}/{entry.path}", partial, on_bytes=on_bytes), entry, manifest, remote)
+                _verify(remote.download(f"{prefix}/{unit.path}", partial, on_bytes=on_bytes), unit, manifest, remote)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
@@ -121,6 +145,58 @@ def pull(
     if not workspace.create(f"{prefix}/{MANIFEST}", manifest.to_json()) and not _published(workspace, manifest):
         raise _conflict(manifest, workspace)
     return _report(manifest, todo, moved, started)
+
+
+def _partial(target: Path) -> Path:
+    """A scratch name beside `target` (its folder made) that no reader takes for a file of the version."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_name(f".partial-{target.name}-{os.getpid()}-{threading.get_ident()}")
+
+
+def _written(partial: Path, data: bytes) -> Path:
+    """`partial` holding `data` (removed again when the write fails)."""
+    try:
+        partial.write_bytes(data)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return partial
+
+
+def _send_pack(
+    pack: Pack, manifest: Manifest, workspace: LocalFolderStorage, remote: Storage, on_bytes: OnBytes
+) -> None:
+    """Upload the pack: its members end to end in a scratch file, each checked against the manifest first."""
+    prefix = _prefix(manifest)
+    with tempfile.TemporaryDirectory(prefix="workbench-pack-") as scratch:
+        path, digest = Path(scratch) / "pack", hashlib.sha256()
+        with path.open("wb") as out:
+            for member in pack.members:
+                try:
+                    data = workspace.path(f"{prefix}/{member.path}").read_bytes()
+                except FileNotFoundError:
+                    raise _changed(member, manifest) from None
+                if hashlib.sha256(data).hexdigest() != member.sha256:
+                    raise _changed(member, manifest)
+                digest.update(data)
+                out.write(data)
+        remote.upload(pack.key, path, sha256=digest.hexdigest(), on_bytes=on_bytes)
+
+
+def _unpack(pack: Pack, remote: Storage, folder: Path, on_bytes: OnBytes) -> Iterator[tuple[FileEntry, bytes]]:
+    """The bytes the pack holds for each member a pull wants (checked by the caller): the pack is
+    downloaded once into a scratch file in `folder`, removed after."""
+    scratch = _partial(folder / "pack")
+    try:
+        remote.download(pack.key, scratch, on_bytes=lambda _: on_bytes(0))  # progress counts the files taken
+        wanted = set(pack.entries)
+        with scratch.open("rb") as blob:
+            for member, offset in pack.offsets():
+                if member in wanted:
+                    blob.seek(offset)
+                    yield member, blob.read(member.size)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def _settle(partial: Path, target: Path) -> None:
@@ -200,8 +276,8 @@ def _verify(sha256: str, entry: FileEntry, manifest: Manifest, remote: Storage) 
 
 def _copy_all(
     manifest: Manifest,
-    todo: list[FileEntry],
-    copy: Callable[[FileEntry, OnBytes], None],
+    todo: Sequence[Unit],
+    copy: Callable[[Unit, OnBytes], None],
     workers: int,
     on_progress: OnTransfer | None,
     cancel: CancelToken | None,
@@ -217,9 +293,9 @@ def _copy_all(
         if stop.is_set() or (cancel is not None and cancel.cancelled):
             raise CancelledError(f"copy of {manifest.ref} cancelled", hint="run it again to resume")
 
-    def task(entry: FileEntry) -> None:
+    def task(unit: Unit) -> None:
         on_bytes(0)
-        copy(entry, on_bytes)
+        copy(unit, on_bytes)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(task, f) for f in sorted(todo, key=lambda f: -f.size)]
@@ -238,11 +314,12 @@ def _nothing_to_do(manifest: Manifest, started: float) -> CopyReport:
     return CopyReport(manifest.ref, 0, len(manifest.files), 0, manifest.size, time.monotonic() - started, True)
 
 
-def _report(manifest: Manifest, todo: list[FileEntry], moved: int, started: float) -> CopyReport:
-    skipped = [f for f in manifest.files if f not in todo]
+def _report(manifest: Manifest, todo: Sequence[Unit], moved: int, started: float) -> CopyReport:
+    copied = {f.path for unit in todo for f in (unit.entries if isinstance(unit, Pack) else (unit,))}
+    skipped = [f for f in manifest.files if f.path not in copied]
     return CopyReport(
         manifest.ref,
-        files_copied=len(todo),
+        files_copied=len(copied),
         files_skipped=len(skipped),
         bytes_copied=moved,
         bytes_skipped=sum(f.size for f in skipped),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,14 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from services.artifacts import sync
 from services.artifacts.model import Manifest, parse_ref
-from services.artifacts.storage import Storage
+from services.artifacts.packs import INDEX, PACK_FILE_MAX, read_index
+from services.artifacts.storage import LocalFolderStorage, Storage, copy_file
 from services.artifacts.workspace import Artifacts
 from services.errors import (
     AccessDeniedError,
     ArtifactInUseError,
     CredentialsError,
     IntegrityError,
+    UsageError,
     VersionConflictError,
 )
 from services.store import Store
@@ -131,21 +135,101 @@ def test_push_killed_halfway_resumes(tmp_path: Path, remote_kind: str) -> None:
     assert bob.local.resolve(parse_ref("corpus@v1")).digest() == manifest.digest()
 
 
-def test_corrupted_blob_is_detected_on_pull(tmp_path: Path, open_remote: Callable[[], Storage]) -> None:
+def where_stored(remote: Storage, manifest: Manifest, path: str) -> tuple[str, int]:
+    """The key holding the version's file `path` and the offset of its first byte there (in a pack or alone)."""
+    prefix = f"{manifest.kind}/{manifest.name}/{manifest.version}"
+    for pack in read_index(remote.read(f"{prefix}/{INDEX}"), manifest, prefix, origin="test"):
+        for member, offset in pack.offsets():
+            if member.path == path:
+                return pack.key, offset
+    return f"{prefix}/{path}", 0
+
+
+@pytest.mark.parametrize("path", ["extra/part-03.txt", "adapter_model.safetensors"], ids=["packed", "alone"])
+def test_corrupted_blob_is_detected_on_pull(tmp_path: Path, open_remote: Callable[[], Storage], path: str) -> None:
     alice = workspace(tmp_path, "alice", open_remote)
-    register(alice, adapter_folder(tmp_path / "src"))
+    manifest = register(alice, adapter_folder(tmp_path / "src"))
     alice.push(parse_ref("chat-adapter@v1"))
     remote = open_remote()
-    key = "adapter/chat-adapter/v1/extra/part-03.txt"
+    key, offset = where_stored(remote, manifest, path)
+    assert key.endswith(path) == (path == "adapter_model.safetensors")  # small files travel in a pack
     original = remote.read(key)
     assert original is not None
-    remote.write(key, b"X" + original[1:])  # same size, one byte changed
+    remote.write(key, original[:offset] + b"X" + original[offset + 1 :])  # same size, one byte changed
 
     bob = workspace(tmp_path, "bob", open_remote)
-    with pytest.raises(IntegrityError, match=r"extra/part-03\.txt"):
+    with pytest.raises(IntegrityError, match=re.escape(path)):
         bob.pull(parse_ref("chat-adapter@v1"))
     assert bob.local.versions() == []  # nothing half-pulled is visible
     assert not list((tmp_path / "bob").rglob(".partial-*"))
+
+
+def test_small_files_travel_in_packs_and_a_push_resumes_by_pack(
+    tmp_path: Path, open_remote: Callable[[], Storage]
+) -> None:
+    alice = workspace(tmp_path, "alice", open_remote)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):  # 36 MB of files under PACK_FILE_MAX: three packs
+        (src / f"shard-{i:02d}.json").write_bytes(os.urandom(900_000))
+    manifest = alice.local.register("dataset", "shards", "v1", src, lineage={}, actor="alice@dev")
+    alice.push(parse_ref("shards@v1"))
+    remote, prefix = open_remote(), "dataset/shards/v1"
+    packs = read_index(remote.read(f"{prefix}/{INDEX}"), manifest, prefix, origin="test")
+    assert [len(p.members) for p in packs] == [18, 18, 4]
+    assert remote.keys(prefix) == sorted([*(p.key for p in packs), f"{prefix}/{INDEX}", f"{prefix}/manifest.json"])
+
+    for key in (f"{prefix}/manifest.json", f"{prefix}/{INDEX}", packs[1].key):  # as if the push had died there
+        remote.delete(key)
+    resumed = alice.push(parse_ref("shards@v1"))
+    assert (resumed.files_copied, resumed.bytes_copied) == (18, packs[1].size)
+
+    bob = LocalFolderStorage(tmp_path / "bob")  # a pull that died before its last file: only that one comes again
+    lost = packs[1].members[3]
+    for entry in manifest.files:
+        if entry != lost:
+            copy_file(src / entry.path, bob.path(f"{prefix}/{entry.path}"))
+    pulled = sync.pull(manifest, remote=remote, workspace=bob)
+    assert (pulled.files_copied, pulled.bytes_copied) == (1, lost.size)
+    assert files_of(bob.path(prefix)) == files_of(src)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda index: b"{not json",
+        lambda index: index.replace(b'"format": 1', b'"format": 9'),
+        lambda index: index.replace(b"part-00.txt", b"part-99.txt"),  # a file the manifest does not list
+        lambda index: index.replace(b"part-00.txt", b"part-01.txt"),  # listed twice, and not its pack's listing
+        lambda index: index.replace(b'"id": "', b'"id": "0'),
+    ],
+    ids=["not-json", "format", "unknown-file", "twice", "wrong-id"],
+)
+def test_a_tampered_pack_index_is_refused_on_pull(
+    tmp_path: Path, open_remote: Callable[[], Storage], tamper: Callable[[bytes], bytes]
+) -> None:
+    alice = workspace(tmp_path, "alice", open_remote)
+    register(alice, adapter_folder(tmp_path / "src"))
+    alice.push(parse_ref("chat-adapter@v1"))
+    remote, key = open_remote(), f"adapter/chat-adapter/v1/{INDEX}"
+    index = remote.read(key)
+    assert index is not None
+    remote.write(key, tamper(index))
+
+    bob = workspace(tmp_path, "bob", open_remote)
+    with pytest.raises(IntegrityError, match=r"chat-adapter@v1: .*refused"):
+        bob.pull(parse_ref("chat-adapter@v1"))
+    assert bob.local.versions() == []
+
+
+def test_a_folder_holding_the_storage_s_own_names_is_not_registered(tmp_path: Path) -> None:
+    arts = workspace(tmp_path, "alice", storage_factory("folder", tmp_path))
+    for name in (".packs/index.json", ".push-lock"):
+        folder = adapter_folder(tmp_path / f"src-{name[1:5]}")
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text("{}")
+        with pytest.raises(UsageError, match=re.escape(name)):
+            register(arts, folder)
 
 
 def test_concurrent_pushes_of_one_version_one_wins(tmp_path: Path, open_remote: Callable[[], Storage]) -> None:
@@ -265,14 +349,14 @@ def test_large_files_move_in_blocks_committed_with_their_hash(tmp_path: Path) ->
 
     tag = uuid.uuid4().hex[:12]
     alice = workspace(tmp_path, "alice", lambda: azurite_storage(tag, block_bytes=BLOCK))
-    manifest = register(alice, adapter_folder(tmp_path / "src", big=5 * BLOCK + 123))
+    manifest = register(alice, adapter_folder(tmp_path / "src", big=PACK_FILE_MAX + 5 * BLOCK + 123))
     alice.push(parse_ref("chat-adapter@v1"))
 
     weights = next(f for f in manifest.files if f.path == "adapter_model.safetensors")
     service = BlobServiceClient.from_connection_string(connection_string())
     blob = service.get_blob_client(containers(tag)["adapter"], "adapter/chat-adapter/v1/adapter_model.safetensors")
     committed, uncommitted = blob.get_block_list("all")
-    assert (len(committed), len(uncommitted)) == (6, 0)
+    assert (len(committed), len(uncommitted)) == (-(-weights.size // BLOCK), 0)
     assert blob.get_blob_properties().metadata == {"sha256": weights.sha256}
 
     bob = workspace(tmp_path, "bob", lambda: azurite_storage(tag, block_bytes=BLOCK))  # ranged GETs of BLOCK
