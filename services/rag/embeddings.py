@@ -126,6 +126,25 @@ def query_runtime(recorded: str) -> str:
     return ONNX if recorded == TORCH_BF16 else recorded
 
 
+def prepare_queries(model_id: str, *, cache_dir: Path, runtime: str) -> None:
+    """Build what questions to a collection embedded on `runtime` need when it is missing: for a
+    torch-bf16 collection, its model's ONNX export (once per model and revision; ~5 s with torch
+    loaded), so that the first question does not wait ~10 s for it. Where no export can be made,
+    questions embed on torch (a warning now)."""
+    if query_runtime(runtime) != ONNX or runtime == ONNX:
+        return
+    from services.rag.onnx_runtime import ExportError, build_export, export_folder
+
+    path = resolve_model_path(model_id, cache_dir=cache_dir)
+    folder = export_folder(model_id, path, cache_dir)
+    if folder.is_dir():
+        return
+    try:
+        build_export(model_id, path, folder)
+    except ExportError as exc:
+        log.warning("embedding model %s: no ONNX export for questions (%s); they will embed with torch", model_id, exc)
+
+
 def cpu_multiplies_bf16(cpuinfo: Path) -> bool:
     """True when the CPU's flags include a native bfloat16 matrix instruction (BF16_CPU_FLAGS)."""
     try:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from services.errors import NextStep, ReadOnlyCollectionError, UsageError
 from services.rag.chunking import make_splitter
 from services.rag.collections import is_workbench, recorded_model, recorded_runtime
-from services.rag.embeddings import Embedder, load_embedder, preferred_runtime
+from services.rag.embeddings import Embedder, load_embedder, preferred_runtime, prepare_queries
 from services.rag.loaders import Discovery, SkipFileError, discover, load_sections
 from services.rag.types import CREATED_BY, IngestProgress, IngestReport
 
@@ -102,7 +102,7 @@ def ingest(
     _flush(run)
     removed = _remove_deleted(run, found, index)
     _emit(run, force=True)
-    return IngestReport(
+    report = IngestReport(
         added_files=run.counts["added"],
         replaced_files=run.counts["replaced"],
         unchanged_files=run.counts["unchanged"],
@@ -112,6 +112,8 @@ def ingest(
         seconds=time.perf_counter() - run.started,
         skipped=run.skipped,
     )
+    prepare_queries(model_id, cache_dir=cache_dir, runtime=embedder.runtime)
+    return report
 
 
 def _existing(client: ClientAPI, name: str) -> Collection | None:

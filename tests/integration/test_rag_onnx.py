@@ -156,6 +156,25 @@ def test_questions_embedded_on_onnx_find_what_bf16_questions_find(
     assert nearest_ids(ONNX) == nearest_ids(TORCH_BF16)
 
 
+def test_a_bf16_ingest_builds_the_export_its_questions_need(
+    tmp_path: Path, fresh: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefer(monkeypatch, TORCH_BF16)
+    cache = tmp_path / "hub"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("The deploy lock is a lease renewed every 15 seconds.")
+    client = persistent_client(tmp_path / "chroma")
+    ingest(client, [tmp_path / "docs"], collection="bf16", model_id=MINILM, cache_dir=cache, chunk_size=64, overlap=8)
+    assert export_folder(MINILM, packaged_minilm(), cache).is_dir()
+
+    def no_export(*_: object) -> None:
+        raise AssertionError("the first question built the export")
+
+    monkeypatch.setattr("services.rag.onnx_runtime.build_export", no_export)
+    hits = retrieve(client, "bf16", "How often is the lease renewed?", k=1, cache_dir=cache)
+    assert hits[0].source.endswith("a.md") and embeddings._loaded[(str(packaged_minilm()), ONNX)].runtime == ONNX
+
+
 def test_a_damaged_export_is_built_again_with_a_warning(
     hub: Path, tmp_path: Path, fresh: None, caplog: pytest.LogCaptureFixture
 ) -> None:
