@@ -39,6 +39,7 @@ TOPICS = ["GPU time", "a rollback", "the ingest", "an adapter", "a release", "th
 
 def make_adapter(model: Path, folder: Path) -> None:
     import torch
+    from appkit.adapters import peft_warnings_understood
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -46,7 +47,8 @@ def make_adapter(model: Path, folder: Path) -> None:
     lora = LoraConfig(
         r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False
     )
-    get_peft_model(AutoModelForCausalLM.from_pretrained(model), lora).save_pretrained(str(folder))
+    with peft_warnings_understood():
+        get_peft_model(AutoModelForCausalLM.from_pretrained(model), lora).save_pretrained(str(folder))
     AutoTokenizer.from_pretrained(model).save_pretrained(folder)
 
 
@@ -103,10 +105,10 @@ class Peer:
     """`model.generate` in this process: the merged model, the chatbot's rendered prompt, greedy."""
 
     def __init__(self, model: Path, adapter: Path, system: str) -> None:
-        from peft import PeftModel
+        from appkit.adapters import apply_adapter
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model), adapter).merge_and_unload()
+        self.lm = apply_adapter(AutoModelForCausalLM.from_pretrained(model), adapter, merge=True)  # as the chatbot does
         self.lm.eval()
         tokenizer = AutoTokenizer.from_pretrained(adapter)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": QUESTION}]
