@@ -18,7 +18,9 @@ MANIFEST = "manifest.json"
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-RESERVED_FILES = (MANIFEST, ".push-lock", ".packs")
+PACKS = ".packs"
+"""The folder of a version's packs of small files in a remote storage (see `packs`)."""
+RESERVED_FILES = (MANIFEST, ".push-lock", PACKS)
 """Names a version's files (and folders) may not have at its top level: the storage keeps its own there."""
 HASH_CHUNK = 1 << 20
 

@@ -18,11 +18,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from services.artifacts.model import FileEntry, Manifest
+from services.artifacts.model import PACKS, FileEntry, Manifest
 from services.errors import IntegrityError
 
-PACKS = ".packs"
-"""The folder of a version's packs and their index (a name no version file may use)."""
 INDEX = f"{PACKS}/index.json"
 PACK_FILE_MAX = 1 << 20
 """Files up to this size travel in packs."""
