@@ -131,7 +131,7 @@ def prepare_queries(model_id: str, *, cache_dir: Path, runtime: str) -> None:
     torch-bf16 collection, its model's ONNX export (once per model and revision; ~5 s with torch
     loaded), so that the first question does not wait ~10 s for it. Where no export can be made,
     questions embed on torch (a warning now)."""
-    if query_runtime(runtime) != ONNX or runtime == ONNX:
+    if runtime != TORCH_BF16:  # the others take questions on themselves
         return
     from services.rag.onnx_runtime import ExportError, build_export, export_folder
 
