@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.rag import embeddings
 from tests.fakehub import FakeHub
 from tests.markers import mark_costs
 
@@ -31,6 +32,14 @@ def _nothing_kept_frozen() -> Iterator[None]:
     yield
     if gc.get_freeze_count():
         gc.unfreeze()
+
+
+@pytest.fixture(autouse=True)
+def _new_collections_on_onnx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New RAG collections embed on ONNX in tests, whatever this machine's CPU would choose (torch-bf16
+    where it multiplies bfloat16): the distances a snapshot shows must not depend on the machine.
+    Tests of the choice pass their own cpuinfo or set the runtime (`test_rag_onnx.prefer`)."""
+    monkeypatch.setattr(embeddings, "CPUINFO", Path("/nonexistent/cpuinfo"))
 
 
 @pytest.fixture(autouse=True)

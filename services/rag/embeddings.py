@@ -35,6 +35,7 @@ TOKENS_PER_BATCH_BF16 = 4_096
 TOKENS_PER_BATCH_GPU = 131_072
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 """CPU flags (Linux `/proc/cpuinfo`) of the instructions oneDNN multiplies bfloat16 with."""
+CPUINFO = Path("/proc/cpuinfo")
 
 ONNX, TORCH, TORCH_BF16 = "onnx", "torch", "torch-bf16"
 RUNTIMES = (ONNX, TORCH, TORCH_BF16)
@@ -109,13 +110,13 @@ def load_embedder(model_id: str, *, cache_dir: Path, runtime: str = TORCH) -> Em
         return _loaded[key]
 
 
-def preferred_runtime(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+def preferred_runtime(cpuinfo: Path | None = None) -> str:
     """The runtime new collections are embedded with, the fastest for the same vectors: torch on an
     NVIDIA GPU; torch-bf16 on a CPU that multiplies bfloat16 natively (all-MiniLM-L6-v2 on 2 cores:
     1.3x onnxruntime's speed, 2x torch's, vectors within a cosine of 0.99997 of torch's); else ONNX."""
     if os.path.exists("/dev/nvidiactl"):
         return TORCH
-    return TORCH_BF16 if cpu_multiplies_bf16(cpuinfo) else ONNX
+    return TORCH_BF16 if cpu_multiplies_bf16(cpuinfo or CPUINFO) else ONNX
 
 
 def query_runtime(recorded: str) -> str:
