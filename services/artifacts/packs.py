@@ -40,6 +40,11 @@ class Pack:
     """The members a pull still needs (None: all)."""
 
     @property
+    def id(self) -> str:
+        """The sha256 of the members' listing: the last segment of `key`."""
+        return self.key.rsplit("/", 1)[1]
+
+    @property
     def entries(self) -> tuple[FileEntry, ...]:
         """The members this copy moves."""
         return tuple(m for m in self.members if self.wanted is None or m.path in self.wanted)
@@ -72,7 +77,7 @@ def plan(manifest: Manifest, prefix: str) -> tuple[list[Pack], list[FileEntry]]:
 
 def index_json(packs: list[Pack]) -> bytes:
     """The index a push writes: each pack's id and its members' paths, in order."""
-    listing = [{"id": p.key.rsplit("/", 1)[1], "files": [m.path for m in p.members]} for p in packs]
+    listing = [{"id": p.id, "files": [m.path for m in p.members]} for p in packs]
     return json.dumps({"format": INDEX_FORMAT, "packs": listing}, indent=1).encode()
 
 
@@ -103,7 +108,7 @@ def _pack(prefix: str, members: list[FileEntry]) -> Pack:
 def _listed(prefix: str, pack_id: str, members: list[FileEntry]) -> Pack:
     """The pack an index entry names; ValueError unless its id is its members' listing."""
     pack = _pack(prefix, members)
-    if not members or not _ID.match(pack_id) or pack.key.rsplit("/", 1)[1] != pack_id:
+    if not members or not _ID.match(pack_id) or pack.id != pack_id:
         raise ValueError(f"pack {pack_id[:16]!r} does not match its listing")
     return pack
 

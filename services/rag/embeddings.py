@@ -127,23 +127,22 @@ def query_runtime(recorded: str) -> str:
     return ONNX if recorded == TORCH_BF16 else recorded
 
 
-def prepare_queries(model_id: str, *, cache_dir: Path, runtime: str) -> None:
-    """Build what questions to a collection embedded on `runtime` need when it is missing: for a
+def prepare_queries(embedder: Embedder, *, cache_dir: Path) -> None:
+    """Build what questions to a collection embedded by `embedder` need when it is missing: for a
     torch-bf16 collection, its model's ONNX export (once per model and revision; ~5 s with torch
     loaded), so that the first question does not wait ~10 s for it. Where no export can be made,
     questions embed on torch (a warning now)."""
-    if runtime != TORCH_BF16:  # the others take questions on themselves
+    if embedder.runtime != TORCH_BF16:  # the others take questions on themselves
         return
     from services.rag.onnx_runtime import ExportError, build_export, export_folder
 
-    path = resolve_model_path(model_id, cache_dir=cache_dir)
-    folder = export_folder(model_id, path, cache_dir)
+    folder = export_folder(embedder.model_id, embedder.path, cache_dir)
     if folder.is_dir():
         return
     try:
-        build_export(model_id, path, folder)
+        build_export(embedder.model_id, embedder.path, folder)
     except ExportError as exc:
-        log.warning("embedding model %s: no ONNX export for questions (%s); they will embed with torch", model_id, exc)
+        log.warning("embedding model %s: no ONNX export for questions (%s)", embedder.model_id, exc)
 
 
 def cpu_multiplies_bf16(cpuinfo: Path) -> bool:
@@ -164,10 +163,7 @@ def _load_onnx(model_id: str, path: Path, cache_dir: Path) -> Embedder:
         model = _onnx_model(model_id, path, cache_dir)
     except ExportError as exc:
         log.warning("embedding model %s: ONNX runtime unavailable (%s); embedding with torch", model_id, exc)
-        torch_key = (str(path), TORCH)
-        if torch_key not in _loaded:
-            _loaded[torch_key] = _load(model_id, path)
-        return _loaded[torch_key]
+        return _on_torch(model_id, path)
     export = model.export
     batch = batch_size_for(export.max_tokens, gpu=False)
     return Embedder(model_id, path, model, export.dimension, export.max_tokens, batch, ONNX, export.identity)
@@ -217,12 +213,17 @@ def batch_size_for(max_tokens: int, *, gpu: bool, budget: int | None = None) -> 
 
 def _load_bf16(model_id: str, path: Path) -> Embedder:
     """The torch model (shared with the torch runtime) encoding under bfloat16 autocast."""
-    torch_key = (str(path), TORCH)
-    if torch_key not in _loaded:
-        _loaded[torch_key] = _load(model_id, path)
-    loaded = _loaded[torch_key]
+    loaded = _on_torch(model_id, path)
     batch = batch_size_for(loaded.max_tokens, gpu=False, budget=TOKENS_PER_BATCH_BF16)
     return replace(loaded, batch_size=batch, runtime=TORCH_BF16, _encode_lock=loaded._encode_lock)
+
+
+def _on_torch(model_id: str, path: Path) -> Embedder:
+    """The model on the torch runtime, loaded once (the caller holds `_lock`)."""
+    key = (str(path), TORCH)
+    if key not in _loaded:
+        _loaded[key] = _load(model_id, path)
+    return _loaded[key]
 
 
 def _load(model_id: str, path: Path) -> Embedder:

@@ -112,7 +112,7 @@ def ingest(
         seconds=time.perf_counter() - run.started,
         skipped=run.skipped,
     )
-    prepare_queries(model_id, cache_dir=cache_dir, runtime=embedder.runtime)
+    prepare_queries(embedder, cache_dir=cache_dir)
     return report
 
 
