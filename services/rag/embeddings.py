@@ -142,7 +142,7 @@ def prepare_queries(embedder: Embedder, *, cache_dir: Path) -> None:
     try:
         build_export(embedder.model_id, embedder.path, folder)
     except ExportError as exc:
-        log.warning("embedding model %s: no ONNX export for questions (%s)", embedder.model_id, exc)
+        log.warning("embedding model %s: no ONNX export (%s); questions embed on torch", embedder.model_id, exc)
 
 
 def cpu_multiplies_bf16(cpuinfo: Path) -> bool:
