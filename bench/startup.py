@@ -39,6 +39,9 @@ if sys.argv[1] == "minimal":
 
     app = Minimal()
 else:
+    import gc
+
+    gc.disable()  # as `workbench` does before it imports the app (cli.main); the app resumes collecting
     from workbench.tui.app import WorkbenchApp
     from workbench.settings import load_settings
 

@@ -27,13 +27,20 @@ async def test_number_keys_switch_modes(make_settings: SettingsFactory) -> None:
             assert app.screen.query_one(ModeBar).active == mode
 
 
-async def test_what_start_up_built_is_out_of_the_collectors_sight(make_settings: SettingsFactory) -> None:
+async def test_what_start_up_built_is_out_of_the_collectors_sight_and_collecting_resumes(
+    make_settings: SettingsFactory,
+) -> None:
     import gc
 
     app = make_app(make_settings())
-    async with app.run_test(size=(140, 42)) as pilot:
-        await pilot.pause()
-        assert gc.get_freeze_count() > 10_000  # modules, styles and the first screen: no full-GC pause for them
+    gc.disable()  # as `workbench` starts the app (cli.main)
+    try:
+        async with app.run_test(size=(140, 42)) as pilot:
+            await pilot.pause()
+            assert gc.get_freeze_count() > 10_000  # modules, styles and the first screen: no full-GC pause for them
+            assert gc.isenabled()  # collecting again from the first frame
+    finally:
+        gc.enable()
 
 
 async def test_keys_remapped_from_settings(make_settings: SettingsFactory) -> None:

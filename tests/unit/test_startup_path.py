@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from workbench.cli.main import LAZY_COMMANDS, cli
@@ -48,3 +49,17 @@ def test_offline_mode_is_known_without_importing_the_hub_client() -> None:
     assert "huggingface_hub" not in loaded_after(code, {"HF_HUB_OFFLINE": "1"})
     online = "from services.hub.connection import offline_mode\nassert not offline_mode()"
     loaded_after(online, {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": ""})
+
+
+def test_the_app_starts_with_the_collector_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from workbench.tui import app
+
+    seen: list[bool] = []
+    monkeypatch.setattr(app, "run_app", lambda load: seen.append(gc.isenabled()))
+    try:
+        assert CliRunner().invoke(cli, []).exit_code == 0
+    finally:
+        gc.enable()
+    assert seen == [False]  # the app turns it on again at its first frame (tests/ui/test_app.py)

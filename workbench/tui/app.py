@@ -153,8 +153,10 @@ class WorkbenchApp(App[bool]):
     def on_ready(self) -> None:
         # What start-up built (modules, styles, the first screen) lives as long as the app: out of the
         # collector's sight, a full collection on the UI thread scans only what came later (during a
-        # download after ten searches: a 50 ms pause became 12 ms).
+        # download after ten searches: a 50 ms pause became 12 ms). `workbench` started with the
+        # collector off (cli.main), since collections during start-up find no garbage.
         gc.freeze()
+        gc.enable()
         # Background checks start after the first frame, so that they do not delay it.
         self.check_hub(self.context.services)
         if self.context.gpus is None:
