@@ -9,9 +9,11 @@
 4. Ask "How much GPU budget does the team have?" with the official OpenAI client verifying the CA: PASS when
    `06-gpu-budget` is among the answer's sources.
 5. Completion tokens/s of 16 concurrent streaming clients vs the same requests one at a time, through the proxy
-   (bench/chatbot.py measures the same in-process, with and without retrieval). Goal >= 4x. The demo fine-tune
-   answers in a few tokens, so this is close to requests/s: retrieval, the prompt budget and the prefill of a
-   context-filling prompt weigh more than the decoding steps batching shares best.
+   (bench/chatbot.py measures the same in-process, with and without retrieval). Goal >= 4x. Answers run to
+   MAX_TOKENS (`ignore_eos`, vLLM's extension, as vLLM's serving benchmark asks), as the issue's 32-token
+   measurement does. Then the same requests answered as the demo fine-tune answers, in a few tokens, as
+   requests/s: there retrieval, the prompt budget and the prefill of a context-filling prompt weigh more than
+   the decoding steps batching shares best.
 6. Failed requests while a new version rolls out, and while one replica is killed, under steady load of chat
    completions over HTTPS (the load generator of tests/integration/deploy_support.py, sending chat requests
    over TLS instead of plain GETs). Goal 0.
@@ -250,9 +252,11 @@ def ask_question(where: Deployment) -> bool:
 # ---------------------------------------------------------------- 5. throughput
 
 
-def throughput(where: Deployment) -> Rates:
+def throughput(where: Deployment, *, fixed_length: bool) -> Rates:
     """Completion tokens/s and requests/s of CLIENTS streamed requests sent concurrently, and of the same sent one
-    at a time, with the completion tokens each answer had."""
+    at a time, with the completion tokens each answer had. `fixed_length`: every answer runs to MAX_TOKENS past
+    end-of-sequence (`ignore_eos`, as bench/chatbot.py's answers of the untuned demo model do, and as vLLM's
+    serving benchmark asks); else the answers the tuned adapter gives (a few tokens)."""
     import httpx
     from openai import AsyncOpenAI
 
@@ -263,7 +267,7 @@ def throughput(where: Deployment) -> Rates:
     async def ask(client: AsyncOpenAI, question: str) -> int:
         stream = await client.chat.completions.create(
             model="chatbot", messages=[{"role": "user", "content": question}], max_tokens=MAX_TOKENS, temperature=0,
-            stream=True, stream_options={"include_usage": True},
+            stream=True, stream_options={"include_usage": True}, extra_body={"ignore_eos": fixed_length},
         )  # fmt: skip
         tokens = 0
         async for chunk in stream:
@@ -473,14 +477,18 @@ def run(tb: dict[str, str], tmp: Path, key: str, images: list[str]) -> None:
     print("4. the done-when question", flush=True)
     asked = ask_question(where)
     print("5. throughput through the proxy", flush=True)
-    rates = throughput(where)
-    concurrent, sequential = rates.tokens_per_s()
-    print(f"   completion tokens per answer (max {MAX_TOKENS}): concurrent {sorted(rates.together)},"
-          f" one at a time {sorted(rates.alone)}")  # fmt: skip
-    report(f"chatbot via TLS proxy, 2 replicas on 2 hosts: {CLIENTS} concurrent streaming clients vs one at a time",
-           concurrent, sequential, "completion tokens/s", goal=">= 4", higher_is_better=True)  # fmt: skip
-    report(f"  the same as requests/s ({CLIENTS} concurrent vs one at a time)", *rates.requests_per_s(), "req/s",
-           goal="(context)", higher_is_better=True)  # fmt: skip
+    fixed = throughput(where, fixed_length=True)
+    concurrent, sequential = fixed.tokens_per_s()
+    print(f"   completion tokens per answer (ignore_eos, max {MAX_TOKENS}): concurrent {sorted(fixed.together)},"
+          f" one at a time {sorted(fixed.alone)}")  # fmt: skip
+    report(f"chatbot via TLS proxy, 2 replicas on 2 hosts: {CLIENTS} concurrent streaming clients vs one at a time, "
+           f"{MAX_TOKENS}-token answers", concurrent, sequential, "completion tokens/s", goal=">= 4",
+           higher_is_better=True)  # fmt: skip
+    natural = throughput(where, fixed_length=False)
+    print(f"   completion tokens per answer (as the adapter answers): concurrent {sorted(natural.together)},"
+          f" one at a time {sorted(natural.alone)}")  # fmt: skip
+    report(f"  the adapter's own answers, as requests/s ({CLIENTS} concurrent vs one at a time)",
+           *natural.requests_per_s(), "req/s", goal="(context)", higher_is_better=True)  # fmt: skip
     print("6. redeploy and a killed replica under load", flush=True)
     second, rebuilt, _ = build_and_push(tmp, "serving-2", context=context)
     images.append(second)

@@ -304,7 +304,9 @@ def generation_params(
     temperature = settings.default_temperature if body.temperature is None else body.temperature
     stops = body.stops()
     live = bool(body.stream) or bool(stops)  # else the text is wanted only whole, at the end
-    return GenerationParams(min(wanted, room), temperature, body.top_p or 1.0, body.seed, stops, live)
+    return GenerationParams(
+        min(wanted, room), temperature, body.top_p or 1.0, body.seed, stops, live, ignore_eos=body.ignore_eos
+    )
 
 
 async def complete_response(stream: AsyncIterator[str | Outcome], base: dict[str, Any], prepared: Prepared) -> Response:

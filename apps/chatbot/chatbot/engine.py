@@ -44,6 +44,8 @@ class GenerationParams:
     live: bool = True
     """Text pieces as they are generated; False: the whole text once, at the end (an answer that is not
     streamed and has no stop sequence to watch for: in-process, no text is decoded or handed over per token)."""
+    ignore_eos: bool = False
+    """Go on past end-of-sequence to `max_new_tokens` (vLLM's `ignore_eos`: fixed-length answers for benchmarks)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,10 @@ class Generation:
     @property
     def max_new_tokens(self) -> int:
         return self.params.max_new_tokens
+
+    @property
+    def ignore_eos(self) -> bool:
+        return self.params.ignore_eos
 
     @property
     def batch_key(self) -> Hashable | None:

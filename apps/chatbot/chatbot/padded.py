@@ -3,8 +3,9 @@
 The prompts are left-padded with an attention mask, so a row's tokens are the ones it would get
 alone (greedy). `BatchStreamer` is both the stopping criterion and the streamer of the call:
 per step the criterion sees each row's new token (transformers calls it before the streamer) and
-returns a per-row bool tensor: a row stops at end-of-sequence, at its own `max_new_tokens`, at its
-deadline or when its client leaves; `generate` then pads that row until the whole batch is done.
+returns a per-row bool tensor: a row stops at end-of-sequence (unless it ignores it), at its own
+`max_new_tokens`, at its deadline or when its client leaves; `generate` then pads that row until the
+whole batch is done.
 The streamer splits each step's ids per row, decodes each live row incrementally (whole words, as
 transformers' `TextStreamer` does for one row; other rows once, at their end) and ends a row, with
 its outcome, at the step it stops.
@@ -31,6 +32,10 @@ class Row(Protocol):
 
     @property
     def max_new_tokens(self) -> int: ...
+
+    @property
+    def ignore_eos(self) -> bool:
+        """Run to `max_new_tokens` past end-of-sequence."""
 
     @property
     def deadline(self) -> float: ...
@@ -62,6 +67,8 @@ def generate_padded(model: Any, tokenizer: Any, rows: Sequence[Row], *, sampling
             "streamer": streamer,
             "stopping_criteria": StoppingCriteriaList([streamer]),
         }
+        if any(row.ignore_eos for row in rows):  # the criterion ends the other rows at end-of-sequence
+            kwargs["eos_token_id"] = None
         with torch.inference_mode():
             model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), **kwargs)
     except Exception as exc:  # reported as the rows' outcome; prompts are never logged
@@ -109,7 +116,7 @@ class RowState:
         self.steps += 1
         if now > self.row.deadline:
             self.reason = "timeout"
-        elif token in eos or self.row.aborted.is_set():
+        elif (token in eos and not self.row.ignore_eos) or self.row.aborted.is_set():
             self.reason = "stop"
         elif self.steps >= self.row.max_new_tokens:
             self.reason = "length"

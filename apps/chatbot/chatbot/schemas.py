@@ -49,6 +49,8 @@ class ChatRequest(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     user: str | None = None
+    ignore_eos: bool = False
+    """vLLM's extension: go on past end-of-sequence to `max_tokens` (answers of a fixed length, for benchmarks)."""
 
     @field_validator("messages")
     @classmethod

@@ -144,6 +144,8 @@ class UpstreamEngine:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.ignore_eos:  # vLLM's and this chatbot's extension: sent only when asked for
+            body["ignore_eos"] = True
         return body
 
     def headers(self) -> dict[str, str]:

@@ -107,6 +107,45 @@ def test_a_row_that_is_not_live_gets_the_same_text_in_one_piece(lm: LanguageMode
     assert whole_sink.outcome == live_sink.outcome
 
 
+def stopping_at_once(lm: LanguageModel, **batching: Any) -> LanguageModel:
+    """`lm`'s weights with every token an end-of-sequence: each answer ends with its first token."""
+    import copy
+
+    model = copy.copy(lm.model)  # the same modules; its own generation config
+    model.generation_config = copy.deepcopy(lm.model.generation_config)
+    model.generation_config.eos_token_id = list(range(model.config.vocab_size))
+    return LanguageModel(model, lm.tokenizer, lm.adapter, lm.quantized, BatchConfig(**batching))
+
+
+def test_a_row_that_ignores_eos_runs_to_its_length_beside_one_that_stops(lm: LanguageModel) -> None:
+    together = stopping_at_once(lm, window_s=600, max_batch=2)
+    batches: list[list[Generation]] = []
+    together.scheduler.on_batch = batches.append
+    ends, ends_sink = submit(together, QUESTIONS[1], GenerationParams(8))
+    goes_on, goes_on_sink = submit(together, QUESTIONS[1], GenerationParams(8, ignore_eos=True))
+    wait_all([ends, goes_on])
+
+    assert [len(batch) for batch in batches] == [2]
+    assert ends_sink.outcome == Outcome(ends.prompt_tokens, 1, "stop")
+    assert goes_on_sink.outcome == Outcome(goes_on.prompt_tokens, 8, "length")
+
+
+def test_ignore_eos_through_the_api(make_settings: Callable[..., Settings], loaded: tuple[Resources, str, str]) -> None:
+    from fastapi.testclient import TestClient
+
+    resources = loaded[0]
+    lm = stopping_at_once(resources.lm, max_batch=1)
+    app = create_app(make_settings(), loader=lambda settings: Resources(lm, None))
+    with TestClient(app, headers=AUTH) as client:
+        answers = [
+            client.post("/v1/chat/completions", json=ask(QUESTIONS[1], max_tokens=8, **extra)).json()
+            for extra in ({}, {"ignore_eos": True})
+        ]
+
+    assert [a["usage"]["completion_tokens"] for a in answers] == [1, 8]
+    assert [a["choices"][0]["finish_reason"] for a in answers] == ["stop", "length"]
+
+
 def test_different_sampling_settings_never_share_a_batch(lm: LanguageModel) -> None:
     scheduled = model_like(lm, window_s=600, max_batch=2)
     batches: list[list[Generation]] = []

@@ -156,7 +156,7 @@ def test_a_wrong_upstream_key_is_a_clean_502(
 
 def test_sampling_settings_and_the_key_are_passed_on(front: Callable[..., FastAPI]) -> None:
     upstream = ScriptedUpstream(GOOD)
-    fields = {"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "seed": 3, "stop": ["END"]}
+    fields = {"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "seed": 3, "stop": ["END"], "ignore_eos": True}
     with TestClient(front(upstream.url, rag_top_k=1), headers=AUTH) as client:
         wait_ready(client)
         answer = client.post("/v1/chat/completions", json=ask(QUESTION, **fields))
