@@ -44,6 +44,12 @@ def test_help_lists_every_command_and_an_unknown_one_is_a_usage_error() -> None:
     assert "No such command 'rolback'" in wrong.output and "rollback" in wrong.output
 
 
+def test_search_results_render_without_the_fit_cache_and_details_modules() -> None:
+    """`models search` prints summaries only: the modules of the other shapes load when those are printed."""
+    loaded = loaded_after("from workbench.present import models\nmodels.summaries_json([])")
+    assert {"services.fit", "services.cache", "services.hub.details"} & loaded == set()
+
+
 def test_offline_mode_is_known_without_importing_the_hub_client() -> None:
     code = "from services.hub.connection import offline_mode\nassert offline_mode()"
     assert "huggingface_hub" not in loaded_after(code, {"HF_HUB_OFFLINE": "1"})

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.cache import CacheListing
-from services.fit import FitEstimate, Workload, estimate_on_host
-from services.hub.details import ModelDetails
-from services.hub.search import ModelSummary
 from services.units import human_bytes
 from workbench.present.text import human_count, table
 
+if TYPE_CHECKING:  # `models search` renders summaries only: the other shapes' modules load when used
+    from services.cache import CacheListing
+    from services.fit import FitEstimate, Workload
+    from services.hub.details import ModelDetails
+    from services.hub.search import ModelSummary
+
 
 def fit_for(details: ModelDetails, work: Workload) -> FitEstimate | None:
+    from services.fit import estimate_on_host
+
     return estimate_on_host(details.config, details.params, work)
 
 
