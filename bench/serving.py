@@ -371,15 +371,36 @@ def load_class() -> type:
     return ChatLoad
 
 
-def under_load(where: Deployment, action: Callable[[], object]) -> tuple[int, int, float, list[str]]:
-    """(requests, failures, seconds, first errors) of steady chat load while `action` runs."""
+Loaded = tuple[int, int, float, list[str], float]
+"""Requests, failures, seconds, the first errors, and when the load began (wall clock)."""
+
+
+def under_load(where: Deployment, action: Callable[[], object]) -> Loaded:
+    """Steady chat load while `action` runs."""
     chat_load = load_class()
-    started = time.monotonic()
+    began, started = time.time(), time.monotonic()
     with chat_load(PORT, rate=LOAD_RATE, workers=16, context=where.ssl_context(), key=where.key) as load:
         time.sleep(2.0)
         action()
         time.sleep(2.0)
-    return len(load.seen), len(load.failed()), time.monotonic() - started, load.errors[:5]
+    return len(load.seen), len(load.failed()), time.monotonic() - started, load.errors[:5], began
+
+
+def proxy_story(tb: dict[str, str], since: float) -> list[str]:
+    """What the proxy saw of the requests that failed since `since` (wall clock): their access-log lines (when each
+    began, its status, every replica it was sent to) and the last lines of its error log."""
+    import docker
+
+    from tests.integration.deploy_support import proxy_log
+
+    failed = [f"{began - since:+.2f} s: {status} via {', '.join(servers)}"
+              for began, status, servers in proxy_log(tb, since) if status != 200]  # fmt: skip
+    engine = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"])
+    try:
+        errors = engine.containers.get("wb-proxy").logs(stdout=False, since=int(since) - 1).decode(errors="replace")
+    finally:
+        engine.close()
+    return failed[:8] + errors.splitlines()[-8:]
 
 
 def kill_replica(where: Deployment, release: Release, which: int) -> str:
@@ -514,7 +535,7 @@ def run(tb: dict[str, str], tmp: Path, key: str, images: list[str]) -> None:
     images.append(second)
     holder: list[Release] = []
     rolled = under_load(where, lambda: holder.append(ship(tb, where, second, "serving-2")))
-    show_load("rolling redeploy (serving-1 -> serving-2) of 2 replicas", rolled)
+    show_load(tb, "rolling redeploy (serving-1 -> serving-2) of 2 replicas", rolled)
     killed: list[str] = []
 
     def crash() -> None:
@@ -522,18 +543,21 @@ def run(tb: dict[str, str], tmp: Path, key: str, images: list[str]) -> None:
         time.sleep(4.0)  # the load goes on while the proxy ejects it
 
     crashed = under_load(where, crash)
-    show_load(f"one replica killed (on {killed[0]}, the proxy's host)", crashed)
+    show_load(tb, f"one replica killed (on {killed[0]}, the proxy's host)", crashed)
     print(f"{'PASS' if asked else 'FAIL'}: done-when question; "
           f"{'PASS' if rolled[1] == 0 and crashed[1] == 0 else 'FAIL'}: no failed request under load; "
           f"{'PASS' if sequential and concurrent / sequential >= 4 else 'FAIL'}: throughput >= 4x")  # fmt: skip
     print(f"   image builds: cold {cold:.1f} s, new version {rebuilt:.1f} s")
 
 
-def show_load(what: str, result: tuple[int, int, float, list[str]]) -> None:
-    requests, failed, seconds, errors = result
+def show_load(tb: dict[str, str], what: str, result: Loaded) -> None:
+    """The load's figures, and what the proxy saw of any failed request."""
+    requests, failed, seconds, errors, began = result
     rate = requests / seconds if seconds else 0.0
     print(f"   {what} under {rate:.1f} chat req/s over TLS: {failed} of {requests} failed (goal 0)"
           + (f"; first errors {errors}" if errors else ""), flush=True)  # fmt: skip
+    if failed:
+        print("\n".join(f"     proxy: {line}" for line in proxy_story(tb, began)), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ replicas on the target's other hosts by host address and published port. A repli
 connection, times out or answers 502/503 is out of rotation for `FAIL_TIMEOUT_S` (state shared by nginx's
 workers) and the request is passed to another one. POST is retried too: the apps' POST endpoints (chat
 completions, classify) change nothing on the server, so a second try costs only compute; a streamed answer
-that already sent bytes is never retried. The `# replica` comments in an app's file name each replica's
-container and engine, so a deploy knows what serves.
+that already sent bytes is never retried. Idle connections to replicas are closed before the apps close them
+(`UPSTREAM_IDLE_S`), so a request never meets a connection that is going away. The `# replica` comments in an
+app's file name each replica's container and engine, so a deploy knows what serves.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from services.deploy.upstream import (
     CONNECT_TIMEOUT_S,
     FAIL_TIMEOUT_S,
     NEXT_UPSTREAM_TRIES,
+    UPSTREAM_IDLE_S,
     Replica,
     as_replicas,
     local_replica,
@@ -103,6 +105,7 @@ upstream {name} {{
     zone {name} 64k;
 {servers}
     keepalive 16;
+    keepalive_timeout {UPSTREAM_IDLE_S}s;
 }}
 server {{
     {listen}

@@ -16,6 +16,11 @@ CONNECT_TIMEOUT_S = 1
 """Seconds to connect to a replica: they are on the proxy's network or the hosts' LAN, so a longer wait means
 it is gone (a killed container's address answers nothing) and the request moves to another replica."""
 NEXT_UPSTREAM_TRIES = 3
+UPSTREAM_IDLE_S = 4
+"""Seconds the proxy keeps an idle connection to a replica for reuse: less than the apps' own keep-alive (uvicorn's
+5 s, as Node's and hypercorn's), so the proxy never sends a request on a connection the app is closing. Such a
+request fails, and nginx counts it against a healthy replica: with another replica down, no replica is left in
+rotation and every request is refused (502) until `FAIL_TIMEOUT_S` passes."""
 ACCESS_LOG = '$msec $request_time $status "$request" upstream=$upstream_addr upstream_status=$upstream_status'
 """Each app's access log line: when it ended, its duration, and every replica it was sent to (a retried
 request names them all, e.g. `upstream=10.0.0.5:32771, 172.18.0.3:8000`), so an ejection can be seen."""

@@ -79,6 +79,7 @@ def test_the_upstream_lists_every_replica_with_ejection_and_retries() -> None:
     assert "zone wb_bot 64k;" in config  # failures seen by one nginx worker count for all of them
     assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent;" in config
     assert "proxy_next_upstream_tries 3;" in config and "proxy_connect_timeout 1s;" in config
+    assert "keepalive_timeout 4s;" in config  # below the apps' keep-alive: tests/integration/test_deploy_keepalive.py
     assert parse_replicas(config) == [local, remote]  # what serves is read back from the file
 
 
