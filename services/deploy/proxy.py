@@ -214,11 +214,11 @@ def route(
     gracefully (one exec). When nginx cannot resolve a container another app's route names (it is gone),
     `repair` (e.g. `heal`) rewrites the routes and the reload is tried once more."""
     files = {f"wb-{app}.conf": site_config(app, port, upstream, container_port, tls)}
-    proxy.put_archive(CONF_DIR, _tar(files))
+    proxy.put_archive(CONF_DIR, files_tar(files))
     done = proxy.exec_run(["sh", "-c", "nginx -t -q && nginx -s reload"])
     if done.exit_code != 0 and repair is not None and b"host not found in upstream" in (done.output or b""):
         repair()
-        proxy.put_archive(CONF_DIR, _tar(files))
+        proxy.put_archive(CONF_DIR, files_tar(files))
         done = proxy.exec_run(["sh", "-c", "nginx -t -q && nginx -s reload"])
     if done.exit_code != 0:
         raise DeployFailedError(
@@ -302,7 +302,7 @@ def _rebuild(client: DockerClient, proxy: Any, target: Target, kept: dict[str, l
     for app in kept.keys() - target.apps.keys():
         with contextlib.suppress(ValueError):
             files[f"wb-{validate_app_name(app)}.conf"] = no_route(app, f"not configured on target {target.name}")
-    proxy.put_archive(CONF_DIR, _tar(files))
+    proxy.put_archive(CONF_DIR, files_tar(files))
 
 
 def _live(client: DockerClient, target: Target, app: str, kept: list[Replica], container_port: int) -> list[Replica]:
@@ -369,7 +369,8 @@ def _read(container: Any, path: str) -> bytes | None:
         return member.read() if member else None
 
 
-def _tar(files: dict[str, str]) -> bytes:
+def files_tar(files: dict[str, str]) -> bytes:
+    """Text files (path: content, mode 0644) as the tar archive `put_archive` takes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, text in files.items():

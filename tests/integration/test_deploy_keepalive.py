@@ -14,12 +14,9 @@ server does when the request crosses its close.
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import docker
 
-from services.deploy.proxy import site_config
+from services.deploy.proxy import files_tar, site_config
 from services.deploy.upstream import FAIL_TIMEOUT_S, UPSTREAM_IDLE_S, remote_replica
 
 APP_KEEPALIVE_S = 5.0
@@ -65,17 +62,6 @@ print("statuses", *first, status())
 """
 
 
-def archive(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_a_request_never_meets_an_upstream_connection_the_app_is_closing(tb: dict[str, str]) -> None:
     assert UPSTREAM_IDLE_S < APP_KEEPALIVE_S < FAIL_TIMEOUT_S  # what makes the scenario below meaningful
     replicas = [remote_replica("live", "", "127.0.0.1", LIVE), remote_replica("gone", "", "127.0.0.1", GONE)]
@@ -84,8 +70,8 @@ def test_a_request_never_meets_an_upstream_connection_the_app_is_closing(tb: dic
     engine = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"])
     container = engine.containers.create(tb["WORKBENCH_TESTBED_PROXY_IMAGE"], ["sh", "-c", script])
     try:
-        container.put_archive("/", archive({"race/app.py": APP, "race/client.py": CLIENT}))
-        container.put_archive("/etc/nginx/conf.d", archive({"race.conf": config}))
+        container.put_archive("/", files_tar({"race/app.py": APP, "race/client.py": CLIENT}))
+        container.put_archive("/etc/nginx/conf.d", files_tar({"race.conf": config}))
         container.start()
         assert container.wait(timeout=60)["StatusCode"] == 0, container.logs().decode(errors="replace")
         output = container.logs(stderr=False).decode(errors="replace")
