@@ -47,7 +47,16 @@ while True:
 """
 
 CLIENT = f"""
-import http.client, time
+import http.client, socket, time
+deadline = time.monotonic() + 30
+for port in ({LIVE}, {PORT}):  # the app and nginx listen
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, port
+            time.sleep(0.05)
 proxy = http.client.HTTPConnection("127.0.0.1", {PORT}, timeout=30)  # one connection: one nginx worker
 
 def status():
@@ -66,7 +75,7 @@ def test_a_request_never_meets_an_upstream_connection_the_app_is_closing(tb: dic
     assert UPSTREAM_IDLE_S < APP_KEEPALIVE_S < FAIL_TIMEOUT_S  # what makes the scenario below meaningful
     replicas = [remote_replica("live", "", "127.0.0.1", LIVE), remote_replica("gone", "", "127.0.0.1", GONE)]
     config = site_config("race", PORT, replicas, LIVE)
-    script = "python3 /race/app.py & nginx && sleep 0.5 && python3 /race/client.py"
+    script = "python3 /race/app.py & nginx && python3 /race/client.py"
     engine = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"])
     container = engine.containers.create(tb["WORKBENCH_TESTBED_PROXY_IMAGE"], ["sh", "-c", script])
     try:
