@@ -146,7 +146,7 @@ def test_an_unchanged_artifact_volume_is_not_hashed_again_and_a_changed_one_is(
     for image, version in ((images.v1, "1.0.0"), (images.v2, "2.0.0")):
         events: list[StepEvent] = []
         request = request_for(tb, "fx-seal", image, version, artifacts={"docs": manifest.ref})
-        deploy(request, artifacts=arts, actor="alice@dev", on_step=events.append)
+        release = deploy(request, artifacts=arts, actor="alice@dev", on_step=events.append)
         said += [e.detail for e in events if e.step == "artifacts" and e.state == "done"]
     assert said == ["fx-sealed@1", "fx-sealed@1 (1 of 1 unchanged since verified)"]
     assert get(APPS["fx-seal"])[1]["artifacts"]["docs/a.txt"] == manifest.files[0].sha256
@@ -160,8 +160,9 @@ def test_an_unchanged_artifact_volume_is_not_hashed_again_and_a_changed_one_is(
             helper.put_archive("/dest", tar_of({"a.txt": b"forged!"}, mtime=mtime))  # same size, same mtime
         finally:
             helper.remove()
+        pulled = f"{images.v2.rsplit(':', 1)[0]}@{release.bom['digest']}"  # as the deploy pulled it: by digest
         with pytest.raises(ArtifactInUseError, match="holds something else"):  # hashed, and in use: not refilled
-            volumes.mount_artifacts(client, images.v1, [(manifest, folder)], sealed=sealed)
+            volumes.mount_artifacts(client, pulled, [(manifest, folder)], sealed=sealed)
 
 
 # 10: a live deploy keeps its lock; nobody removes a lock they do not hold without naming its holder.
