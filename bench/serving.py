@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench.chatbot import CLIENTS, MAX_TOKENS, TOPICS
 from bench.common import report
@@ -371,8 +371,16 @@ def load_class() -> type:
     return ChatLoad
 
 
-Loaded = tuple[int, int, float, list[str], float]
-"""Requests, failures, seconds, the first errors, and when the load began (wall clock)."""
+class Loaded(NamedTuple):
+    """What a steady load saw."""
+
+    requests: int
+    failed: int
+    seconds: float
+    errors: list[str]
+    """The first few."""
+    began: float
+    """Wall clock."""
 
 
 def under_load(where: Deployment, action: Callable[[], object]) -> Loaded:
@@ -383,7 +391,7 @@ def under_load(where: Deployment, action: Callable[[], object]) -> Loaded:
         time.sleep(2.0)
         action()
         time.sleep(2.0)
-    return len(load.seen), len(load.failed()), time.monotonic() - started, load.errors[:5], began
+    return Loaded(len(load.seen), len(load.failed()), time.monotonic() - started, load.errors[:5], began)
 
 
 def proxy_story(tb: dict[str, str], since: float) -> list[str]:
@@ -397,7 +405,9 @@ def proxy_story(tb: dict[str, str], since: float) -> list[str]:
               for began, status, servers in proxy_log(tb, since) if status != 200]  # fmt: skip
     engine = docker.DockerClient(base_url=tb["WORKBENCH_TESTBED_DEPLOY_DOCKER_HOST"])
     try:
-        errors = engine.containers.get("wb-proxy").logs(stdout=False, since=int(since) - 1).decode(errors="replace")
+        errors: str = (
+            engine.containers.get("wb-proxy").logs(stdout=False, since=int(since) - 1).decode(errors="replace")
+        )
     finally:
         engine.close()
     return failed[:8] + errors.splitlines()[-8:]
@@ -545,7 +555,7 @@ def run(tb: dict[str, str], tmp: Path, key: str, images: list[str]) -> None:
     crashed = under_load(where, crash)
     show_load(tb, f"one replica killed (on {killed[0]}, the proxy's host)", crashed)
     print(f"{'PASS' if asked else 'FAIL'}: done-when question; "
-          f"{'PASS' if rolled[1] == 0 and crashed[1] == 0 else 'FAIL'}: no failed request under load; "
+          f"{'PASS' if rolled.failed == crashed.failed == 0 else 'FAIL'}: no failed request under load; "
           f"{'PASS' if sequential and concurrent / sequential >= 4 else 'FAIL'}: throughput >= 4x")  # fmt: skip
     print(f"   image builds: cold {cold:.1f} s, new version {rebuilt:.1f} s")
 
