@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import socket
 import statistics
@@ -20,6 +21,19 @@ def timed(fn: Callable[[], object]) -> float:
 
 def median_of(runs: int, fn: Callable[[], float]) -> float:
     return statistics.median(fn() for _ in range(runs))
+
+
+ROOT = Path(__file__).parents[1]
+SOURCES = ["workbench", "services", "apps/appkit/appkit"]
+"""The workbench's own packages: an editable install leaves them as source."""
+
+
+def compile_sources() -> None:
+    """Compile the workbench's modules to bytecode, as `make install` does and pip does for every
+    installed package (the peers'). Without it a shell with PYTHONDONTWRITEBYTECODE (or a read-only
+    checkout) makes each timed start compile our modules again (~35 ms of `workbench`'s start)."""
+    for source in SOURCES:
+        compileall.compile_dir(ROOT / source, quiet=1)
 
 
 def report(name: str, ours: float, peer: float, unit: str, *, goal: str, higher_is_better: bool) -> None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import report, timed
+from bench.common import compile_sources, report, timed
 
 QUERIES = ["llama", "bert", "qwen", "mistral", "gemma", "phi", "t5", "vit", "whisper", "clip"]
 
@@ -81,6 +81,7 @@ def cli_median(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
+    compile_sources()
     bindir = Path(sys.executable).parent
     serve = [sys.executable, "-m", "tests.fakehub", "--synthetic", "10000", "--big", "bench/big=200"]
     with (

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import compile_sources, report
 
 PROBE = """
 import sys
@@ -75,6 +75,7 @@ def cli(name: str) -> list[str]:
 
 
 def main() -> None:
+    compile_sources()
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
