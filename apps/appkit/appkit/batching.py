@@ -48,7 +48,7 @@ class Collector(Generic[R]):
         raise NotImplementedError
 
     def run(self, batch: list[R]) -> None:
-        """Run one batch; every request in it must be settled when this returns."""
+        """Run one batch; every request in it must be settled when this returns, or queued again."""
         raise NotImplementedError
 
     def failed(self, batch: list[R], exc: Exception) -> None:

@@ -2,7 +2,8 @@
 
 A request waits at most a short collection window (from its arrival) for others that can share
 its batch: the same batch key (the sampling settings), up to `max_batch` of them. Requests that
-arrive while a batch runs wait for the next one. The oldest request always goes first, so no
+arrive while a batch runs wait for the next one, unless the batch gives way to them (`requeue`: the
+engine puts its unfinished requests back, first). The oldest request always goes first, so no
 group starves another. A request whose key is None (a seeded one) runs alone at once. Requests
 abandoned or out of time while queued are settled without running (`Queued.settle`).
 
@@ -111,10 +112,25 @@ class Scheduler(Collector[Q]):
             self._coming -= 1
             self._cond.notify()
 
+    def waiting(self, key: Hashable | None) -> int:
+        """Requests queued that could join a batch of `key` (none for one that runs alone)."""
+        if key is None:
+            return 0
+        with self._cond:
+            return sum(1 for r in self._pending if r.batch_key == key)
+
+    def requeue(self, requests: list[Q]) -> None:
+        """Queue again, ahead of the rest, the requests of a batch that gave way (its oldest)."""
+        if requests:
+            with self._cond:
+                self._pending[:0] = requests
+                self._cond.notify()
+
     def settled(self, request: Q, now: float) -> bool:
         return request.settle(now)
 
     def run(self, batch: list[Q]) -> None:
+        """Run `batch`; its requests are settled when this returns, or queued again (`requeue`)."""
         if self.on_batch is not None:
             self.on_batch(batch)
         self._run(batch)  # it settles its own rows, whatever happens

@@ -2,9 +2,11 @@
 
 Requests are gathered into batches (`batching.Scheduler`, one worker thread per model): those
 that arrive within a short window and sample alike run as one left-padded `model.generate`
-(`padded.generate_padded`), and requests arriving meanwhile join the next batch. Each request
-keeps its own stream of text pieces, then one `Outcome`, sent to a sink the caller gives (the API
-hands them to its event loop); its own length, deadline and abort flag stop its row between tokens.
+(`padded.generate_padded`), and requests arriving meanwhile join the next batch; a batch that has
+just begun gives way to at least as many newcomers, its rows joining them with their tokens so far
+(`padded.gives_way`). Each request keeps its own stream of text pieces, then one `Outcome`, sent to a
+sink the caller gives (the API hands them to its event loop); its own length, deadline and abort flag
+stop its row between tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from appkit.adapters import apply_adapter
 from appkit.budget import Counter, tokenizer_counter
 
 from chatbot.batching import BatchConfig, Scheduler, Ticket
-from chatbot.padded import FinishReason, generate_padded
+from chatbot.padded import FinishReason, Progress, generate_padded
 
 log = logging.getLogger("chatbot.engine")
 
@@ -135,10 +138,11 @@ class LanguageModel:
         """Generate for one batch (on the scheduler's thread); its requests share their sampling settings."""
         import torch
 
-        params = batch[0].params  # `self.batching.engine` is "padded"; a "continuous" engine would branch here
+        params, key = batch[0].params, batch[0].batch_key  # `self.batching.engine` is "padded" (`BatchEngine`)
         if params.seed is not None:  # a seeded request runs alone, so its answer is reproducible
             torch.manual_seed(params.seed)
-        generate_padded(self.model, self.tokenizer, batch, sampling=sampling_kwargs(params, self.tokenizer))
+        sampling, waiting = sampling_kwargs(params, self.tokenizer), partial(self.scheduler.waiting, key)
+        self.scheduler.requeue(generate_padded(self.model, self.tokenizer, batch, sampling=sampling, waiting=waiting))
 
 
 class Generation:
@@ -148,6 +152,7 @@ class Generation:
         self.params, self.deadline, self.sink = params, deadline, sink
         self.live = params.live
         self.prompt_ids: list[int] = [int(i) for i in inputs["input_ids"][0].tolist()]
+        self.progress = Progress()
         self.aborted = threading.Event()
         self.arrived = time.monotonic()
         self.outcome: Outcome | None = None
@@ -180,9 +185,9 @@ class Generation:
     def settle(self, now: float) -> bool:
         """End without generating when abandoned or out of time while queued; whether it did."""
         if self.aborted.is_set():
-            self.finish(0, "stop")
+            self.finish(len(self.progress.tokens), "stop")
         elif now > self.deadline:
-            self.finish(0, "timeout")
+            self.finish(len(self.progress.tokens), "timeout")
         return self.outcome is not None
 
     def emit(self, text: str) -> None:

@@ -12,14 +12,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
 from chatbot.app import Resources, create_app
-from chatbot.batching import BatchConfig
+from chatbot.batching import BatchConfig, Ticket
 from chatbot.engine import Event, Generation, GenerationParams, LanguageModel, Outcome
+from chatbot.padded import Progress, RowState, gives_way
 from chatbot.settings import Settings
 from chatbot_support import CANARY_KEY, ask
 
@@ -55,10 +57,13 @@ class Collected:
         return "".join(self.pieces)
 
 
-def submit(lm: LanguageModel, question: str, params: GenerationParams) -> tuple[Generation, Collected]:
+def submit(
+    lm: LanguageModel, question: str, params: GenerationParams, ticket: Ticket | None = None
+) -> tuple[Generation, Collected]:
+    """Queue `question`, releasing its `ticket` when it was announced (`LanguageModel.coming`)."""
     sink = Collected()
     inputs = lm.encode(lm.render([{"role": "user", "content": question}]))
-    return lm.start(inputs, params, deadline=time.monotonic() + 120, sink=sink), sink
+    return lm.start(inputs, params, deadline=time.monotonic() + 120, sink=sink, ticket=ticket), sink
 
 
 def wait_all(generations: list[Generation]) -> None:
@@ -217,6 +222,65 @@ def test_a_request_cancelled_while_queued_never_runs(lm: LanguageModel) -> None:
 
     assert gone_sink.outcome == Outcome(gone.prompt_tokens, 0, "stop")
     assert [gone not in batch for batch in batches] == [True]
+
+
+def test_a_lone_answer_gives_way_to_a_burst_and_keeps_its_tokens(lm: LanguageModel) -> None:
+    long = GenerationParams(200, ignore_eos=True)
+    alone = model_like(lm, max_batch=1)
+    first_alone, first_alone_sink = submit(alone, QUESTIONS[0], long)
+    wait_all([first_alone])
+
+    engine = model_like(lm, window_s=600, max_batch=8, idle_start=True)
+    batches: list[list[tuple[Generation, int]]] = []  # each row with the tokens it had when the batch began
+    running = threading.Event()
+    engine.scheduler.on_batch = lambda batch: (
+        batches.append([(g, len(g.progress.tokens)) for g in batch]),
+        running.set(),
+    )
+    first, first_sink = submit(engine, QUESTIONS[0], long)  # nobody else on the way: it starts at once
+    assert running.wait(60)
+    burst = [submit(engine, question, GenerationParams(40), engine.coming()) for question in QUESTIONS[1:3]]
+    wait_all([first, *(g for g, _ in burst)])
+
+    assert [[g for g, _ in batch] for batch in batches] == [[first], [first, *(g for g, _ in burst)]]
+    assert 0 < batches[1][0][1] < 100  # it gave way early, with its tokens so far
+    assert first_sink.text == first_alone_sink.text  # read on from those tokens, as if it never stopped
+    assert first_sink.outcome == first_alone_sink.outcome == Outcome(first.prompt_tokens, 200, "length")
+    assert all(s.outcome == Outcome(g.prompt_tokens, 40, "length") for g, s in burst)
+
+
+def test_a_batch_does_not_give_way_to_fewer_newcomers_than_its_rows(lm: LanguageModel) -> None:
+    engine = model_like(lm, window_s=600, max_batch=2, idle_start=True)
+    batches: list[list[Generation]] = []
+    running = threading.Event()
+    engine.scheduler.on_batch = lambda batch: (batches.append(list(batch)), running.set())
+    tickets = [engine.coming(), engine.coming()]
+    pair = [
+        submit(engine, q, GenerationParams(200), ticket)[0] for q, ticket in zip(QUESTIONS[:2], tickets, strict=True)
+    ]
+    assert running.wait(60)
+    late, _ = submit(engine, QUESTIONS[2], GenerationParams(40))
+    wait_all([*pair, late])
+
+    assert batches == [pair, [late]]
+
+
+def test_a_row_gives_way_only_early_and_once() -> None:
+    @dataclass
+    class Row:
+        max_new_tokens: int = 10
+        progress: Progress = field(default_factory=Progress)
+
+    def states(*steps: int) -> list[RowState]:
+        return [RowState(Row(progress=Progress(tokens=[0] * n))) for n in steps]  # type: ignore[arg-type]
+
+    assert gives_way(states(1), lambda: 1)
+    assert gives_way(states(1, 4), lambda: 2)
+    assert not gives_way(states(1, 4), lambda: 1)  # fewer newcomers than its rows
+    assert not gives_way(states(1, 5), lambda: 8)  # a row has half of its tokens already
+    repeat = states(1)
+    repeat[0].progress.gave_way = True
+    assert not gives_way(repeat, lambda: 8)  # once only
 
 
 # --- through the app, served by uvicorn -------------------------------------------------------
