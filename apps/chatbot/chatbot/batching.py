@@ -21,6 +21,7 @@ The generation engine (`engine.LanguageModel`) and the question embeddings of re
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
@@ -51,9 +52,8 @@ class Queued(Protocol):
     def batch_key(self) -> Hashable | None:
         """Requests with equal keys may share a batch; None runs alone."""
 
-    @property
-    def arrived(self) -> float:
-        """`time.monotonic()` when it was submitted."""
+    arrived: float
+    """`time.monotonic()` when it was submitted (again, when its batch gave way: `requeue`)."""
 
     def settle(self, now: float) -> bool:
         """End the request without running it when it was abandoned or is out of time; whether it did."""
@@ -113,18 +113,22 @@ class Scheduler(Collector[Q]):
             self._cond.notify()
 
     def waiting(self, key: Hashable | None) -> int:
-        """Requests queued that could join a batch of `key` (none for one that runs alone)."""
+        """Requests that could join a batch of `key` (none for one that runs alone): queued with that key,
+        or announced and on their way (`coming`: most requests sample alike)."""
         if key is None:
             return 0
         with self._cond:
-            return sum(1 for r in self._pending if r.batch_key == key)
+            return self._coming + sum(1 for r in self._pending if r.batch_key == key)
 
     def requeue(self, requests: list[Q]) -> None:
-        """Queue again, ahead of the rest, the requests of a batch that gave way (its oldest)."""
-        if requests:
-            with self._cond:
-                self._pending[:0] = requests
-                self._cond.notify()
+        """Queue again, ahead of the rest, the requests of a batch that gave way (the oldest), arriving
+        now: their next batch waits its window for the requests on their way."""
+        now = time.monotonic()
+        with self._cond:
+            for request in requests:
+                request.arrived = now
+            self._pending[:0] = requests
+            self._cond.notify()
 
     def settled(self, request: Q, now: float) -> bool:
         return request.settle(now)

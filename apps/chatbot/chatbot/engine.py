@@ -15,9 +15,9 @@ import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ from chatbot.batching import BatchConfig, Scheduler, Ticket
 from chatbot.padded import FinishReason, Progress, generate_padded
 
 log = logging.getLogger("chatbot.engine")
+
+ENCODED_PROMPTS = 64
+"""Rendered prompts whose token ids are kept: the budget's final count and generation encode once
+(a few per request in flight; read-only tensors)."""
 
 
 class LoadError(RuntimeError):
@@ -86,8 +90,10 @@ class LanguageModel:
     quantized: bool
     batching: BatchConfig = field(default_factory=BatchConfig)
     scheduler: Scheduler[Generation] = field(init=False, repr=False, compare=False)
+    _encoded: Callable[[str], Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._encoded = lru_cache(maxsize=ENCODED_PROMPTS)(self.encode)
         self.scheduler = Scheduler(self.run_batch, self.batching)
 
     @property
@@ -101,13 +107,21 @@ class LanguageModel:
         return render_chat(self.tokenizer, messages)
 
     def counter(self) -> Counter:
-        """Counts tokens as this model reads them (for the context budget)."""
-        return tokenizer_counter(self.tokenizer, self.render)
+        """Counts tokens as this model reads them (for the context budget). Messages are encoded as
+        `prompt` encodes them, and kept: the prompt the budget settles on is encoded once."""
+        count_text = tokenizer_counter(self.tokenizer, self.render)
+
+        def count(item: str | Sequence[Mapping[str, str]]) -> int:
+            if isinstance(item, str):
+                return count_text(item)
+            return int(self._encoded(self.render([dict(m) for m in item]))["input_ids"].shape[1])
+
+        return count
 
     def prompt(self, messages: list[dict[str, str]]) -> Prompt:
-        """`messages` rendered by the chat template and encoded (blocking)."""
+        """`messages` rendered by the chat template and encoded (blocking; the last few prompts' ids are kept)."""
         text = self.render(messages)
-        inputs = self.encode(text)
+        inputs = self._encoded(text)
         return Prompt(messages, text, int(inputs["input_ids"].shape[1]), inputs)
 
     def coming(self) -> Ticket:

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from workbench.config.schema import RagSettings
 
 from chatbot.app import Resources, create_app
+from chatbot.engine import LanguageModel
 from chatbot.retrieval import open_retriever
 from chatbot.settings import Settings
 from chatbot_support import CANARY_KEY, COLLECTION, DOCUMENTS, ask, read_only
 
 QUESTION = "How much GPU budget does the team have?"
+AUTH = {"Authorization": f"Bearer {CANARY_KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +114,38 @@ def test_only_a_question_that_cannot_fit_is_refused(demo_client: Callable[..., T
     error = response.json()["error"]
     assert error["code"] == "context_length_exceeded"
     assert "without any retrieved context" in error["message"]
+
+
+class RecordingTokenizer:
+    """A tokenizer that records each text it encodes, and the last one encoded as tensors (for `generate`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.texts, self.as_tensors = inner, [], ""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __call__(self, text: str, **kwargs: Any) -> Any:
+        self.texts.append(text)
+        if kwargs.get("return_tensors"):
+            self.as_tensors = text
+        return self.inner(text, **kwargs)
+
+
+def test_the_prompt_the_budget_settles_on_is_encoded_once(
+    make_settings: Callable[..., Settings],
+    loaded: tuple[Resources, str, str],
+    default_collection: Path,
+    tmp_path: Path,
+) -> None:
+    shared = loaded[0].lm
+    tokenizer = RecordingTokenizer(shared.tokenizer)
+    lm = LanguageModel(shared.model, tokenizer, shared.adapter, shared.quantized)
+    retriever = open_retriever(default_collection, name=COLLECTION, work_dir=tmp_path, embedding_model_path=None)
+    settings = make_settings(rag_top_k=4, collection_path=default_collection)
+    with TestClient(create_app(settings, loader=lambda _: Resources(lm, retriever)), headers=AUTH) as client:
+        response = client.post("/v1/chat/completions", json=ask(QUESTION, max_tokens=8))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["context_trimmed"] is True  # the budget counted, cut and counted again
+    assert tokenizer.texts.count(tokenizer.as_tensors) == 1  # the prompt generated from
