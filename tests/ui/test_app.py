@@ -122,11 +122,14 @@ async def test_first_start_creates_the_demo_workspace(
     app = make_app(make_settings(), init_demo_on_empty=True)
     async with app.run_test(size=(140, 42)) as pilot:
         local = app.screen.local
-        # The worker records the call once the copy is done; the pane may list the copy just before.
-        await wait_for(pilot, lambda: bool(made) and local.listing is not None and local.listing.models)
+
+        def listed() -> set[str]:
+            return {m.repo_id for m in local.listing.models} if local.listing is not None else set()
+
+        # The pane may list the cache mid-copy (the embedding model only); the demo's end lists it again.
+        await wait_for(pilot, lambda: bool(made) and TINY in listed())
         assert made == [tmp_path / "hub"]
         assert any(n.message == "Creating demo workspace…" for n in app.notices)
-        assert TINY in {m.repo_id for m in local.listing.models}
 
 
 async def test_first_start_skipped_when_the_cache_has_models(
