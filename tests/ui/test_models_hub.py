@@ -85,6 +85,25 @@ async def test_typing_searches_once_after_a_pause(make_settings: SettingsFactory
         assert row_ids(pane) and all("llama" in repo_id for repo_id in row_ids(pane))
 
 
+async def test_a_new_search_sizes_the_columns_to_its_own_rows(
+    make_settings: SettingsFactory, fake_hub: FakeHub
+) -> None:
+    wide, narrow = "an-author-with-a-long-name/and-a-model-with-a-longer-one", "org/short"
+    fake_hub.add_repo(wide, downloads=2, pipeline_tag="text-generation")
+    fake_hub.add_repo(narrow, downloads=1, pipeline_tag="text-generation")
+    app = make_app(make_settings(fake_hub.endpoint))
+    async with app.run_test(size=(140, 42)) as pilot:
+        pane = hub_pane(app)
+        await results(pilot, pane, 2)
+        await wait_for(pilot, lambda: pane.table.ordered_columns[0].content_width == len(wide))
+        await type_query(pilot, "short")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: row_ids(pane) == [narrow])
+        await settle(pilot)
+        # A column as wide as the rows of an earlier search would make the layout depend on the searches before.
+        assert pane.table.ordered_columns[0].content_width == len(narrow)
+
+
 async def test_filters_narrow_the_results(make_settings: SettingsFactory, synthetic_hub: FakeHub) -> None:
     app = make_app(make_settings(synthetic_hub.endpoint))
     async with app.run_test(size=(140, 42)) as pilot:

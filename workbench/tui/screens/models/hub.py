@@ -230,8 +230,8 @@ class HubPane(Pane):
             return
         self.show_online()
         table = self.table
-        if event.first:
-            table.clear()
+        if event.first:  # columns too: a new search's columns fit its own rows, not every search's before
+            table.clear(columns=True).add_columns(*COLUMNS)
             self.summaries.clear()
         for summary in event.rows:
             if summary.id not in self.summaries:
