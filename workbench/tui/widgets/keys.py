@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Label, Static
 
 from workbench.actions import ACTION_BY_ID
 from workbench.tui.keymap import bindings_for
+from workbench.tui.widgets.table import Table
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class KeysScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="keys"):
             yield Label(self.heading, id="keys-title")
-            yield DataTable(id="keys-table", cursor_type="row", zebra_stripes=True)
+            yield Table(id="keys-table", cursor_type="row", zebra_stripes=True)
             yield Static(self.hint, id="keys-hint", markup=False)
 
     def on_mount(self) -> None:

@@ -24,6 +24,7 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.widgets import ConfirmScreen, TransferBar, short_path
 from workbench.tui.widgets.prompt import PromptScreen
+from workbench.tui.widgets.table import Table
 from workbench.usecases import artifacts as usecase
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class ArtifactsScreen(ModeScreen):
             yield Label("", id="artifacts-where")
             yield Label("", id="artifacts-summary")
         with Horizontal(id="artifacts-main"):
-            yield DataTable(id="artifacts-table", cursor_type="row", zebra_stripes=True)
+            yield Table(id="artifacts-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="artifacts-detail-scroll"):
                 yield Static("", id="artifacts-detail", markup=False)
         yield TransferBar(id="artifacts-transfer")

@@ -26,6 +26,7 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.widgets import ConfirmScreen
 from workbench.tui.widgets.prompt import PromptScreen
+from workbench.tui.widgets.table import Table
 from workbench.tui.widgets.typed_confirm import TypedConfirmScreen
 from workbench.usecases import deploy as usecase
 
@@ -76,9 +77,9 @@ class DeployScreen(ModeScreen):
                 yield Select(options, id="deploy-target")
             yield Static("" if names else "  no targets: add [targets.staging] to workbench.toml", id="deploy-where")
         with Horizontal(id="deploy-main"):
-            yield DataTable(id="deploy-apps", cursor_type="row", zebra_stripes=True)
+            yield Table(id="deploy-apps", cursor_type="row", zebra_stripes=True)
             with Vertical(id="deploy-side"):
-                yield DataTable(id="deploy-steps", cursor_type="none")
+                yield Table(id="deploy-steps", cursor_type="none")
                 yield Static("", id="deploy-releases", markup=False)
                 yield Log(id="deploy-log", max_lines=200)
         yield Static("", id="deploy-status", markup=False)

@@ -32,6 +32,7 @@ from workbench.tui.screens.base import ModeScreen
 from workbench.tui.screens.finetune.detail import JobDetailPane, loss_text, progress_text, started_text
 from workbench.tui.screens.finetune.form import NewJobScreen
 from workbench.tui.widgets import ConfirmScreen, short_path
+from workbench.tui.widgets.table import Table
 from workbench.usecases import finetune
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ class FinetuneScreen(ModeScreen):
         self._timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="jobs-table", cursor_type="row", zebra_stripes=True)
         yield Static("reading jobs…", id="jobs-summary")
         yield JobDetailPane(id="job-detail")
 

@@ -30,6 +30,7 @@ from workbench.present.image import build_summary, push_line, version_text
 from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.widgets import TransferBar, short_path
+from workbench.tui.widgets.table import Table
 from workbench.usecases import images
 
 if TYPE_CHECKING:
@@ -154,15 +155,15 @@ class ImagesScreen(ModeScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="images-registry")
-        yield DataTable(id="images-apps", cursor_type="row", zebra_stripes=True)
+        yield Table(id="images-apps", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="images-lists"):
-            yield DataTable(id="images-local", cursor_type="row")
-            yield DataTable(id="images-remote", cursor_type="row")
+            yield Table(id="images-local", cursor_type="row")
+            yield Table(id="images-remote", cursor_type="row")
         yield Static("b build · p push · r refresh · escape cancels", id="images-summary")
         yield TransferBar(id="images-push")
         with Horizontal(id="images-output"):
             yield Log(id="images-log", max_lines=5000)
-            yield DataTable(id="images-layers", cursor_type="none")
+            yield Table(id="images-layers", cursor_type="none")
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -27,6 +27,7 @@ from workbench.settings import Settings
 from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.widgets import ConfirmScreen
+from workbench.tui.widgets.table import Table
 from workbench.tui.widgets.typed_confirm import TypedConfirmScreen
 from workbench.usecases import infra as usecase
 
@@ -109,7 +110,7 @@ class InfraScreen(ModeScreen):
             yield Select([(env, env) for env in ENVIRONMENTS], value="dev", allow_blank=False, id="infra-env")
             yield Static("", id="infra-target")
         yield Static("v validate · w what-if · u up · o outputs · D down", id="infra-summary")
-        yield DataTable(id="infra-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="infra-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -33,6 +33,7 @@ from workbench.tui.screens.models.detail import ModelDetail, import_card_widget
 from workbench.tui.screens.models.hub_rows import COLUMNS, SearchQuery, download_question, fit_for, results_line
 from workbench.tui.widgets import ConfirmScreen, TransferBar, short_path
 from workbench.tui.widgets.lazy_select import LazySelect
+from workbench.tui.widgets.table import Table
 
 if TYPE_CHECKING:
     from workbench.wiring import Services
@@ -125,7 +126,7 @@ class HubPane(Pane):
             yield LazySelect(sorts, allow_blank=False, value="downloads", id="hub-sort", classes="hub-filter")
         yield Static("", id="hub-offline")
         with Vertical(id="hub-main"):
-            yield DataTable(id="hub-results", cursor_type="row", zebra_stripes=True)
+            yield Table(id="hub-results", cursor_type="row", zebra_stripes=True)
             yield ModelDetail(self.workload, id="hub-detail")
         yield Static("", id="hub-info")
         yield TransferBar(id="hub-transfer")

@@ -20,6 +20,7 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import CacheChanged
 from workbench.tui.screens.base import Pane
 from workbench.tui.widgets import ConfirmScreen, short_path
+from workbench.tui.widgets.table import Table
 
 if TYPE_CHECKING:
     from services.finetune.adapters import Adapter
@@ -109,9 +110,9 @@ class LocalPane(Pane):
         self._focus_on_mount = False
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="local-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="local-table", cursor_type="row", zebra_stripes=True)
         yield Static("reading the cache…", id="local-summary")
-        yield DataTable(id="local-adapters", cursor_type="row", zebra_stripes=True)
+        yield Table(id="local-adapters", cursor_type="row", zebra_stripes=True)
         yield Static("", id="adapters-summary")
 
     @property

@@ -25,6 +25,7 @@ from workbench.tui.screens.base import Pane
 from workbench.tui.screens.playground.modals import hit_rows
 from workbench.tui.steps import error_text, keymap_of
 from workbench.tui.widgets import ConfirmScreen, short_path
+from workbench.tui.widgets.table import Table
 
 COLLECTION_COLUMNS = ("Collection", "Chunks", "Embedding model", "Access")
 HIT_COLUMNS = ("#", "Distance", "Source", "Chunk", "Text")
@@ -108,7 +109,7 @@ class CollectionsPane(Pane):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="coll-top"):
-            yield DataTable(id="coll-table", cursor_type="row", zebra_stripes=True)
+            yield Table(id="coll-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="coll-ingest"):
                 with Horizontal(classes="coll-row"):
                     yield Label("path", classes="coll-label")
@@ -129,7 +130,7 @@ class CollectionsPane(Pane):
             yield Input(placeholder="query the highlighted collection (enter)", compact=True, id="query-text")
             yield Input(str(self.rag.top_k), type="integer", placeholder="k", compact=True, id="query-k")
             yield Input(placeholder='where filter, JSON: {"source": "..."}', compact=True, id="query-where")
-        yield DataTable(id="hits-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="hits-table", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="hit-scroll"):
             yield Static("", id="hit-detail", markup=False)
 

@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from services.chat.session import Answer
 from services.playground import ASSERT_KINDS, CaseRequest
 from services.rag.types import Hit
 from workbench.tui.keymap import bindings_for
 from workbench.tui.widgets import short_path
+from workbench.tui.widgets.table import Table
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,7 @@ class ContextScreen(ModalScreen[None]):
             for number, exchange in enumerate(self.exchanges):
                 yield Label(f"{exchange.title} · {exchange.question}", classes="context-head")
                 yield Static(exchange.answer.prompt, classes="context-prompt", markup=False)
-                table: DataTable[str] = DataTable(
-                    id=f"context-hits-{number}", classes="context-hits", cursor_type="row", show_cursor=False
-                )
+                table = Table(id=f"context-hits-{number}", classes="context-hits", cursor_type="row", show_cursor=False)
                 table.add_columns("#", "distance", "source", "chunk", "text")
                 table.add_rows(hit_rows(exchange.answer.hits))
                 if exchange.answer.hits:

@@ -23,6 +23,7 @@ from services.progress import CancelToken
 from workbench.tui.keymap import bindings_for
 from workbench.tui.screens.base import Pane
 from workbench.tui.widgets import short_path
+from workbench.tui.widgets.table import Table
 
 PENDING = Text("·", style="dim")
 SKIPPED = Text("-", style="dim")
@@ -96,7 +97,7 @@ class SuitesPane(Pane):
             )
             yield Button("Run (ctrl+r)", compact=True, id="suite-run")
         yield Static("no suite run yet", id="suite-summary", markup=False)
-        yield DataTable(id="suite-matrix", cursor_type="cell", zebra_stripes=True)
+        yield Table(id="suite-matrix", cursor_type="cell", zebra_stripes=True)
         with VerticalScroll(id="suite-scroll"):
             yield Static(NO_RESULT, id="suite-detail", markup=False)
 
