@@ -44,6 +44,9 @@ class FakeHub:
         self.requests: list[RecordedRequest] = []
         self.delay: float = 0.0
         """Seconds slept before answering each request."""
+        self.answering = threading.Event()
+        """Cleared, requests wait (at most a minute) until it is set again before they are answered."""
+        self.answering.set()
         self._repos: dict[str, Repo] = {}
         self._grants: dict[str, set[str]] = {}
         self._faults: dict[tuple[str | None, str], int] = {}
@@ -78,6 +81,7 @@ class FakeHub:
         server, self._server = self._server, None
         if server is None:
             return
+        self.answering.set()  # no handler left waiting
         server.shutdown()
         server.server_close()
         server.drop_connections()

@@ -60,6 +60,7 @@ class HubRequestHandler(LocalHandler):
         hub = self.server.hub
         request = self._request()
         hub.record(request)
+        hub.answering.wait(60)
         if hub.delay:
             time.sleep(hub.delay)
         response = hub.answer(request)

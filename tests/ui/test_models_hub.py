@@ -263,10 +263,12 @@ async def test_cancel_then_resume_a_download(make_settings: SettingsFactory, fak
 
 async def test_detail_pane_built_with_the_first_model(make_settings: SettingsFactory, tiny_llama_hub: FakeHub) -> None:
     app = make_app(make_settings(tiny_llama_hub.endpoint))
+    tiny_llama_hub.answering.clear()  # no model to show yet, however long the start takes on a busy machine
     async with app.run_test(size=(140, 42)) as pilot:
         pane = hub_pane(app)
         detail = pane.query_one(ModelDetail)
         assert not detail.query("#fit-bar") and not detail.query("#detail-more")  # not in the first frame
+        tiny_llama_hub.answering.set()
         await wait_for(pilot, lambda: pane.details is not None)
         assert [w.id for w in detail.query_one("#detail-facts").children] == ["detail-head", "fit-bar", "fit-table"]
         assert [w.id for w in detail.children] == ["detail-facts", "detail-more"]
