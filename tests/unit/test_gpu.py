@@ -104,6 +104,15 @@ def test_parse_int_never_raises(text: str, value: int | None) -> None:
     assert parse_int(text) == value
 
 
+def test_without_the_drivers_library_pynvml_is_not_imported(
+    fake_gpus: FakeGpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_gpus([gpu(0)])
+    monkeypatch.setattr("services.gpu.NVML_LIBRARY", "libnvidia-ml-absent.so.1")
+    monkeypatch.setitem(sys.modules, "pynvml", _FakeNvml())  # would answer two other GPUs if asked
+    assert [g.uuid for g in detect_gpus()] == [UUID0]  # nvidia-smi's answer
+
+
 class _NvmlError(Exception):
     pass
 
@@ -155,6 +164,7 @@ class _FakeNvml:
 
 
 def test_nvml_lists_whole_gpus_and_mig_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.gpu.NVML_LIBRARY", "libc.so.6")  # a library that loads, standing for the driver's
     monkeypatch.setitem(sys.modules, "pynvml", _FakeNvml())
     whole, mig = detect_gpus()
     assert (whole.uuid, whole.utilisation_pct, whole.mig, whole.free_bytes) == ("GPU-gpu0", 42, False, 79 * 1024 * MIB)
