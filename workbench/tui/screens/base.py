@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.dom import DOMNode
@@ -43,6 +43,7 @@ class ModeScreen(Screen[None]):
     def __init__(self, mode_id: str | None = None) -> None:
         super().__init__()
         self.mode_id = mode_id or self.MODE
+        self.resumed = False
 
     @property
     def context(self) -> WorkbenchContext:
@@ -61,6 +62,14 @@ class ModeScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(ModeBar).active = self.mode_id
         self.watch(self.app, "status", self._show_status)
+
+    @on(events.ScreenResume)
+    def _keep_fresh_styles(self, event: events.ScreenResume) -> None:
+        """The first resume follows composition, which styled every widget: Textual would style them all
+        again (its handler runs after this one; ~20 ms of the first frame)."""
+        if not self.resumed:
+            self.resumed = True
+            event.refresh_styles = False
 
     def on_screen_resume(self) -> None:
         self.query_one(ModeBar).keys = self._mode_keys()
