@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.widget import Widget
 from textual.widgets import Select
 from textual.widgets._select import SelectCurrent, SelectOverlay
 
@@ -16,6 +17,9 @@ OPTIONS = [("alpha", "a"), ("beta", "b"), ("gamma", "c")]
 
 class Pair(App[None]):
     """The same options in a Select and a LazySelect; records every Changed value by widget id."""
+
+    AUTO_FOCUS = None
+    CSS = "SelectCurrent Static#label { text-wrap: nowrap; text-overflow: ellipsis; }"  # as the workbench's
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
@@ -32,7 +36,24 @@ class Pair(App[None]):
 
 
 def label(select: Select[Any]) -> str:
-    return str(select.query_one(SelectCurrent).query_one("#label").render())
+    """The label the select shows (as text), read from what it draws on the screen."""
+    return label_line(drawn(select)).strip("▊▎ ").removesuffix("▼").removesuffix("▲").strip()
+
+
+def label_line(cells: list[tuple[str, str]]) -> str:
+    return "".join(text for text, _ in cells)
+
+
+def drawn(widget: Widget) -> list[tuple[str, str]]:
+    """The cells of the line through the middle of `widget` on the screen: (character, colours), a
+    blank's colours being its background only."""
+    region = widget.region
+    strip = widget.screen._compositor.render_strips()[region.y + region.height // 2]
+    return [
+        (ch, str(seg.style.bgcolor) if ch == " " and seg.style else str(seg.style))
+        for seg in strip.crop(region.x, region.right)
+        for ch in seg.text
+    ]
 
 
 @pytest.mark.parametrize(
@@ -73,3 +94,29 @@ async def test_a_click_opens_it_and_a_value_set_in_code_shows() -> None:
         await pilot.press("up", "enter")
         await pilot.pause()
         assert lazy.value == "b" and not lazy.expanded
+
+
+@pytest.mark.parametrize("width", [40, 12])
+async def test_it_draws_what_select_draws(width: int) -> None:
+    """Blank, with a value, focused and cut short: the same characters in the same colours."""
+    app = Pair(prompt="any task")
+    async with app.run_test() as pilot:
+        lazy, plain = app.query_one("#lazy", LazySelect), app.query_one("#plain", Select)
+        for select in (lazy, plain):
+            select.styles.width = width
+        await pilot.pause()
+        assert drawn(lazy) == drawn(plain)
+        assert label(lazy) == ("any task" if width > 12 else "any…")
+        lazy.value = plain.value = "c"
+        await pilot.pause()
+        assert drawn(lazy) == drawn(plain)
+        focused, expanded = [], []
+        for select in (lazy, plain):
+            select.focus()
+            await pilot.pause()
+            focused.append(drawn(select))
+            await pilot.press("enter")
+            expanded.append(drawn(select.query_one(SelectCurrent)))
+            await pilot.press("escape")
+        assert focused[0] == focused[1] and expanded[0] == expanded[1]
+        assert "▲" in label_line(expanded[0])
