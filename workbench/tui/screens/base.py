@@ -43,7 +43,7 @@ class ModeScreen(Screen[None]):
     def __init__(self, mode_id: str | None = None) -> None:
         super().__init__()
         self.mode_id = mode_id or self.MODE
-        self.resumed = False
+        self.has_resumed = False
 
     @property
     def context(self) -> WorkbenchContext:
@@ -67,8 +67,8 @@ class ModeScreen(Screen[None]):
     def _keep_fresh_styles(self, event: events.ScreenResume) -> None:
         """The first resume follows composition, which styled every widget: Textual would style them all
         again (its handler runs after this one; ~20 ms of the first frame)."""
-        if not self.resumed:
-            self.resumed = True
+        if not self.has_resumed:
+            self.has_resumed = True
             event.refresh_styles = False
 
     def on_screen_resume(self) -> None:
