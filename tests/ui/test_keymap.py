@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-from textual.widgets import TabbedContent
-
 from tests.fakehub import FakeHub
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
 from workbench.tui.screens.models.screen import ModelsScreen
 from workbench.tui.widgets import KeysScreen
+from workbench.tui.widgets.tab_strip import TabStrip
 
 
 async def test_remapped_keys_change_the_binding_and_the_keys_screen(
@@ -19,7 +18,7 @@ async def test_remapped_keys_change_the_binding_and_the_keys_screen(
     app = make_app(make_settings(fake_hub.endpoint, ui__keys=json.dumps(keys)))
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "hub-results")
-        tabs = app.screen.query_one(TabbedContent)
+        tabs = app.screen.query_one(TabStrip)
         await pilot.press("l")  # the default key no longer switches tabs
         assert tabs.active == "hub"
         await pilot.press("f6")

@@ -100,7 +100,7 @@ async def test_the_local_tab_is_built_when_first_shown(make_settings: SettingsFa
     async with app.run_test(size=(140, 42)) as pilot:
         await pilot.pause()
         assert not app.screen.query(LocalPane)  # not in the first frame
-        await pilot.click("#--content-tab-local")  # by mouse, as by key (`local_pane`)
+        await pilot.click("#models-tabs", offset=(7, 0))  # "Local", by mouse, as by key (`local_pane`)
         await wait_for(pilot, lambda: app.screen.query(LocalPane) and app.screen.local.listing is not None)
         assert app.screen.local.listing is not None and app.screen.local.listing.models
         await pilot.press("h", "l")  # back and forth: the same pane, its table focused

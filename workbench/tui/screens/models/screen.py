@@ -8,13 +8,14 @@ from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import Input, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Input, TabPane
 
 from services.fit import Workload
 from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import CacheChanged
 from workbench.tui.screens.base import ModeScreen
 from workbench.tui.screens.models.hub import HubPane
+from workbench.tui.widgets.tab_strip import TabStrip
 
 if TYPE_CHECKING:
     from workbench.tui.screens.models.local import LocalPane
@@ -31,7 +32,8 @@ class ModelsScreen(ModeScreen):
     def compose_body(self) -> ComposeResult:
         models = self.context.settings.models
         workload = Workload(seq_len=models.fit_seq_len, batch_size=models.fit_batch_size)
-        with TabbedContent(id="models-tabs", initial="hub"):
+        yield TabStrip([("hub", "Hub"), ("local", "Local")], active="hub", id="models-tabs")
+        with ContentSwitcher(id="models-panes", initial="hub"):
             with TabPane("Hub", id="hub"):
                 yield HubPane(workload, models.search_page_size, id="hub-pane")
             yield TabPane("Local", id="local")  # its pane is built when first needed: not in the first frame
@@ -56,13 +58,23 @@ class ModelsScreen(ModeScreen):
         self.query_one("#local", TabPane).mount(pane)
         return pane
 
-    @on(TabbedContent.TabActivated, "#models-tabs")
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "local":  # shown by key or by mouse
+    @property
+    def tabs(self) -> TabStrip:
+        return self.query_one("#models-tabs", TabStrip)
+
+    @on(TabStrip.Activated, "#models-tabs")
+    def _tab_activated(self, event: TabStrip.Activated) -> None:
+        self._show(event.tab)  # chosen by key or by mouse on the tabs
+
+    def _show(self, tab: str) -> None:
+        """The tab's content, the Local pane built when first shown."""
+        if tab == "local":
             self.build_local()
+        self.query_one("#models-panes", ContentSwitcher).current = tab
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.tabs.active = tab
+        self._show(tab)
         pane: HubPane | LocalPane = self.hub if tab == "hub" else self.local
         pane.focus_list()
 
@@ -75,7 +87,7 @@ class ModelsScreen(ModeScreen):
         """Leave a text box (search, fit inputs) for the list of the current tab."""
         if not isinstance(self.focused, Input):
             raise SkipAction()
-        self.action_show_tab(self.query_one(TabbedContent).active)
+        self.action_show_tab(self.tabs.active)
 
     def action_search(self) -> None:
         self.action_show_tab("hub")
