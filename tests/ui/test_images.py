@@ -89,7 +89,10 @@ async def test_escape_cancels_a_build(app: Any, monkeypatch: pytest.MonkeyPatch)
         await pilot.press("escape")
         await wait_for(pilot, lambda: screen.busy is None)
         assert text(screen, "#images-summary").startswith("build cancelled: build of hello cancelled")
-        assert any(n.severity == "warning" and "build of hello cancelled" in n.message for n in app.notices)
+        # the warning comes through the app's message queue, after the mode has settled
+        await wait_for(
+            pilot, lambda: any(n.severity == "warning" and "of hello cancelled" in n.message for n in app.notices)
+        )
         assert engine.images_by_ref == {} and len(engine.builds) == 1
 
 
