@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -281,6 +280,8 @@ def _parse_listing(text: str) -> list[_MigEntry]:
 
 def _parse_mig_memory(text: str) -> dict[tuple[str, int], tuple[int, int, int]]:
     """(total, used, free) MiB of each MIG device in `nvidia-smi -q -x`; {} when unreadable."""
+    import xml.etree.ElementTree as ET  # only on machines with MIG: off the TUI's start path
+
     try:
         root = ET.fromstring(text)
     except ET.ParseError:

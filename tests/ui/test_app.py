@@ -12,7 +12,8 @@ from services.errors import NotFoundError
 from tests.fakehub import FakeHub
 from tests.ui.conftest import TINY, SettingsFactory, copy_cache, make_app, settle, wait_for
 from workbench.tui.screens.models.screen import ModelsScreen
-from workbench.tui.widgets import KeysScreen, ModeBar, StatusBar
+from workbench.tui.widgets import ModeBar, StatusBar
+from workbench.tui.widgets.keys import KeysScreen
 
 
 async def test_number_keys_switch_modes(make_settings: SettingsFactory) -> None:

@@ -13,7 +13,7 @@ from textual.widgets import Input
 
 from tests.ui import playground_support as support
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
-from workbench.tui.widgets import KeysScreen
+from workbench.tui.widgets.keys import KeysScreen
 
 SIZE = (140, 42)
 

@@ -11,7 +11,7 @@ from services.gpuqueue.entries import Entry
 from services.gpuqueue.queue import GpuQueue
 from services.gpuqueue.slots import Lock
 from tests.ui.conftest import FIXED_GPU, SettingsFactory, make_app, wait_for
-from workbench.tui.widgets import KeysScreen
+from workbench.tui.widgets.keys import KeysScreen
 
 SIZE = (140, 42)
 COLLEAGUE_UID = 4242

@@ -7,7 +7,7 @@ import json
 from tests.fakehub import FakeHub
 from tests.ui.conftest import SettingsFactory, make_app, wait_for
 from workbench.tui.screens.models.screen import ModelsScreen
-from workbench.tui.widgets import KeysScreen
+from workbench.tui.widgets.keys import KeysScreen
 from workbench.tui.widgets.tab_strip import TabStrip
 
 

@@ -20,7 +20,8 @@ from tests.fakehub import FakeHub
 from tests.ui.conftest import FIXED_GPU, TINY, SettingsFactory, make_app, settle, wait_for
 from workbench.tui.screens.models.hub import HubPane
 from workbench.tui.screens.models.local import LocalPane
-from workbench.tui.widgets import ConfirmScreen, KeysScreen
+from workbench.tui.widgets import ConfirmScreen
+from workbench.tui.widgets.keys import KeysScreen
 from workbench.wiring import Services
 
 SIZE = (140, 42)

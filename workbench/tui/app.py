@@ -33,8 +33,7 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import CacheChanged, WorkerFailed
 from workbench.tui.screens.base import forward_failure
 from workbench.tui.screens.models.screen import ModelsScreen
-from workbench.tui.widgets import ConfirmScreen, KeysScreen, StatusInfo, short_path
-from workbench.tui.widgets.keys import key_rows
+from workbench.tui.widgets import ConfirmScreen, StatusInfo, short_path
 from workbench.usecases import models
 from workbench.wiring import Services
 
@@ -191,6 +190,8 @@ class WorkbenchApp(App[bool]):
 
     def action_keys(self) -> None:
         """Show every key of the current screen."""
+        from workbench.tui.widgets.keys import KeysScreen, key_rows
+
         if isinstance(self.screen, KeysScreen):
             return
         active = list(self.screen.active_bindings.values())
@@ -213,9 +214,10 @@ class WorkbenchApp(App[bool]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="gpu", description="Detect GPUs")
     def detect_gpu(self) -> None:
         """The GPUs and who holds them in the machine's queue; read again every `GPU_POLL_S`."""
-        line = describe(detect_gpus())
-        view = self.context.services.gpu_queue().view()
-        if any(holders for _, holders in view.slots):  # the formatter's imports cost ~50 ms: only when needed
+        gpus = detect_gpus()
+        line = describe(gpus)
+        view = self.context.services.gpu_queue().view() if gpus else None  # without GPUs, no holders
+        if view and any(holders for _, holders in view.slots):  # the formatter's imports cost ~50 ms: only then
             from workbench.present.gpu import holders_line
 
             line = f"{line} · {holders_line(view, os.geteuid())}"

@@ -8,7 +8,8 @@ from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import ContentSwitcher, Input, TabPane
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher, Input
 
 from services.fit import Workload
 from workbench.tui.keymap import bindings_for
@@ -34,9 +35,9 @@ class ModelsScreen(ModeScreen):
         workload = Workload(seq_len=models.fit_seq_len, batch_size=models.fit_batch_size)
         yield TabStrip([("hub", "Hub"), ("local", "Local")], active="hub", id="models-tabs")
         with ContentSwitcher(id="models-panes", initial="hub"):
-            with TabPane("Hub", id="hub"):
+            with Vertical(id="hub"):
                 yield HubPane(workload, models.search_page_size, id="hub-pane")
-            yield TabPane("Local", id="local")  # its pane is built when first needed: not in the first frame
+            yield Vertical(id="local")  # its pane is built when first needed: not in the first frame
 
     @property
     def hub(self) -> HubPane:
@@ -55,7 +56,7 @@ class ModelsScreen(ModeScreen):
         if built:
             return built.first()
         pane = LocalPane(id="local-pane")
-        self.query_one("#local", TabPane).mount(pane)
+        self.query_one("#local", Vertical).mount(pane)
         return pane
 
     @property
