@@ -33,6 +33,7 @@ from workbench.tui.keymap import bindings_for
 from workbench.tui.messages import CacheChanged, WorkerFailed
 from workbench.tui.screens.base import forward_failure
 from workbench.tui.screens.models.screen import ModelsScreen
+from workbench.tui.stylesheet import VariablesStylesheet
 from workbench.tui.widgets import ConfirmScreen, StatusInfo, short_path
 from workbench.usecases import models
 from workbench.wiring import Services
@@ -140,6 +141,7 @@ class WorkbenchApp(App[bool]):
         `untrusted`: a project file whose secret-routing keys were ignored; the app asks once to trust it.
         `services`: the service clients to use (tests hand in fakes); default: built from `settings`."""
         super().__init__()
+        self.stylesheet = VariablesStylesheet(variables=self.get_css_variables())
         self.settings = settings
         self.untrusted = untrusted
         self.context = WorkbenchContext(services or Services(settings, gpus=gpus))
