@@ -216,10 +216,9 @@ class WorkbenchApp(App[bool]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="gpu", description="Detect GPUs")
     def detect_gpu(self) -> None:
         """The GPUs and who holds them in the machine's queue; read again every `GPU_POLL_S`."""
-        gpus = detect_gpus()
-        line = describe(gpus)
-        view = self.context.services.gpu_queue().view() if gpus else None  # without GPUs, no holders
-        if view and any(holders for _, holders in view.slots):  # the formatter's imports cost ~50 ms: only then
+        line = describe(detect_gpus())
+        view = self.context.services.gpu_queue().view()
+        if any(holders for _, holders in view.slots):  # the formatter's imports cost ~50 ms: only when needed
             from workbench.present.gpu import holders_line
 
             line = f"{line} · {holders_line(view, os.geteuid())}"
