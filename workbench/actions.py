@@ -95,6 +95,11 @@ APP_ACTIONS: tuple[Action, ...] = (
         "typed-confirm.cancel", "escape", "Cancel", "app", "TypedConfirmScreen", "cancel",
         "Close the question without deleting",
     ),
+    Action(
+        "tabs.previous", "left", "Previous tab", "app", "TabStrip", "previous_tab", "Show the tab before this one",
+        show=False,
+    ),
+    Action("tabs.next", "right", "Next tab", "app", "TabStrip", "next_tab", "Show the tab after this one", show=False),
 )  # fmt: skip
 
 MODELS_ACTIONS: tuple[Action, ...] = (

@@ -11,11 +11,13 @@ from rich.console import Group
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.renderables.bar import Bar
 from textual.widget import Widget
+
+from workbench.tui.keymap import bindings_for
 
 
 class TabStrip(Widget, can_focus=True):
@@ -49,10 +51,7 @@ class TabStrip(Widget, can_focus=True):
         }
     }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left", "previous_tab", "Previous tab", show=False),
-        Binding("right", "next_tab", "Next tab", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings_for("TabStrip")
 
     active: reactive[str] = reactive("", init=False)
     """The id of the active tab."""
