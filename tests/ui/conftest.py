@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from huggingface_hub import constants
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Input
 
 from services.gpu import Gpu
@@ -143,6 +144,26 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {getattr(condition, '__name__', condition)}")
         await pilot.pause(0.02)
+
+
+Cell = tuple[str, str]
+"""One cell on the screen: its character and its colours (a blank's: its background only, since a
+blank shows no foreground)."""
+
+
+def drawn_line(widget: Widget, y: int) -> list[Cell]:
+    """Line `y` (from the widget's top) of what the screen shows where `widget` is."""
+    region = widget.region
+    strip = widget.screen._compositor.render_strips()[region.y + y]
+    return [
+        (ch, str(seg.style.bgcolor) if ch == " " and seg.style else str(seg.style))
+        for seg in strip.crop(region.x, region.right)
+        for ch in seg.text
+    ]
+
+
+def text_of(cells: list[Cell]) -> str:
+    return "".join(ch for ch, _ in cells)
 
 
 async def settle(pilot: Pilot[Any]) -> None:

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from tests.fakehub import FakeHub
-from tests.ui.conftest import SettingsFactory, make_app, settle, wait_for
+from tests.ui.conftest import SettingsFactory, drawn_line, make_app, settle, text_of, wait_for
 from workbench.tui.screens.models.hub import HubPane
 from workbench.tui.widgets import KeyFooter
 
@@ -42,27 +42,16 @@ class Keys(App[None]):
         self.pressed.append("download")
 
 
-def cells(widget: Widget) -> list[tuple[str, str]]:
-    """The footer's line on the screen: (character, colours), a blank's colours its background only."""
-    region = widget.region
-    strip = widget.screen._compositor.render_strips()[region.y]
-    return [
-        (ch, str(seg.style.bgcolor) if ch == " " and seg.style else str(seg.style))
-        for seg in strip.crop(region.x, region.right)
-        for ch in seg.text
-    ]
-
-
 async def drawn(footer: type[Widget], width: int) -> tuple[list[Any], list[Any]]:
     """The footer's line as drawn at first and with the mouse over its second key."""
     app = Keys(footer)
     async with app.run_test(size=(width, 6)) as pilot:
         await settle(pilot)
         shown = app.query_one(footer)
-        first = cells(shown)
+        first = drawn_line(shown, 0)
         await pilot.hover(footer, offset=(14, 0))
         await settle(pilot)
-        return first, cells(shown)
+        return first, drawn_line(shown, 0)
 
 
 @pytest.mark.parametrize("width", [100, 30])
@@ -71,7 +60,7 @@ async def test_it_draws_what_footer_draws(width: int) -> None:
     if width < 40:  # Footer scrolls what does not fit; ours leaves it out: compare what both show
         ours, theirs = [line[:12] + line[-10:] for line in ours], [line[:12] + line[-10:] for line in theirs]
     else:
-        assert "".join(ch for ch, _ in ours[0]).startswith(" d Download  x Delete  s Search  ")
+        assert text_of(ours[0]).startswith(" d Download  x Delete  s Search  ")
     assert ours == theirs
 
 

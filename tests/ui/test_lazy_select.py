@@ -10,6 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Select
 from textual.widgets._select import SelectCurrent, SelectOverlay
 
+from tests.ui.conftest import Cell, drawn_line, text_of
 from workbench.tui.widgets.lazy_select import LazySelect
 
 OPTIONS = [("alpha", "a"), ("beta", "b"), ("gamma", "c")]
@@ -37,23 +38,12 @@ class Pair(App[None]):
 
 def label(select: Select[Any]) -> str:
     """The label the select shows (as text), read from what it draws on the screen."""
-    return label_line(drawn(select)).strip("▊▎ ").removesuffix("▼").removesuffix("▲").strip()
+    return text_of(drawn(select)).strip("▊▎ ").removesuffix("▼").removesuffix("▲").strip()
 
 
-def label_line(cells: list[tuple[str, str]]) -> str:
-    return "".join(text for text, _ in cells)
-
-
-def drawn(widget: Widget) -> list[tuple[str, str]]:
-    """The cells of the line through the middle of `widget` on the screen: (character, colours), a
-    blank's colours being its background only."""
-    region = widget.region
-    strip = widget.screen._compositor.render_strips()[region.y + region.height // 2]
-    return [
-        (ch, str(seg.style.bgcolor) if ch == " " and seg.style else str(seg.style))
-        for seg in strip.crop(region.x, region.right)
-        for ch in seg.text
-    ]
+def drawn(widget: Widget) -> list[Cell]:
+    """The line through the middle of `widget`."""
+    return drawn_line(widget, widget.region.height // 2)
 
 
 @pytest.mark.parametrize(
@@ -119,4 +109,4 @@ async def test_it_draws_what_select_draws(width: int) -> None:
             expanded.append(drawn(select.query_one(SelectCurrent)))
             await pilot.press("escape")
         assert focused[0] == focused[1] and expanded[0] == expanded[1]
-        assert "▲" in label_line(expanded[0])
+        assert "▲" in text_of(expanded[0])

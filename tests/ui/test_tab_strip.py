@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Static, TabbedContent, TabPane
 
-from tests.ui.conftest import settle
+from tests.ui.conftest import Cell, drawn_line, settle, text_of
 from workbench.tui.widgets.tab_strip import TabStrip
 
 TABS = [("hub", "Hub"), ("local", "Local models")]
@@ -38,17 +37,12 @@ class Tabs(App[None]):
         self.activated.append(event.tab)
 
 
-def lines(app: App[None]) -> list[list[tuple[str, str]]]:
-    """The two lines of the tabs: (character, colours), a blank's colours its background only."""
-    strips = app.screen._compositor.render_strips()[:2]
-    return [[(ch, look(ch, seg.style)) for seg in strip for ch in seg.text] for strip in strips]
+def lines(app: App[None]) -> list[list[Cell]]:
+    """The two lines of the tabs."""
+    return [drawn_line(app.screen, y) for y in (0, 1)]
 
 
-def look(ch: str, style: Style | None) -> str:
-    return str(style.bgcolor) if ch == " " and style else str(style)
-
-
-async def looks(ours: bool) -> list[list[list[tuple[str, str]]]]:
+async def looks(ours: bool) -> list[list[list[Cell]]]:
     """The tabs as drawn while they have the focus: at first, with the mouse over the second, after
     `right`, with the mouse over the first. (Unfocused, in the Models screen: the snapshot tests.)"""
     app = Tabs(ours)
@@ -72,7 +66,7 @@ async def looks(ours: bool) -> list[list[list[tuple[str, str]]]]:
 async def test_it_draws_what_textuals_tabs_draw() -> None:
     ours, theirs = await looks(True), await looks(False)
     assert ours == theirs
-    labels = "".join(ch for ch, _ in ours[0][0])
+    labels = text_of(ours[0][0])
     assert labels.startswith(" Hub  Local models ")
 
 

@@ -57,7 +57,7 @@ class KeyFooter(Widget, can_focus=False):
     }
     """
 
-    shown: reactive[Shown] = reactive(Shown, layout=False)
+    shown: reactive[Shown] = reactive(Shown)
     hovered: reactive[FooterItem | None] = reactive(None)
 
     def on_mount(self) -> None:
