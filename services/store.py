@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,11 +137,24 @@ class Store:
         db = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None)
         try:
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode = WAL")
+            self._enter_wal(db)
             db.execute("PRAGMA foreign_keys = ON")
             yield db
         finally:
             db.close()
+
+    def _enter_wal(self, db: sqlite3.Connection) -> None:
+        """WAL mode (kept in the file once set). Processes that switch a new file at the same time can
+        deadlock on its lock, and SQLite then answers "locked" without waiting: try again."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -2,6 +2,7 @@
 
 import multiprocessing
 import sqlite3
+import threading
 from pathlib import Path
 
 from services.store import SCHEMA_VERSION, Store
@@ -43,6 +44,19 @@ def test_failed_transaction_rolls_back(tmp_path: Path) -> None:
     except RuntimeError:
         pass
     assert store.audit_log() == []
+
+
+def test_a_new_file_switches_to_wal_once_another_writer_lets_go(tmp_path: Path) -> None:
+    """A writer holding the new file's lock makes SQLite refuse the switch to WAL at once, without
+    waiting (what four processes starting together hit): the connection waits for it instead."""
+    writer = sqlite3.connect(tmp_path / "workbench.db", isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE first (x)")
+    threading.Timer(0.3, writer.execute, ["COMMIT"]).start()
+    with Store(tmp_path, busy_timeout_s=10).connect() as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert [row["name"] for row in db.execute("SELECT name FROM sqlite_master")] == ["first"]
+    writer.close()
 
 
 def _write_entries(data_dir: str, worker: int, count: int) -> None:
