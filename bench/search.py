@@ -93,8 +93,7 @@ def main() -> None:
         timings, worst = asyncio.run(tui(endpoint, root))
         env = {
             **os.environ,
-            "HF_ENDPOINT": endpoint,
-            "WORKBENCH_HUB__ENDPOINT": endpoint,
+            "HF_ENDPOINT": endpoint,  # both read it
             "HF_HUB_DISABLE_TELEMETRY": "1",
         }
         ours = cli_median([str(bindir / "workbench"), "models", "search", "llama", "--limit", "50", "--json"], env)

@@ -81,8 +81,8 @@ def main() -> None:
             **os.environ,
             "HF_HUB_OFFLINE": "1",
             "HF_HUB_CACHE": os.path.join(tmp, "hub"),
-            "XDG_CONFIG_HOME": tmp,
-            "WORKBENCH_WORKSPACE__DATA_DIR": tmp,
+            "XDG_CONFIG_HOME": tmp,  # no settings file, a fresh workspace: a first start
+            "XDG_DATA_HOME": tmp,
         }
 
         def start(kind: str) -> tuple[float, float, tuple[float, float, float]]:

@@ -74,6 +74,26 @@ def test_unrelated_workbench_variables_are_ignored(tmp_path: Path) -> None:
     assert s.hub.timeout == 5.0
 
 
+def test_variable_names_are_read_in_any_case(tmp_path: Path) -> None:
+    s = load_settings(project_file=None, user_file=tmp_path / "n.toml", environ={"workbench_hub__timeout": "7"})
+    assert s.hub.timeout == 7.0
+
+
+@pytest.mark.parametrize(("variables", "imported"), [({}, False), ({"WORKBENCH_HUB__TIMEOUT": "7"}, True)])
+def test_pydantic_settings_is_imported_only_to_read_workbench_variables(
+    tmp_path: Path, variables: dict[str, str], imported: bool
+) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.upper().startswith("WORKBENCH_")}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path), **variables}
+    code = (
+        "import sys, workbench.settings as s; print(s.load_settings().hub.timeout, 'pydantic_settings' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["7.0" if imported else "5.0", str(imported)]
+
+
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "XDG_CONFIG_HOME": str(cwd / "xdg"), **(env or {})}
     return subprocess.run(

@@ -13,6 +13,7 @@ dropped keys stay on the project layer as `ignored` so the front-ends can say wh
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -20,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings.sources import EnvSettingsSource
 
 from services.errors import ConfigError
 from workbench import locations, trust
 from workbench.actions import validate_keymap
-from workbench.config.schema import ENV_PREFIX, PROJECT_FILE, SECRET_ROUTING, Settings
+from workbench.config.schema import ENV_NESTED_DELIMITER, ENV_PREFIX, PROJECT_FILE, SECRET_ROUTING, Settings
 from workbench.trust import ProjectTrust
 
 
@@ -137,9 +137,18 @@ def parse_toml(path: Path, content: bytes) -> dict[str, Any]:
 
 
 def _env_values(environ: Mapping[str, str] | None) -> dict[str, Any]:
-    source = EnvSettingsSource(Settings, case_sensitive=False)
-    if environ is not None:
-        source.env_vars = {k.lower(): v for k, v in environ.items()}
+    env = os.environ if environ is None else environ
+    if not any(name.upper().startswith(ENV_PREFIX) for name in env):
+        return {}  # the usual start: pydantic-settings (~20 ms to import) is not needed
+    from pydantic_settings.sources import EnvSettingsSource
+
+    source = EnvSettingsSource(
+        Settings,  # type: ignore[arg-type]  # a plain model: the source reads its fields, not its config
+        case_sensitive=False,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+    )
+    source.env_vars = {name.lower(): value for name, value in env.items()}
     try:
         return source()
     except Exception as exc:  # pydantic-settings raises SettingsError on malformed JSON values

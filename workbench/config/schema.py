@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from workbench import locations
 from workbench.config.section import Section
 from workbench.config.targets import TargetsSettings
 
 ENV_PREFIX = "WORKBENCH_"
+ENV_NESTED_DELIMITER = "__"
 PROJECT_FILE = Path("workbench.toml")
 
 
@@ -188,14 +188,11 @@ class ChatSettings(Section):
     your user file and the environment only (a project file needs `workbench trust`)."""
 
 
-class Settings(BaseSettings):
-    """Effective workbench settings."""
+class Settings(BaseModel):
+    """Effective workbench settings: the layers merged by `workbench.config.loading` (the environment's
+    `WORKBENCH_*` variables read with pydantic-settings there)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="ignore",
-    )
+    model_config = ConfigDict(extra="ignore")
 
     hub: HubSettings = Field(default_factory=HubSettings)
     """Hugging Face hub connection and cache."""
@@ -232,18 +229,6 @@ class Settings(BaseSettings):
 
     chat: ChatSettings = Field(default_factory=ChatSettings)
     """OpenAI-compatible endpoints trusted with an API key."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Init values are the merged TOML files; the environment overrides them.
-        return (env_settings, init_settings)
 
 
 SECRET_ROUTING: tuple[str, ...] = (
