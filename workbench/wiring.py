@@ -173,7 +173,7 @@ class Services:
         images = self.settings.images
         return ImagesConfig(
             apps_dir=images.apps_dir,
-            app_dirs=tuple(images.app_dirs),
+            app_dirs=images.app_dirs,
             base_image=images.base_image,
             base_images=dict(images.base_images),
             docker_host=images.docker_host,

@@ -116,7 +116,7 @@ class ImagesSettings(Section):
     """Folder whose app subfolders (a Dockerfile, or `[tool.appkit.image]` in pyproject.toml) are the team's apps
     (relative to where the workbench runs)."""
 
-    app_dirs: list[Path] = Field(default_factory=list)
+    app_dirs: tuple[Path, ...] = ()
     """More app folders, each with a Dockerfile or `[tool.appkit.image]` (its folder name is the app's name)."""
 
     base_image: str | None = None

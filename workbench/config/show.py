@@ -53,6 +53,6 @@ def _json_safe(value: Any) -> Any:
         return value.model_dump(mode="json")
     if isinstance(value, dict):
         return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_json_safe(item) for item in value]
     return str(value) if isinstance(value, Path) else value

@@ -62,7 +62,7 @@ class TargetSettings(Section):
     host: str | None = None
     """Deployment VM's address: public DNS name, else public IP, else private IP. Set this or `hosts`."""
 
-    hosts: list[str] = Field(default_factory=list)
+    hosts: tuple[str, ...] = ()
     """Several deployment VMs (addresses as for `host`), each a Docker engine over SSH with this target's
     `user`, `ssh_port`, `identity_file` and `known_hosts`. The first runs the proxy; apps' `replicas` are
     spread over all of them round robin. Set this or `host`."""
