@@ -4,7 +4,7 @@ each holds then, and the wall time of `workbench --help`.
 Each run is a new process that builds the app and runs it headless at 140×42; as soon as the
 first frame is rendered (the screen has processed its events and the process is idle) it prints
 the wall-clock time and its resident memory (VmRSS) and exits. Cold start = that time minus the
-moment the parent spawned the process; median of 9 alternating runs. Goals: start ratio <= 1.5,
+moment the parent spawned the process; median of 15 alternating runs. Goals: start ratio <= 1.5,
 memory ratio <= 2, `workbench --help` <= 0.25 s (beside `hf --help`, another CLI of the same venv).
 Where the time goes, for both apps: interpreter and imports up to the built app, then compose and
 mount, then the first layout and paint plus whatever runs until the process is idle (the idle
@@ -63,7 +63,7 @@ async def first_frame(pilot):
 
 app.run(headless=True, size=(140, 42), auto_pilot=first_frame)
 """
-RUNS = 9
+RUNS = 15
 HELP_RUNS = 9
 HELP_GOAL_S = 0.25
 
