@@ -79,7 +79,10 @@ def test_variable_names_are_read_in_any_case(tmp_path: Path) -> None:
     assert s.hub.timeout == 7.0
 
 
-@pytest.mark.parametrize(("variables", "imported"), [({}, False), ({"WORKBENCH_HUB__TIMEOUT": "7"}, True)])
+@pytest.mark.parametrize(
+    ("variables", "imported"),
+    [({}, False), ({"WORKBENCH_TESTBED_X": "1"}, False), ({"WORKBENCH_HUB__TIMEOUT": "7"}, True)],
+)
 def test_pydantic_settings_is_imported_only_to_read_workbench_variables(
     tmp_path: Path, variables: dict[str, str], imported: bool
 ) -> None:

@@ -28,6 +28,10 @@ from workbench.actions import validate_keymap
 from workbench.config.schema import ENV_NESTED_DELIMITER, ENV_PREFIX, PROJECT_FILE, SECRET_ROUTING, Settings
 from workbench.trust import ProjectTrust
 
+SECTION_PREFIXES = tuple(f"{ENV_PREFIX}{section.upper()}" for section in Settings.model_fields)
+"""What a variable that sets a section's key starts with (`WORKBENCH_HUB__TIMEOUT`); other `WORKBENCH_*`
+variables (the test bed's addresses) are not settings."""
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -138,8 +142,8 @@ def parse_toml(path: Path, content: bytes) -> dict[str, Any]:
 
 def _env_values(environ: Mapping[str, str] | None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
-    if not any(name.upper().startswith(ENV_PREFIX) for name in env):
-        return {}  # the usual start: pydantic-settings (~20 ms to import) is not needed
+    if not any(name.upper().startswith(SECTION_PREFIXES) for name in env):
+        return {}  # the usual start: pydantic-settings (~10 ms to import) is not needed
     from pydantic_settings.sources import EnvSettingsSource
 
     source = EnvSettingsSource(
