@@ -27,7 +27,7 @@ from pathlib import Path
 
 LARGE = (4, 110_000_000)
 SMALL = (600, 100_000)
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
 def make_artifact(root: Path) -> Path:
@@ -63,12 +63,14 @@ def peer_download(service: object, container: str, dest: Path) -> float:
 
 
 def in_order(round_no: int, peer: Callable[[], float], ours: Callable[[], float]) -> tuple[float, float]:
-    """Both timings, the peer first in odd rounds and ours first in even ones; (ours, peer)."""
-    if round_no % 2:
-        peer_s = peer()
-        return ours(), peer_s
-    ours_s = ours()
-    return ours_s, peer()
+    """Both timings, the peer first in odd rounds and ours first in even ones; (ours, peer). Each starts
+    once the disk has written what came before (a step's writes are not left for the next to wait on)."""
+    first, second = (peer, ours) if round_no % 2 else (ours, peer)
+    os.sync()
+    first_s = first()
+    os.sync()
+    second_s = second()
+    return (second_s, first_s) if round_no % 2 else (first_s, second_s)
 
 
 def one_round(service: object, folder: Path, root: Path, round_no: int) -> tuple[float, float, float, float]:
