@@ -320,7 +320,8 @@ class Rates:
     def round_ratios(self) -> str:
         """Each round's ratio of one-at-a-time seconds to concurrent seconds (the same requests)."""
         return ", ".join(
-            f"{alone / together:.2f}" for together, alone in zip(self.together_s, self.alone_s, strict=True)
+            f"{alone / together:.2f} ({alone:.2f} s / {together:.2f} s)"
+            for together, alone in zip(self.together_s, self.alone_s, strict=True)
         )
 
     def requests_per_s(self) -> tuple[float, float]:
