@@ -65,12 +65,16 @@ def peer_download(service: object, container: str, dest: Path) -> float:
 def in_order(round_no: int, peer: Callable[[], float], ours: Callable[[], float]) -> tuple[float, float]:
     """Both timings, the peer first in odd rounds and ours first in even ones; (ours, peer). Each starts
     once the disk has written what came before (a step's writes are not left for the next to wait on)."""
-    first, second = (peer, ours) if round_no % 2 else (ours, peer)
-    os.sync()
-    first_s = first()
-    os.sync()
-    second_s = second()
-    return (second_s, first_s) if round_no % 2 else (first_s, second_s)
+
+    def timed(step: Callable[[], float]) -> float:
+        os.sync()
+        return step()
+
+    if round_no % 2:
+        peer_s = timed(peer)
+        return timed(ours), peer_s
+    ours_s = timed(ours)
+    return ours_s, timed(peer)
 
 
 def one_round(service: object, folder: Path, root: Path, round_no: int) -> tuple[float, float, float, float]:

@@ -145,14 +145,14 @@ class Store:
 
     def _enter_wal(self, db: sqlite3.Connection) -> None:
         """WAL mode (kept in the file once set). Processes that switch a new file at the same time can
-        deadlock on its lock, and SQLite then answers "locked" without waiting: try again."""
+        deadlock on its lock, and SQLite then answers SQLITE_BUSY without waiting: try again."""
         deadline = time.monotonic() + self._busy_timeout_s
         while True:
             try:
                 db.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
