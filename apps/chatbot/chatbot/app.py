@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from jinja2 import TemplateError
 
 from chatbot.batching import Ticket
-from chatbot.engine import GenerationParams, Outcome, Prompt
+from chatbot.engine import GenerationParams, LanguageModel, Outcome, Prompt
 from chatbot.engines import Engine, batch_config, load_engine
 from chatbot.prompt import budget_messages, build_messages, last_user_text
 from chatbot.retrieval import Hit, Query, Retriever, open_retriever
@@ -53,8 +53,12 @@ Loader = Callable[[Settings], Resources]
 
 
 def load_resources(settings: Settings) -> Resources:
-    """Load the engine (the model and adapter, or the upstream's address) and open the collection."""
-    return Resources(load_engine(settings), open_collection(settings))
+    """Load the engine (the model and adapter, or the upstream's address) and open the collection; the
+    in-process model's batches follow the question embeddings' (`batching.Scheduler.feeder`)."""
+    lm, retriever = load_engine(settings), open_collection(settings)
+    if isinstance(lm, LanguageModel) and retriever is not None:
+        lm.scheduler.feeder = retriever.scheduler
+    return Resources(lm, retriever)
 
 
 def open_collection(settings: Settings) -> Retriever | None:

@@ -12,7 +12,10 @@ announces each request when it arrives (`Scheduler.coming`) and releases that ti
 it (`Scheduler.submit(request, ticket)`) or drops it. When none is on its way, the worker starts the
 pending requests at once: a lone request on an idle engine never waits. While some are, the window
 runs from the latest arrival, so a burst whose requests come in over a while (each prepared in turn)
-still shares one batch.
+still shares one batch. A scheduler may follow the stage before it (`feeder`: generation follows the
+question embeddings): while that stage runs a batch, and for a window after it, the requests on their
+way are most likely in it, so a batch here waits for them (up to `hold_s` in all) instead of starting
+with the few that came first and giving way to the rest a step later (its prompts read twice).
 
 The generation engine (`engine.LanguageModel`) and the question embeddings of retrieval
 (`retrieval.Retriever`) both batch through `Scheduler`.
@@ -24,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from appkit.batching import Collector
 
@@ -43,6 +46,8 @@ class BatchConfig:
     max_batch: int = 16
     engine: BatchEngine = "padded"
     idle_start: bool = False
+    hold_s: float = 0.100
+    """The longest a batch waits for its feeder's batch to bring the requests on their way."""
 
 
 class Queued(Protocol):
@@ -86,6 +91,12 @@ class Scheduler(Collector[Q]):
         self._coming = 0  # guarded by the collector's condition, which `pick` runs under
         self.on_batch: Callable[[list[Q]], None] | None = None
         """Called with each batch just before it runs (metrics, tests)."""
+        self.feeder: Scheduler[Any] | None = None
+        """The stage whose batches bring this one its requests (see the module's doc)."""
+        self.running = False
+        self.ran_at = 0.0
+        """Whether a batch runs, and when the last one ended: written by the worker, read by the next stage
+        (`feeder`) as hints, without a lock."""
 
     @property
     def on_the_way(self) -> int:
@@ -135,9 +146,13 @@ class Scheduler(Collector[Q]):
 
     def run(self, batch: list[Q]) -> None:
         """Run `batch`; its requests are settled when this returns, or queued again (`requeue`)."""
-        if self.on_batch is not None:
-            self.on_batch(batch)
-        self._run(batch)  # it settles its own rows, whatever happens
+        self.running = True
+        try:
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            self._run(batch)  # it settles its own rows, whatever happens
+        finally:
+            self.ran_at, self.running = time.monotonic(), False
 
     def pick(self, pending: list[Q], now: float) -> tuple[list[Q], float]:
         """The oldest request's batch when it is full, its window has passed or nobody else is on
@@ -150,7 +165,21 @@ class Scheduler(Collector[Q]):
         if len(group) >= self.config.max_batch or (self.config.idle_start and self._coming == 0):
             return group, now
         ready_at = self._window_start(group) + self.config.window_s
+        if now >= ready_at and (held := self._held(group[0], now)) is not None:
+            ready_at = held
         return (group, now) if now >= ready_at else ([], ready_at)
+
+    def _held(self, head: Q, now: float) -> float | None:
+        """When to look again while the feeder may still bring the requests on their way: it runs a batch,
+        or ended one less than a window ago; never past `hold_s` after the oldest request arrived (a new
+        request wakes the worker before then)."""
+        feeder, window = self.feeder, self.config.window_s
+        until = head.arrived + self.config.hold_s
+        if feeder is None or now >= until:
+            return None
+        if feeder.running:
+            return min(until, now + window)
+        return min(until, feeder.ran_at + window) if now < feeder.ran_at + window else None
 
     def _window_start(self, group: list[Q]) -> float:
         """The oldest request's arrival; with `idle_start` (others are on their way), the latest one's:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from chatbot.app import Resources, create_app
-from chatbot.batching import BatchConfig, Ticket
+from chatbot.batching import BatchConfig, Scheduler, Ticket
 from chatbot.engine import Event, Generation, GenerationParams, LanguageModel, Outcome
 from chatbot.padded import Progress, RowState, gives_way
 from chatbot.settings import Settings
@@ -281,6 +281,47 @@ def test_a_row_gives_way_only_early_and_once() -> None:
     repeat = states(1)
     repeat[0].progress.gave_way = True
     assert not gives_way(repeat, lambda: 8)  # once only
+
+
+@dataclass
+class Waiting:
+    """A queued request as `Scheduler.pick` sees it."""
+
+    arrived: float
+    batch_key: tuple[str] = ("greedy",)
+
+    def settle(self, now: float) -> bool:
+        return False
+
+
+def test_a_batch_waits_for_its_feeder_while_it_runs_and_a_window_after() -> None:
+    stage = Scheduler(lambda batch: None, BatchConfig(window_s=0.010, idle_start=True, hold_s=0.100))
+    stage.feeder = Scheduler(lambda batch: None, BatchConfig())
+    stage.coming()  # another request is on its way
+    head = Waiting(arrived=100.0)
+
+    assert stage.pick([head], 100.020) == ([head], 100.020)  # its window has passed and the feeder is idle
+
+    stage.feeder.running = True
+    batch, again = stage.pick([head], 100.020)
+    assert batch == [] and again == pytest.approx(100.030)  # held; it looks again a window later
+    batch, again = stage.pick([head], 100.095)
+    assert batch == [] and again == pytest.approx(100.100)  # never past hold_s
+    assert stage.pick([head], 100.100)[0] == [head]
+
+    stage.feeder.running, stage.feeder.ran_at = False, 100.050
+    batch, again = stage.pick([head], 100.055)
+    assert batch == [] and again == pytest.approx(100.060)  # a window for the requests its batch brought
+    assert stage.pick([head], 100.060)[0] == [head]
+
+
+def test_a_batch_with_nobody_on_the_way_never_waits_for_its_feeder() -> None:
+    stage = Scheduler(lambda batch: None, BatchConfig(window_s=0.010, idle_start=True, hold_s=0.100))
+    stage.feeder = Scheduler(lambda batch: None, BatchConfig())
+    stage.feeder.running = True
+    head = Waiting(arrived=100.0)
+
+    assert stage.pick([head], 100.0) == ([head], 100.0)
 
 
 # --- through the app, served by uvicorn -------------------------------------------------------

@@ -140,6 +140,42 @@ def test_a_batch_waits_for_requests_on_their_way_and_starts_when_the_last_arrive
     assert lm.scheduler.on_the_way == 0
 
 
+def test_generation_waits_for_the_questions_being_embedded(shared: Resources) -> None:
+    """The loader makes generation follow retrieval (`Scheduler.feeder`): while a retrieval batch runs, a
+    request that was submitted first does not start alone once its window has passed, but waits for the
+    one still on its way, and they share one batch."""
+    assert shared.retriever is not None
+    assert shared.lm.scheduler.feeder is shared.retriever.scheduler
+    lm = model_like(shared.lm, window_s=0.010, max_batch=16, idle_start=True, hold_s=FOREVER)
+    retrieval = retriever_like(shared.retriever, idle_start=True)
+    lm.scheduler.feeder = retrieval.scheduler
+    batches: list[list[Generation]] = []
+    lm.scheduler.on_batch = batches.append
+    inputs = lm.encode(lm.render([{"role": "user", "content": "hi"}]))
+    first, second = lm.coming(), lm.coming()
+    gate = threading.Event()
+    retrieval.scheduler.on_batch = lambda batch: gate.wait(60)  # the retrieval batch runs until the gate opens
+    query = retrieval.submit(next(iter(QUESTIONS)), k=1, deadline=time.monotonic() + 120)
+    try:
+        deadline = time.monotonic() + 30
+        while not retrieval.scheduler.running and time.monotonic() < deadline:
+            time.sleep(0.005)
+        generations = [lm.start(inputs, GenerationParams(3), deadline=time.monotonic() + 120, sink=lambda e: None,
+                                ticket=first)]  # fmt: skip
+        time.sleep(0.2)  # twenty windows: without the feeder it would have started alone
+        assert batches == []
+        generations.append(
+            lm.start(inputs, GenerationParams(3), deadline=time.monotonic() + 120, sink=lambda e: None, ticket=second)
+        )
+    finally:
+        gate.set()
+
+    for generation in generations:
+        assert generation.done.wait(30)
+    assert [len(batch) for batch in batches] == [2]
+    assert query.done.wait(30) and query.result()
+
+
 def test_a_dropped_ticket_no_longer_holds_a_batch(shared: Resources) -> None:
     lm = model_like(shared.lm, window_s=FOREVER, max_batch=16, idle_start=True)
     inputs = lm.encode(lm.render([{"role": "user", "content": "hi"}]))
