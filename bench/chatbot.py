@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report, serve_app
+from bench.common import freeze_heap, report, serve_app
 
 MAX_TOKENS = 32
 RUNS = 15
@@ -132,6 +132,7 @@ def latencies(url: str, peer: Peer) -> tuple[list[float], list[float], int, int]
     from openai import OpenAI
 
     client = OpenAI(base_url=f"{url}/v1", api_key="bench-key")
+    freeze_heap()
     ours, theirs, tokens, peer_tokens = [], [], 0, 0
     for _ in range(RUNS + 2):
         started = time.perf_counter()
@@ -151,6 +152,8 @@ def throughput(url: str, *, stream: bool = False) -> tuple[float, float]:
     import asyncio
 
     from openai import AsyncOpenAI
+
+    freeze_heap()
 
     questions = [f"What should I know about {TOPICS[i % len(TOPICS)]} (case {i})?" for i in range(CLIENTS)]
 

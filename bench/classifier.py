@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report, serve_app
+from bench.common import freeze_heap, report, serve_app
 
 CLIENTS = 32
 ROUNDS = 4
@@ -139,6 +139,7 @@ def main() -> None:
         url, process = serve(model)
         try:
             asyncio.run(wait_ready(url))
+            freeze_heap()
             concurrent, sequential = asyncio.run(rates(url))
         finally:
             process.terminate()

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench.chatbot import CLIENTS, MAX_TOKENS, TOPICS
-from bench.common import report
+from bench.common import freeze_heap, report
 
 if TYPE_CHECKING:
     from services.artifacts.workspace import Artifacts
@@ -266,6 +266,7 @@ def throughput(where: Deployment, *, fixed_length: bool) -> Rates:
     from tests.integration.deploy_support import NS_IP
 
     questions = [f"What should I know about {TOPICS[i % len(TOPICS)]} (case {i})?" for i in range(CLIENTS)]
+    freeze_heap()  # this process ingested the collection and holds torch
 
     async def ask(client: AsyncOpenAI, question: str) -> int:
         stream = await client.chat.completions.create(

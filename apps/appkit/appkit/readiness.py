@@ -1,11 +1,13 @@
 """The background load behind `/readyz`: loading, then ready (with what was loaded) or failed.
 
 What anyone may read is generic (`loading`, `ready`, `failed`); why a load failed (paths, library
-messages) goes to the service log only.
+messages) goes to the service log only. Once loaded, the heap is frozen (`freeze_heap`) before the
+service turns ready.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -33,6 +35,14 @@ class Readiness(Generic[T]):
         return self.loaded
 
 
+def freeze_heap() -> None:
+    """Move what is alive now (the loaded model, tokenizer and collection, the libraries) into the garbage
+    collector's permanent generation, so a full collection while serving walks only what serving made (as
+    vLLM's `freeze_gc_heap`): on the demo chatbot one took ~210 ms and stalled every request in flight."""
+    gc.collect()
+    gc.freeze()
+
+
 def start_loading(
     readiness: Readiness[T],
     load: Callable[[], T],
@@ -51,6 +61,7 @@ def start_loading(
             readiness.status = "failed"
             log.error("loading failed", extra={"error": f"{type(exc).__name__}: {str(exc)[:500]}"})
             return
+        freeze_heap()
         readiness.loaded, readiness.status = loaded, "ready"
         fields = on_ready(loaded)
         log.info("ready", extra={"seconds": round(time.perf_counter() - started, 2)} | fields)

@@ -3,6 +3,7 @@ metrics under the app's prefix, error shapes, request ids and redacted JSON logs
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import threading
@@ -74,6 +75,26 @@ def test_health_at_once_and_ready_after_the_load() -> None:
         wait_ready(client)
         assert client.get("/readyz").json() == {"status": "ready", "model": "model", "loaded": "weights"}
         assert "demo_ready 1.0" in client.get("/metrics").text
+
+
+def test_what_the_load_made_is_frozen_before_the_service_is_ready() -> None:
+    class Weights:
+        """Tracked by the garbage collector, as a model's modules are."""
+
+    loaded: list[Weights] = []
+
+    def load() -> str:
+        loaded.append(Weights())
+        return "weights"
+
+    with make_app(load) as client:
+        wait_ready(client)
+        tracked = gc.get_objects()  # every generation but the permanent one
+    try:
+        assert loaded and all(obj is not loaded[0] for obj in tracked)
+    finally:
+        del tracked
+        gc.unfreeze()  # the rest of the test session collects as usual
 
 
 def test_a_failed_load_is_generic_to_anyone_and_detailed_in_the_log() -> None:
