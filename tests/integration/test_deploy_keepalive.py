@@ -87,4 +87,5 @@ def test_a_request_never_meets_an_upstream_connection_the_app_is_closing(tb: dic
     finally:
         container.remove(force=True)
         engine.close()
-    assert output.split("statuses", 1)[-1].split() == ["200", "200", "200"], output
+    statuses = next(line.split()[1:] for line in output.splitlines() if line.startswith("statuses"))
+    assert statuses == ["200", "200", "200"], output  # nginx's access log may print after the client

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from appkit.testing import wait_ready
 from fastapi.testclient import TestClient
 from workbench.config.schema import RagSettings
 
@@ -64,6 +65,7 @@ def demo_client(
         app = create_app(make_settings(**(defaults | overrides)), loader=lambda settings: resources)
         client = TestClient(app, headers={"Authorization": f"Bearer {CANARY_KEY}"})
         clients.append(client.__enter__())
+        wait_ready(client)
         return client
 
     yield make
@@ -144,6 +146,7 @@ def test_the_prompt_the_budget_settles_on_is_encoded_once(
     retriever = open_retriever(default_collection, name=COLLECTION, work_dir=tmp_path, embedding_model_path=None)
     settings = make_settings(rag_top_k=4, collection_path=default_collection)
     with TestClient(create_app(settings, loader=lambda _: Resources(lm, retriever)), headers=AUTH) as client:
+        wait_ready(client)
         response = client.post("/v1/chat/completions", json=ask(QUESTION, max_tokens=8))
 
     assert response.status_code == 200, response.text
