@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import compileall
-import gc
 import os
 import socket
 import statistics
@@ -22,14 +21,6 @@ def timed(fn: Callable[[], object]) -> float:
 
 def median_of(runs: int, fn: Callable[[], float]) -> float:
     return statistics.median(fn() for _ in range(runs))
-
-
-def freeze_heap() -> None:
-    """Freeze this process's heap before it times a server: a full garbage collection of a load generator
-    that holds torch and a model took ~330 ms, in whichever round it fell (timeit turns collection off
-    while it times, for the same reason; the apps freeze theirs once loaded, `appkit.readiness`)."""
-    gc.collect()
-    gc.freeze()
 
 
 ROOT = Path(__file__).parents[1]
